@@ -1,0 +1,8 @@
+//! stackdrill: a packetdrill-compatible, scripted TCP/IP conformance tester.
+//!
+//! Data flows one way: script text → [`script`] (AST with spans) → run → verdict → report.
+//! This crate root only wires the modules together.
+
+pub mod config;
+pub mod load;
+pub mod script;

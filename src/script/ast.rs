@@ -1,0 +1,413 @@
+//! The script's abstract syntax tree: what a script says, with the span of every node.
+//!
+//! Values are already checked for range (a port fits 16 bits, a sequence number 32 bits, …) and
+//! consistency (`START:END(LEN)` adds up); what depends on the run configuration (IP version,
+//! live sequence numbers, fd mapping) is left to the executor.
+
+use std::fmt;
+
+/// Byte range in the original script text (before define substitution).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", self.start, self.end)
+    }
+}
+
+/// A value with the span it was written at.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T: fmt::Debug> fmt::Debug for Spanned<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?} @{:?}", self.value, self.span)
+    }
+}
+
+/// A whole parsed script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script {
+    /// `--name[=value]` lines at the top, in order.
+    pub options: Vec<OptionLine>,
+    /// Back-quoted command before the first event.
+    pub init_command: Option<Command>,
+    pub events: Vec<Event>,
+    /// Back-quoted command after the last event.
+    pub cleanup_command: Option<Command>,
+}
+
+/// One `--name` or `--name=value` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionLine {
+    pub name: Spanned<String>,
+    pub value: Option<Spanned<String>>,
+    pub span: Span,
+}
+
+/// `TIME ACTION`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// 1-based line of the event's time stamp (packetdrill reports errors at this line).
+    pub line: usize,
+    pub time: EventTime,
+    pub action: Action,
+    pub span: Span,
+}
+
+/// A script time in microseconds, absolute or relative to the previous event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimePoint {
+    pub micros: i64,
+    pub relative: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventTime {
+    /// `N` or `+N`.
+    At(TimePoint),
+    /// `*`: any time (outbound packets only).
+    Any(Span),
+    /// `A~B` or `+A~+B` (outbound packets only).
+    Range { start: TimePoint, end: TimePoint },
+    /// `T...E`: a blocking system call starting at T and returning at E.
+    Blocking { start: TimePoint, end: TimePoint },
+}
+
+impl EventTime {
+    /// The time at which the event starts (the lower end of a range).
+    pub fn start(&self) -> Option<&TimePoint> {
+        match self {
+            EventTime::At(t) => Some(t),
+            EventTime::Any(_) => None,
+            EventTime::Range { start, .. } | EventTime::Blocking { start, .. } => Some(start),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Packet(Packet),
+    Syscall(Syscall),
+    Command(Command),
+    Code(CodeBlock),
+    /// An event that uses a word where a number (or hex cookie) is needed and no `-D` define
+    /// gave it a value (e.g. `<mss MSS>` without `-D MSS=…`). Parsing goes on; running the event
+    /// fails with `message`, as the script cannot mean anything without the define.
+    NeedsDefine(MissingDefine),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingDefine {
+    pub name: Spanned<String>,
+    pub message: String,
+}
+
+/// Back-quoted shell command; `text` is passed to `/bin/sh -c` verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub text: String,
+    pub span: Span,
+}
+
+/// `%{ … }%` code block (Python), with leading/trailing spaces and tabs trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeBlock {
+    pub text: String,
+    pub span: Span,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packets
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `<`: injected into the stack under test.
+    Inbound,
+    /// `>`: expected from the stack under test.
+    Outbound,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    pub direction: Direction,
+    /// Outer headers, outermost first.
+    pub encapsulations: Vec<Encapsulation>,
+    pub ip: IpInfo,
+    pub body: PacketBody,
+    pub span: Span,
+}
+
+/// IP-level annotations: `[ect0]`, `(tos 0x10)`, `[ce, flowlabel 0x12345]`, `[ttl 64]`…
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IpInfo {
+    pub ecn: Option<Ecn>,
+    pub tos: Option<u8>,
+    pub flow_label: Option<u32>,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: Option<u8>,
+    /// (nplab) DSCP code point, 6 bits.
+    pub dscp: Option<u8>,
+    pub span: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ecn {
+    NotEct,
+    Ect0,
+    Ect1,
+    Ce,
+    /// ECT(0) or ECT(1), outbound only.
+    Ect0OrEct1,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encapsulation {
+    Ip {
+        ip: IpInfo,
+        source: std::net::IpAddr,
+        destination: std::net::IpAddr,
+        span: Span,
+    },
+    Gre(GreHeader),
+    Mpls {
+        entries: Vec<MplsEntry>,
+        span: Span,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GreHeader {
+    /// Flag bits from `flags [..]` or `flags N` (network order of the first 16 bits).
+    pub flags: Option<u16>,
+    pub checksum: Option<u16>,
+    pub offset: Option<u16>,
+    pub key: Option<u32>,
+    pub sequence: Option<u32>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MplsEntry {
+    pub label: u32,
+    pub traffic_class: u8,
+    pub bottom_of_stack: bool,
+    pub ttl: u8,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PacketBody {
+    Tcp(TcpPacket),
+    Udp(UdpPacket),
+    UdpLite(UdpLitePacket),
+    Icmp(IcmpPacket),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    pub source: u16,
+    pub destination: u16,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TcpPacket {
+    /// `encap psp spi N`.
+    pub psp_spi: Option<u32>,
+    pub ports: Option<Ports>,
+    pub flags: TcpFlags,
+    pub sequence: TcpSequence,
+    /// `ack N`: the acknowledgment field, independent of the ACK flag.
+    pub ack: Option<u32>,
+    /// `win N`: the raw 16-bit window field.
+    pub window: Option<u16>,
+    pub urgent: Option<u16>,
+    pub options: TcpOptions,
+    /// (nplab) `/ udp(SPORT > DPORT)`: TCP over UDP.
+    pub udp_encapsulation: Option<Ports>,
+}
+
+/// TCP header flags as written: `S.`, `P.5`, `SEWA`, `-`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    pub fin: bool,
+    pub syn: bool,
+    pub rst: bool,
+    pub psh: bool,
+    pub ack: bool,
+    pub urg: bool,
+    pub ece: bool,
+    pub cwr: bool,
+    pub ae: bool,
+    /// AccECN ACE field written as a digit (AE=4, CWR=2, ECE=1).
+    pub ace: Option<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpSequence {
+    /// `START:END(LEN)`; `absolute` for nplab's `START:END(LEN)!` (no remapping).
+    Range {
+        start: u32,
+        end: u32,
+        len: u16,
+        absolute: bool,
+    },
+    /// (nplab) `...(LEN)`: sequence number not checked.
+    Ignored { len: u16 },
+}
+
+impl TcpSequence {
+    pub fn payload_len(&self) -> u16 {
+        match self {
+            TcpSequence::Range { len, .. } | TcpSequence::Ignored { len } => *len,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpOptions {
+    /// No `<…>`: the packet must carry no options.
+    None,
+    /// `<...>`: options not checked (outbound only).
+    Ignored(Span),
+    List(Vec<Spanned<TcpOption>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpOption {
+    Eol,
+    Nop,
+    Mss(u16),
+    WindowScale(u8),
+    SackPermitted,
+    Sack(Vec<(u32, u32)>),
+    Timestamp {
+        /// None for nplab's `TS val ...`.
+        val: Option<u32>,
+        ecr: u32,
+        /// nplab's `ecr N!`: not remapped.
+        ecr_absolute: bool,
+    },
+    Md5(Vec<u8>),
+    /// Kind 34; `None` is a cookie request.
+    FastOpen(Option<Vec<u8>>),
+    /// Kind 254 with magic 0xF989.
+    FastOpenExp(Option<Vec<u8>>),
+    /// AccECN counters in the order written; the first name picks kind 172 (e0b) or 174 (e1b).
+    AccEcn(Vec<(AccEcnCounter, u32)>),
+    /// (nplab) `gen-KIND [HEX]` / `exp-EXID [HEX]`.
+    Generic {
+        kind: u8,
+        experiment_id: Option<u16>,
+        data: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccEcnCounter {
+    E0b,
+    E1b,
+    Ceb,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpPacket {
+    pub ports: Option<Ports>,
+    pub payload_len: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpLitePacket {
+    pub ports: Option<Ports>,
+    pub payload_len: u16,
+    pub checksum_coverage: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpPacket {
+    /// Type name as written (`unreachable`, `type_5`); resolved per IP version at run time.
+    pub icmp_type: Spanned<String>,
+    pub code: Option<Spanned<String>>,
+    pub mtu: Option<u32>,
+    pub id: Option<u16>,
+    pub echoed: IcmpEchoed,
+}
+
+/// What an ICMP error carries after its header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IcmpEchoed {
+    /// Nothing written: the echoed TCP header with sequence 0.
+    Default,
+    Tcp {
+        start: u32,
+        end: u32,
+        len: u16,
+    },
+    Udp {
+        len: u16,
+    },
+    /// `[raw (LEN)]`: no echoed header, LEN zero bytes.
+    Raw {
+        len: u16,
+    },
+}
+
+// ---------------------------------------------------------------------------------------------
+// System calls
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Syscall {
+    pub name: Spanned<String>,
+    pub args: Vec<Expr>,
+    pub result: Expr,
+    /// `ERRNO` after the result, e.g. `EINPROGRESS`.
+    pub errno: Option<Spanned<String>>,
+    /// The free text in parentheses after the result.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExprKind {
+    /// `...`: let the tool fill it in / don't care.
+    Ellipsis,
+    Integer(i64),
+    /// A symbolic constant or other bare word (checked against the symbol table at parse time
+    /// where the language requires a symbol).
+    Word(String),
+    /// Decoded bytes of one or more adjacent string literals; `trailing_ellipsis` for `"…"...`.
+    Bytes {
+        bytes: Vec<u8>,
+        trailing_ellipsis: bool,
+    },
+    IpAddress(std::net::IpAddr),
+    /// `A | B | …`.
+    BitOr(Vec<Expr>),
+    /// `[ … ]`.
+    Array(Vec<Expr>),
+    /// `{ … }`.
+    Struct(Vec<Expr>),
+    /// `name=value` or `name(index)=value` (as in `msg_iov(1)=[…]`).
+    Field {
+        name: Spanned<String>,
+        index: Option<Box<Expr>>,
+        value: Box<Expr>,
+    },
+    /// `inet_addr("…")`, `inet6_addr("…")`, `htons(N)`, `htonl(N)`.
+    Call {
+        function: Spanned<String>,
+        args: Vec<Expr>,
+    },
+}
