@@ -6,3 +6,4 @@
 pub mod config;
 pub mod load;
 pub mod script;
+pub mod suite;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::config::{CommandLine, Config, OptionSetting};
+use crate::config::{CommandLine, Config, IpVersion, OptionSetting};
 use crate::script::ast::Action;
 use crate::script::{self, Script, ScriptError};
 
@@ -39,6 +39,11 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
     config
         .apply_all(&command_line.settings)
         .map_err(|e| ScriptError::whole_file(&name, format!("bad command line: {e}")))?;
+    // With the family left to auto-detection, the parser's check (either table) is all we know.
+    if let Some(ip_version) = config.ip_version {
+        script::parse::check_icmp_family(&script, ip_version == IpVersion::Ipv6)
+            .map_err(|(span, message)| ScriptError::at(&name, &source, span.start, message))?;
+    }
     let missing_defines = script
         .events
         .iter()
@@ -57,4 +62,71 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
         config,
         missing_defines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_command_line;
+
+    fn load(script_text: &str, args: &[&str]) -> Result<LoadedScript, ScriptError> {
+        let dir = std::env::temp_dir().join(format!("stackdrill-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("t{n}.pkt"));
+        std::fs::write(&path, script_text).unwrap();
+        let mut argv = vec!["stackdrill"];
+        argv.extend_from_slice(args);
+        let command_line = parse_command_line(argv).unwrap();
+        let loaded = load_script(&path, &command_line);
+        std::fs::remove_file(&path).unwrap();
+        loaded
+    }
+
+    const SCRIPT: &str = "--tolerance_usecs=10000\n--mss=1000\n0 close(3) = 0\n";
+
+    #[test]
+    fn script_options_apply_and_the_command_line_wins() {
+        let loaded = load(SCRIPT, &[]).unwrap();
+        assert_eq!(
+            (loaded.config.tolerance_usecs, loaded.config.mss),
+            (10000, 1000)
+        );
+        let loaded = load(SCRIPT, &["--tolerance_usecs=9000"]).unwrap();
+        assert_eq!(
+            (loaded.config.tolerance_usecs, loaded.config.mss),
+            (9000, 1000)
+        );
+    }
+
+    #[test]
+    fn bad_option_line_points_at_the_line() {
+        let e = load("--mss=1000\n--tolerance_usecs=0\n0 close(3) = 0\n", &[]).unwrap_err();
+        let first = e.to_string().lines().next().unwrap().to_string();
+        assert!(
+            first.ends_with(":2:1: error: bad --tolerance_usecs: 0 (expected an integer >= 1)"),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn command_line_defines_win_over_script_defines() {
+        let text = "--define=PORT_OK=1\n0 < S 0:0(0) win PORT_OK\n";
+        assert!(load(text, &[]).unwrap().missing_defines.is_empty());
+        let loaded = load("0 < S 0:0(0) win W\n", &["-D", "W=70000"]);
+        assert!(loaded
+            .unwrap_err()
+            .message
+            .contains("window 70000 is out of range"));
+    }
+
+    #[test]
+    fn missing_defines_are_listed() {
+        let loaded = load("0 > S 0:0(0) <mss MSS>\n", &[]).unwrap();
+        assert_eq!(loaded.missing_defines.len(), 1);
+        assert!(loaded.missing_defines[0]
+            .message
+            .contains("give -D MSS=VALUE"));
+    }
 }

@@ -10,7 +10,7 @@ fn main() -> ExitCode {
     let command_line = match parse_command_line(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("stackdrill: error: {e} (see --help)");
+            eprintln!("stackdrill: error: {e}; see --help");
             return ExitCode::FAILURE;
         }
     };

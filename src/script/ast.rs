@@ -389,10 +389,9 @@ pub enum ExprKind {
     Word(String),
     /// Decoded bytes of one or more adjacent string literals; `trailing_ellipsis` for `"…"...`.
     Bytes {
-        bytes: Vec<u8>,
+        bytes: ByteString,
         trailing_ellipsis: bool,
     },
-    IpAddress(std::net::IpAddr),
     /// `A | B | …`.
     BitOr(Vec<Expr>),
     /// `[ … ]`.
@@ -405,9 +404,29 @@ pub enum ExprKind {
         index: Option<Box<Expr>>,
         value: Box<Expr>,
     },
+    /// `{flags [...], sum N, off N, key N, seq N}`: a GRE header (socket option value).
+    Gre(GreHeader),
+    /// `{(label N, tc N, [S], ttl N) …}`: an MPLS label stack (socket option value).
+    Mpls(Vec<MplsEntry>),
     /// `inet_addr("…")`, `inet6_addr("…")`, `htons(N)`, `htonl(N)`.
     Call {
         function: Spanned<String>,
         args: Vec<Expr>,
     },
+}
+
+/// Bytes of a string literal; shown as `b"…"` with escapes.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct ByteString(pub Vec<u8>);
+
+impl fmt::Debug for ByteString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let escaped: String = self
+            .0
+            .iter()
+            .flat_map(|b| std::ascii::escape_default(*b))
+            .map(char::from)
+            .collect();
+        write!(f, "b\"{escaped}\"")
+    }
 }

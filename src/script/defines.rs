@@ -362,7 +362,7 @@ pub fn expand(text: &str, defines: &BTreeMap<String, String>) -> Expanded {
         let Some(value) = defines.get(word) else {
             continue;
         };
-        if KEYWORDS.contains(&word) || is_option_name(bytes, start) {
+        if KEYWORDS.contains(&word) || on_option_line(bytes, start) {
             continue;
         }
         out.push_str(&text[copied..start]);
@@ -391,9 +391,16 @@ fn last_word_end(bytes: &[u8], start: usize) -> usize {
     end
 }
 
-/// True for the NAME of `--NAME`: option names are never substituted.
-fn is_option_name(bytes: &[u8], start: usize) -> bool {
-    start >= 2 && &bytes[start - 2..start] == b"--"
+/// True inside a `--name=value` option line: option lines are never substituted (their values,
+/// `--define=` included, are the configuration's business).
+fn on_option_line(bytes: &[u8], start: usize) -> bool {
+    let line_start = bytes[..start]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    bytes[line_start..start]
+        .trim_ascii_start()
+        .starts_with(b"--")
 }
 
 #[cfg(test)]
@@ -445,9 +452,13 @@ mod tests {
     }
 
     #[test]
-    fn option_names_are_not_substituted() {
-        let e = expand("--mss=MSS", &defs(&[("mss", "1"), ("MSS", "1000")]));
-        assert_eq!(e.text, "--mss=1000");
+    fn option_lines_are_not_substituted() {
+        let d = defs(&[("mss", "1"), ("X", "\"reno\""), ("MSS", "1000")]);
+        let e = expand("--mss=MSS\n--define=X=\"reno\"\n0 < S 0:0(0) <mss MSS>", &d);
+        assert_eq!(
+            e.text,
+            "--mss=MSS\n--define=X=\"reno\"\n0 < S 0:0(0) <mss 1000>"
+        );
     }
 
     #[test]

@@ -156,10 +156,16 @@ pub fn parse_source(
         path,
         source,
         expanded: &expanded,
-        lines: LineIndex::new(&expanded.text),
+        source_lines: LineIndex::new(source),
     };
-    let mut pairs = PacketdrillParser::parse(Rule::script, &expanded.text)
-        .map_err(|e| builder.syntax_error(e))?;
+    let mut pairs = PacketdrillParser::parse(Rule::script, &expanded.text).map_err(|_| {
+        // Parse again, slower, recording which tokens would have been accepted where it failed.
+        pest::set_error_detail(true);
+        let detailed = PacketdrillParser::parse(Rule::script, &expanded.text)
+            .expect_err("the same input fails again");
+        pest::set_error_detail(false);
+        builder.syntax_error(detailed)
+    })?;
     let script = pairs
         .next()
         .expect("the script rule always yields one pair");
@@ -204,7 +210,8 @@ struct Builder<'a> {
     path: &'a str,
     source: &'a str,
     expanded: &'a Expanded,
-    lines: LineIndex,
+    /// Line starts of the original text.
+    source_lines: LineIndex,
 }
 
 impl<'a> Builder<'a> {
@@ -225,44 +232,94 @@ impl<'a> Builder<'a> {
     }
 
     fn syntax_error(&self, e: pest::error::Error<Rule>) -> ScriptError {
-        let pos = match e.location {
+        let mut pos = match e.location {
             pest::error::InputLocation::Pos(p) => p,
             pest::error::InputLocation::Span((p, _)) => p,
         };
         let text = &self.expanded.text;
-        let found = describe_found(&text[pos.min(text.len())..]);
-        let message = match &e.variant {
-            pest::error::ErrorVariant::ParsingError { positives, .. } => {
-                let mut wanted: Vec<&str> = positives.iter().map(|r| describe_rule(*r)).collect();
-                wanted.sort_unstable();
-                wanted.dedup();
-                match wanted.len() {
-                    0 => format!("syntax error at {found}"),
-                    1 => format!("syntax error: expected {} but found {found}", wanted[0]),
-                    n => format!(
-                        "syntax error: expected {} or {} but found {found}",
-                        wanted[..n - 1].join(", "),
-                        wanted[n - 1]
-                    ),
-                }
+        let attempts = e.parse_attempts();
+        let expected_tokens: Vec<String> = attempts
+            .as_ref()
+            .map(|a| a.expected_tokens().iter().map(|t| t.to_string()).collect())
+            .unwrap_or_default();
+        if expected_tokens == ["*/"] {
+            return ScriptError::at(
+                self.path,
+                self.source.as_bytes(),
+                self.expanded.original_offset(pos),
+                "unterminated comment: /* has no closing */",
+            );
+        }
+        let deepest_rules: Vec<String> = attempts
+            .as_ref()
+            .map(|a| {
+                a.call_stacks()
+                    .iter()
+                    .map(|stack| format!("{:?}", stack.deepest))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let at_end = attempts
+            .as_ref()
+            .is_some_and(|a| a.max_position >= text.len());
+        if at_end && deepest_rules.iter().any(|r| r == "Rule(string_body)") {
+            return ScriptError::at(
+                self.path,
+                self.source.as_bytes(),
+                self.expanded.original_offset(pos),
+                "unterminated string: no closing double quote (\")",
+            );
+        }
+        // Inside a system call the literal punctuation expected is the most precise hint.
+        let mut message = None;
+        if let Some(attempts) = &attempts {
+            // pest does not export the type of `deepest`; its Debug form is `Rule(name)`.
+            let in_expression = deepest_rules.iter().any(|deepest| {
+                EXPRESSION_RULES
+                    .iter()
+                    .any(|r| *deepest == format!("Rule({r:?})"))
+            });
+            let punctuation: Vec<String> = expected_tokens
+                .iter()
+                .filter(|t| EXPECTED_PUNCTUATION.contains(&t.as_str()))
+                .map(|t| format!("'{t}'"))
+                .collect();
+            if in_expression && !punctuation.is_empty() && attempts.max_position >= pos {
+                pos = attempts.max_position;
+                let found = describe_found(&text[pos.min(text.len())..]);
+                message = Some(format!(
+                    "syntax error: expected {} but found {found}",
+                    join_or(&punctuation)
+                ));
             }
-            pest::error::ErrorVariant::CustomError { message } => message.clone(),
-        };
+        }
+        let message = message.unwrap_or_else(|| {
+            let found = describe_found(&text[pos.min(text.len())..]);
+            match &e.variant {
+                pest::error::ErrorVariant::ParsingError { positives, .. } => {
+                    let mut wanted: Vec<&str> =
+                        positives.iter().filter_map(|r| describe_rule(*r)).collect();
+                    wanted.sort_unstable();
+                    wanted.dedup();
+                    if wanted.is_empty() {
+                        format!("syntax error at {found}")
+                    } else {
+                        let wanted: Vec<String> = wanted.iter().map(|w| w.to_string()).collect();
+                        format!(
+                            "syntax error: expected {} but found {found}",
+                            join_or(&wanted)
+                        )
+                    }
+                }
+                pest::error::ErrorVariant::CustomError { message } => message.clone(),
+            }
+        });
         ScriptError::at(
             self.path,
             self.source.as_bytes(),
             self.expanded.original_offset(pos),
             message,
         )
-    }
-
-    fn line_of(&self, pair: &Pair<Rule>) -> usize {
-        // Lines are the same in the expanded text: substitutions never add or remove newlines
-        // except inside define values, which are single tokens.
-        let original = self.expanded.original_offset(pair.as_span().start());
-        LineIndex::new(self.source)
-            .line(original)
-            .max(self.lines.line(0))
     }
 
     // -----------------------------------------------------------------------------------------
@@ -273,7 +330,6 @@ impl<'a> Builder<'a> {
         let mut init_command = None;
         let mut events: Vec<Event> = Vec::new();
         let mut trailing_commands: Vec<Command> = Vec::new();
-        let source_lines = LineIndex::new(self.source);
         for item in pair.into_inner() {
             match item.as_rule() {
                 Rule::option_line => {
@@ -303,9 +359,7 @@ impl<'a> Builder<'a> {
                             "a command without a time may only come before the first event or after the last one",
                         ));
                     }
-                    let mut event = self.event(item)?;
-                    event.line = source_lines.line(event.span.start);
-                    events.push(event);
+                    events.push(self.event(item)?);
                 }
                 Rule::EOI => {}
                 other => unreachable!("unexpected {other:?} in script"),
@@ -342,9 +396,17 @@ impl<'a> Builder<'a> {
             value: name.as_str().to_string(),
             span: self.span(&name),
         };
-        let value = inner.next().map(|v| Spanned {
-            value: v.as_str().to_string(),
-            span: self.span(&v),
+        // A value written as one quoted string means its contents (`--ip_version="ipv6"`).
+        let value = inner.next().map(|v| {
+            let text = v.as_str();
+            let unquoted = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .filter(|t| !t.contains('"'));
+            Spanned {
+                value: unquoted.unwrap_or(text).to_string(),
+                span: self.span(&v),
+            }
         });
         OptionLine { name, value, span }
     }
@@ -368,7 +430,7 @@ impl<'a> Builder<'a> {
 
     fn event(&self, pair: Pair<Rule>) -> Result<Event> {
         let span = self.span(&pair);
-        let line = self.line_of(&pair);
+        let line = self.source_lines.line(span.start);
         let mut inner = pair.into_inner();
         let time_pair = inner.next().unwrap();
         let mut next = inner.next().unwrap();
@@ -686,84 +748,90 @@ impl<'a> Builder<'a> {
                     span,
                 })
             }
-            Rule::gre_encap => {
-                let mut gre = GreHeader {
-                    span,
-                    ..GreHeader::default()
-                };
-                for field in pair.into_inner().filter(|p| p.as_rule() == Rule::gre_field) {
-                    let field = field.into_inner().next().unwrap();
-                    let mut parts = field.clone().into_inner();
-                    let head = parts.next().unwrap();
-                    match field.as_rule() {
-                        Rule::gre_flags => {
-                            let mut flags = 0u16;
-                            for flag in parts {
-                                match flag.as_rule() {
-                                    Rule::integer => flags = self.integer(&flag, "GRE flags")?,
-                                    _ => flags |= gre_flag_bit(flag.as_str()),
-                                }
-                            }
-                            gre.flags = Some(flags);
-                        }
-                        _ => {
-                            let value = parts.next().unwrap();
-                            match head.as_rule() {
-                                Rule::kw_sum => {
-                                    gre.checksum = Some(self.integer(&value, "GRE checksum")?)
-                                }
-                                Rule::kw_off => {
-                                    gre.offset = Some(self.integer(&value, "GRE offset")?)
-                                }
-                                Rule::kw_key => gre.key = Some(self.integer(&value, "GRE key")?),
-                                _ => gre.sequence = Some(self.integer(&value, "GRE sequence")?),
-                            }
-                        }
-                    }
-                }
-                Ok(Encapsulation::Gre(gre))
-            }
-            Rule::mpls_encap => {
-                let mut entries = Vec::new();
-                for entry in pair
-                    .into_inner()
-                    .filter(|p| p.as_rule() == Rule::mpls_entry)
-                {
-                    let mut numbers = Vec::new();
-                    let mut bottom_of_stack = false;
-                    for part in entry.into_inner() {
-                        match part.as_rule() {
-                            Rule::integer => numbers.push(part),
-                            Rule::mpls_bottom => bottom_of_stack = true,
-                            _ => {}
-                        }
-                    }
-                    let label: u32 = self.integer(&numbers[0], "MPLS label")?;
-                    if label > 0xF_FFFF {
-                        return Err(self.error(
-                            &numbers[0],
-                            format!("MPLS label {label} is out of range (20 bits)"),
-                        ));
-                    }
-                    let traffic_class: u8 = self.integer(&numbers[1], "MPLS tc")?;
-                    if traffic_class > 7 {
-                        return Err(self.error(
-                            &numbers[1],
-                            format!("MPLS tc {traffic_class} is out of range (3 bits)"),
-                        ));
-                    }
-                    let ttl = self.integer(&numbers[2], "MPLS ttl")?;
-                    entries.push(MplsEntry {
-                        label,
-                        traffic_class,
-                        bottom_of_stack,
-                        ttl,
-                    });
-                }
-                Ok(Encapsulation::Mpls { entries, span })
-            }
+            Rule::gre_encap => Ok(Encapsulation::Gre(self.gre_header(pair)?)),
+            Rule::mpls_encap => Ok(Encapsulation::Mpls {
+                entries: self.mpls_entries(pair)?,
+                span,
+            }),
             other => unreachable!("unexpected {other:?} as encapsulation"),
         }
+    }
+
+    /// The fields of a GRE header (encapsulation prefix or socket option value).
+    fn gre_header(&self, pair: Pair<Rule>) -> Result<GreHeader> {
+        let span = self.span(&pair);
+        let mut gre = GreHeader {
+            span,
+            ..GreHeader::default()
+        };
+        for field in pair.into_inner().filter(|p| p.as_rule() == Rule::gre_field) {
+            let field = field.into_inner().next().unwrap();
+            let mut parts = field.clone().into_inner();
+            let head = parts.next().unwrap();
+            match field.as_rule() {
+                Rule::gre_flags => {
+                    let mut flags = 0u16;
+                    for flag in parts {
+                        match flag.as_rule() {
+                            Rule::integer => flags = self.integer(&flag, "GRE flags")?,
+                            _ => flags |= gre_flag_bit(flag.as_str()),
+                        }
+                    }
+                    gre.flags = Some(flags);
+                }
+                _ => {
+                    let value = parts.next().unwrap();
+                    match head.as_rule() {
+                        Rule::kw_sum => gre.checksum = Some(self.integer(&value, "GRE checksum")?),
+                        Rule::kw_off => gre.offset = Some(self.integer(&value, "GRE offset")?),
+                        Rule::kw_key => gre.key = Some(self.integer(&value, "GRE key")?),
+                        _ => gre.sequence = Some(self.integer(&value, "GRE sequence")?),
+                    }
+                }
+            }
+        }
+        Ok(gre)
+    }
+
+    /// MPLS label stack entries (encapsulation prefix or socket option value).
+    fn mpls_entries(&self, pair: Pair<Rule>) -> Result<Vec<MplsEntry>> {
+        let mut entries = Vec::new();
+        for entry in pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::mpls_entry)
+        {
+            let mut numbers = Vec::new();
+            let mut bottom_of_stack = false;
+            for part in entry.into_inner() {
+                match part.as_rule() {
+                    Rule::integer => numbers.push(part),
+                    Rule::mpls_bottom => bottom_of_stack = true,
+                    _ => {}
+                }
+            }
+            let label: u32 = self.integer(&numbers[0], "MPLS label")?;
+            if label > 0xF_FFFF {
+                return Err(self.error(
+                    &numbers[0],
+                    format!("MPLS label {label} is out of range (20 bits)"),
+                ));
+            }
+            let traffic_class: u8 = self.integer(&numbers[1], "MPLS tc")?;
+            if traffic_class > 7 {
+                return Err(self.error(
+                    &numbers[1],
+                    format!("MPLS tc {traffic_class} is out of range (3 bits)"),
+                ));
+            }
+            let ttl = self.integer(&numbers[2], "MPLS ttl")?;
+            entries.push(MplsEntry {
+                label,
+                traffic_class,
+                bottom_of_stack,
+                ttl,
+            });
+        }
+        Ok(entries)
     }
 
     fn l4_packet(&self, pair: Pair<Rule>, direction: Direction) -> Result<PacketBody> {
@@ -1364,16 +1432,12 @@ impl<'a> Builder<'a> {
                     }
                 }
                 ExprKind::Bytes {
-                    bytes,
+                    bytes: ByteString(bytes),
                     trailing_ellipsis,
                 }
             }
-            Rule::unterminated_string => {
-                return Err(self.error(&inner, "unterminated string: no closing double quote (\")"))
-            }
-            Rule::ip_address_literal => {
-                ExprKind::IpAddress(self.ip_address(&inner.into_inner().next().unwrap())?)
-            }
+            Rule::gre_value => ExprKind::Gre(self.gre_header(inner)?),
+            Rule::mpls_value => ExprKind::Mpls(self.mpls_entries(inner)?),
             Rule::array => ExprKind::Array(self.expressions(inner)?),
             Rule::braces => ExprKind::Struct(self.expressions(inner)?),
             Rule::field => {
@@ -1418,10 +1482,10 @@ impl<'a> Builder<'a> {
                 }
                 match (name, &args[0].kind) {
                     ("inet_addr", ExprKind::Bytes { bytes, .. }) => {
-                        self.check_address_string(&args[0], bytes, false)?
+                        self.check_address_string(&args[0], &bytes.0, false)?
                     }
                     ("inet6_addr", ExprKind::Bytes { bytes, .. }) => {
-                        self.check_address_string(&args[0], bytes, true)?
+                        self.check_address_string(&args[0], &bytes.0, true)?
                     }
                     ("inet_addr" | "inet6_addr", _) => {
                         return Err(
@@ -1538,8 +1602,7 @@ impl<'a> Builder<'a> {
             .location
             .as_ref()
             .expect("undefined-word errors have a location");
-        let index = LineIndex::new(self.source);
-        let (line_start, _) = index.line_range(loc.line, self.source.len());
+        let (line_start, _) = self.source_lines.line_range(loc.line, self.source.len());
         let prefix: String = self.source[line_start..]
             .chars()
             .take(loc.column - 1)
@@ -1760,6 +1823,62 @@ fn check_icmp_names(
     }
 }
 
+/// ICMP type and code names of one address family (packetdrill resolves `icmp` as ICMPv4 on
+/// IPv4 wire packets and as ICMPv6 on IPv6 ones).
+pub fn check_icmp_family(script: &Script, ipv6: bool) -> std::result::Result<(), (Span, String)> {
+    for event in &script.events {
+        let Action::Packet(Packet {
+            body: PacketBody::Icmp(icmp),
+            ..
+        }) = &event.action
+        else {
+            continue;
+        };
+        let family = if ipv6 { "ICMPv6" } else { "ICMPv4" };
+        let name = icmp.icmp_type.value.as_str();
+        let type_known = name.starts_with("type_") || icmp_type_number(name, ipv6).is_some();
+        if !type_known {
+            return Err((
+                icmp.icmp_type.span,
+                format!("bad ICMP type '{name}' ({family} has no such type)"),
+            ));
+        }
+        if let Some(code) = &icmp.code {
+            if !code.value.starts_with("code_")
+                && icmp_code_number(name, &code.value, ipv6).is_none()
+            {
+                return Err((
+                    code.span,
+                    format!(
+                        "bad ICMP code '{}' ({family} {name} has no such code)",
+                        code.value
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The number of an ICMP type name in one family's table.
+pub fn icmp_type_number(name: &str, ipv6: bool) -> Option<u8> {
+    let table = if ipv6 { ICMPV6_TYPES } else { ICMPV4_TYPES };
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// The number of an ICMP code name for a type name in one family's tables.
+pub fn icmp_code_number(type_name: &str, code_name: &str, ipv6: bool) -> Option<u8> {
+    let table: &[&str] = match (ipv6, type_name) {
+        (false, "unreachable") => ICMPV4_UNREACHABLE_CODES,
+        (false, "time_exceeded") => ICMPV4_TIME_EXCEEDED_CODES,
+        (true, "unreachable") => ICMPV6_UNREACHABLE_CODES,
+        (true, "time_exceeded") => ICMPV6_TIME_EXCEEDED_CODES,
+        (true, "parameter_problem") => ICMPV6_PARAMETER_PROBLEM_CODES,
+        _ => &[],
+    };
+    table.iter().position(|n| *n == code_name).map(|i| i as u8)
+}
+
 /// A short description of the text at an error position.
 fn describe_found(rest: &str) -> String {
     let rest = rest.trim_start_matches([' ', '\t']);
@@ -1785,15 +1904,15 @@ fn describe_found(rest: &str) -> String {
 }
 
 /// Human words for grammar rules in "expected …" messages.
-fn describe_rule(rule: Rule) -> &'static str {
-    match rule {
-        Rule::option_line => "an option line (--name=value)",
+fn describe_rule(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::option_line | Rule::untimed_command | Rule::EOI | Rule::event | Rule::event_time => {
+            "a new event (a time such as +0)"
+        }
         Rule::option_name => "an option name after --",
         Rule::option_value => "an option value after =",
-        Rule::event | Rule::event_time | Rule::time_point | Rule::time_value => {
-            "an event time (N, +N, *, A~B)"
-        }
-        Rule::untimed_command | Rule::command => "a command in back-quotes",
+        Rule::time_point | Rule::time_value => "an event time (N, +N, *, A~B)",
+        Rule::command => "a command in back-quotes",
         Rule::blocking_end => "'...END' (blocking call end time)",
         Rule::action => "a packet (< or >), a system call, a `command` or %{ code }%",
         Rule::packet => "a packet",
@@ -1831,12 +1950,43 @@ fn describe_rule(rule: Rule) -> &'static str {
             "a number"
         }
         Rule::word => "a name",
-        Rule::ip_address | Rule::ipv4_address | Rule::ipv6_address | Rule::ip_address_literal => {
-            "an IP address"
-        }
-        Rule::EOI => "end of file",
+        Rule::ip_address | Rule::ipv4_address | Rule::ipv6_address => "an IP address",
         Rule::code_block => "a code block %{ ... }%",
-        _ => "valid syntax",
+        _ => return None,
+    })
+}
+
+/// Literal tokens worth naming in an "expected …" message.
+const EXPECTED_PUNCTUATION: &[&str] = &[
+    "=", ")", "(", ",", "}", "{", "]", "[", "|", ">", ":", "~", "...",
+];
+
+/// Rules inside which the expected punctuation is the best hint.
+const EXPRESSION_RULES: &[Rule] = &[
+    Rule::syscall,
+    Rule::arguments,
+    Rule::expression,
+    Rule::term,
+    Rule::field,
+    Rule::function_call,
+    Rule::array,
+    Rule::braces,
+    Rule::gre_value,
+    Rule::mpls_value,
+    Rule::decimal_integer,
+    Rule::hex_integer,
+    Rule::word,
+    Rule::sequence,
+    Rule::sack_block,
+    Rule::port_pair,
+];
+
+/// "a", "a or b", "a, b or c".
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} or {last}", rest.join(", ")),
     }
 }
 
@@ -1905,5 +2055,32 @@ mod tests {
             e.to_string().lines().next().unwrap(),
             "t.pkt:1:19: error: mss 70000 is out of range (0..=65535)"
         );
+    }
+
+    /// The deliberate differences listed in docs/compatibility.md.
+    #[test]
+    fn documented_leniencies() {
+        let crlf =
+            parse("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\r\n+0 close(3) = 0\r\n").unwrap();
+        assert_eq!(crlf.events.len(), 2);
+        let note = parse("0 close(3) = -1 EBADF (bad fd id ack win)\n").unwrap();
+        let Action::Syscall(call) = &note.events[0].action else {
+            panic!()
+        };
+        assert_eq!(call.note.as_deref(), Some("bad fd id ack win"));
+        let escapes =
+            parse("0 setsockopt(3, SOL_TCP, TCP_CONGESTION, \"a\\\\b\\\"c\", 5) = 0\n").unwrap();
+        let Action::Syscall(call) = &escapes.events[0].action else {
+            panic!()
+        };
+        assert_eq!(
+            call.args[3].kind,
+            ExprKind::Bytes {
+                bytes: ByteString(b"a\\b\"c".to_vec()),
+                trailing_ellipsis: false
+            }
+        );
+        parse("0 close(3) = 0\n// last line without newline").unwrap();
+        parse("0 < [tos 16] S 0:0(0) win 100\n").unwrap();
     }
 }
