@@ -5,9 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages the tests use. Install only what is missing, so a second run needs no network.
+# System packages the build and tests use. Install only what is missing, so a second run needs
+# no network. python3-dev: pyo3 links Debian's libpython (see .cargo/config.toml); iproute2 and
+# ethtool: the scripts' shell commands call ip, tc and ethtool.
 needed=()
-for pair in "python3:python3" "ip:iproute2" "ethtool:ethtool" "tc:iproute2"; do
+dpkg -s python3-dev >/dev/null 2>&1 || needed+=(python3-dev)
+for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || needed+=("${pair##*:}")
 done
 if ((${#needed[@]})); then

@@ -5,5 +5,10 @@
 
 pub mod config;
 pub mod load;
+pub mod netdev;
+pub mod netns;
+pub mod run;
 pub mod script;
 pub mod suite;
+pub mod target;
+pub mod wire;

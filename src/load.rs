@@ -11,6 +11,8 @@ use crate::script::{self, Script, ScriptError};
 #[derive(Debug, Clone)]
 pub struct LoadedScript {
     pub script: Script,
+    /// The script's text as read (spans index into it).
+    pub source: String,
     pub config: Config,
     /// Events that cannot run because a `-D` define they use was not given.
     pub missing_defines: Vec<ScriptError>,
@@ -59,6 +61,7 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
         .collect();
     Ok(LoadedScript {
         script,
+        source: String::from_utf8_lossy(&source).into_owned(),
         config,
         missing_defines,
     })

@@ -1,10 +1,12 @@
 //! The `stackdrill` command: flags → configuration → run (or, with `--dry_run`, validate) each
 //! script → exit status 0 when every script passed, 1 otherwise, as packetdrill.
+//! A failing run stops at the first failing script; a dry run reports every invalid one.
 
 use std::process::ExitCode;
 
 use stackdrill::config::{self, parse_command_line};
 use stackdrill::load::load_script;
+use stackdrill::run::run_script;
 
 fn main() -> ExitCode {
     let command_line = match parse_command_line(std::env::args_os()) {
@@ -27,6 +29,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
+    // A write to a closed connection must return EPIPE to the script, not kill us.
+    // SAFETY: setting a signal disposition has no memory-safety preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+
     let mut all_valid = true;
     for path in &command_line.scripts {
         match load_script(path, &command_line) {
@@ -35,12 +41,12 @@ fn main() -> ExitCode {
                     eprintln!("{}", missing.as_warning());
                 }
             }
-            Ok(_) => {
-                eprintln!(
-                    "{}: error: running scripts is not implemented yet; only --dry_run (parse and validate) works",
-                    path.display()
-                );
-                return ExitCode::FAILURE;
+            // Like packetdrill, the first failing script ends the run.
+            Ok(loaded) => {
+                if let Err(message) = run_script(path, &loaded) {
+                    eprintln!("{message}");
+                    return ExitCode::FAILURE;
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

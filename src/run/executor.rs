@@ -1,0 +1,906 @@
+//! The main thread's event loop: schedules every event at its script time, injects inbound
+//! packets, sniffs and verifies outbound ones, dispatches system calls to the stack thread,
+//! runs commands and collects code snapshots, and checks every time against the tolerance.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::netdev::Netdev;
+use crate::script::ast::{
+    Action, Direction, Event, EventTime, Expr, ExprKind, Packet, PacketBody, Script, Syscall,
+    TcpSequence, TimePoint,
+};
+use crate::target::kernel::KernelTarget;
+use crate::wire::{self, tcp_flags, L4Repr, PacketRepr, TcpRepr};
+
+use super::addresses::Addresses;
+use super::clock::Clock;
+use super::code::CodeRun;
+use super::command::run_shell_command;
+use super::outbound::{describe_live, script_payload_len, verify, OutboundRules};
+use super::packets::{build_inbound, describe_script_packet, InboundContext};
+use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
+use super::stack::{StackReply, StackRequest, StackThread};
+use super::syscall::{snapshot_for_code, SocketEffect, SyscallOutcome};
+
+/// A failed run, in packetdrill's format: `FILE:LINE: MESSAGE` (or `FILE: MESSAGE`), then
+/// optional detail lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunError {
+    pub line: Option<usize>,
+    pub message: String,
+    pub details: Vec<String>,
+}
+
+impl RunError {
+    pub fn at(line: usize, message: impl Into<String>) -> Self {
+        RunError {
+            line: Some(line),
+            message: message.into(),
+            details: vec![],
+        }
+    }
+
+    pub fn whole(message: impl Into<String>) -> Self {
+        RunError {
+            line: None,
+            message: message.into(),
+            details: vec![],
+        }
+    }
+
+    /// The error as packetdrill prints it for `path`.
+    pub fn render(&self, path: &str) -> String {
+        let mut out = match self.line {
+            Some(line) => format!("{path}:{line}: {}", self.message),
+            None => format!("{path}: {}", self.message),
+        };
+        for d in &self.details {
+            out.push('\n');
+            out.push_str(d);
+        }
+        out
+    }
+}
+
+type Result<T> = std::result::Result<T, RunError>;
+
+/// A blocking call that has not returned yet.
+struct PendingBlocking {
+    line: usize,
+    name: String,
+    /// Script time the call should return at, and the tolerance for it.
+    end_script_usecs: i64,
+    tolerance_usecs: i64,
+}
+
+/// An inbound packet ready to be written.
+struct PreparedInbound {
+    socket: usize,
+    repr: PacketRepr,
+}
+
+/// Longest time a non-blocking call waits for an outstanding blocking call (packetdrill: 1 s).
+const BLOCKING_WAIT: Duration = Duration::from_secs(1);
+
+pub struct Executor<'a> {
+    /// The script path as given, for messages.
+    pub path: &'a str,
+    pub script: &'a Script,
+    /// The script text (code block line numbers are computed from it).
+    pub source: &'a str,
+    pub config: &'a Config,
+    pub addresses: Addresses,
+    pub directory: &'a Path,
+    pub netdev: Box<dyn Netdev>,
+    pub stack: StackThread,
+    pub clock: Arc<dyn Clock>,
+    pub script_start_usecs: i64,
+    sockets: Sockets,
+    endpoints: Endpoints,
+    /// Script time of the previous event, and whether it was an inbound packet.
+    previous: Option<(i64, bool)>,
+    pending_blocking: Option<PendingBlocking>,
+    code_runs: Vec<CodeRun>,
+    /// Packets sniffed for the socket under test but not yet matched.
+    backlog: VecDeque<(PacketRepr, i64)>,
+    /// Sockets kept bound to reserve remote ephemeral port numbers.
+    reserved_ports: Vec<std::net::UdpSocket>,
+    warnings: Vec<String>,
+    /// (scheduled, actual) script times of every injection, for the timing benchmark.
+    pub injection_log: Vec<(i64, i64)>,
+}
+
+impl<'a> Executor<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        path: &'a str,
+        script: &'a Script,
+        source: &'a str,
+        config: &'a Config,
+        addresses: Addresses,
+        directory: &'a Path,
+        netdev: Box<dyn Netdev>,
+        stack: StackThread,
+        clock: Arc<dyn Clock>,
+        script_start_usecs: i64,
+    ) -> Self {
+        let endpoints = Endpoints {
+            local_ip: addresses.local_ip,
+            remote_ip: addresses.remote_ip,
+            bind_port: config.bind_port,
+            connect_port: config.connect_port,
+        };
+        Executor {
+            path,
+            script,
+            source,
+            config,
+            addresses,
+            directory,
+            netdev,
+            stack,
+            clock,
+            script_start_usecs,
+            sockets: Sockets::default(),
+            endpoints,
+            previous: None,
+            pending_blocking: None,
+            code_runs: Vec::new(),
+            backlog: VecDeque::new(),
+            reserved_ports: Vec::new(),
+            warnings: Vec::new(),
+            injection_log: Vec::new(),
+        }
+    }
+
+    /// Warnings collected with `--non_fatal=packet`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn now_script(&self) -> i64 {
+        self.clock.now_usecs() - self.script_start_usecs
+    }
+
+    fn verbose(&self, text: impl FnOnce() -> String) {
+        if self.config.verbose > 0 {
+            println!("{}", text());
+        }
+    }
+
+    /// Runs every event, then the end-of-script steps that follow a successful run.
+    pub fn run_events(&mut self) -> Result<()> {
+        for event in &self.script.events {
+            self.collect_blocking(Some(Duration::ZERO))?;
+            self.run_event(event)?;
+        }
+        Ok(())
+    }
+
+    /// Script time of a time point: absolute, or relative to the anchor.
+    fn resolve(&self, point: &TimePoint, anchor: i64) -> i64 {
+        if point.relative {
+            anchor + point.micros
+        } else {
+            point.micros
+        }
+    }
+
+    /// The anchor for relative times: now, or the previous inbound packet's script time when
+    /// this event is an inbound packet too (so back-to-back injections do not drift).
+    fn anchor(&self, event: &Event) -> i64 {
+        let inbound = is_inbound(event);
+        match self.previous {
+            Some((t, true)) if inbound => t,
+            _ => self.now_script().max(self.previous.map_or(0, |p| p.0)),
+        }
+    }
+
+    fn tolerance(&self, script_time: i64, since: i64) -> i64 {
+        let percent =
+            (self.config.tolerance_percent / 100.0 * (script_time - since).max(0) as f64) as i64;
+        i64::from(self.config.tolerance_usecs).max(percent)
+    }
+
+    fn run_event(&mut self, event: &Event) -> Result<()> {
+        let anchor = self.anchor(event);
+        let previous_time = self.previous.map_or(0, |p| p.0);
+        let (start, range_end) = match &event.time {
+            EventTime::At(t) | EventTime::Blocking { start: t, .. } => {
+                (Some(self.resolve(t, anchor)), None)
+            }
+            EventTime::Range { start, end } => (
+                Some(self.resolve(start, anchor)),
+                Some(self.resolve(end, anchor)),
+            ),
+            EventTime::Any(_) => (None, None),
+        };
+        let line = event.line;
+        let event_time = start.unwrap_or_else(|| self.now_script());
+        match &event.action {
+            Action::Packet(packet) if packet.direction == Direction::Inbound => {
+                // Build first, so only the write itself happens at the scheduled time.
+                let prepared = self.prepare_inbound(packet, line)?;
+                self.wait_for(event_time)?;
+                let injected_at = self.now_script();
+                self.send_inbound(prepared, packet, line)?;
+                self.injection_log.push((event_time, injected_at));
+                self.check_time(
+                    "inbound packet",
+                    line,
+                    event_time,
+                    None,
+                    injected_at,
+                    previous_time,
+                    false,
+                )?;
+                self.previous = Some((event_time, true));
+            }
+            Action::Packet(packet) => {
+                let timeout = start.map(|t| {
+                    let gap_secs = ((t - previous_time).max(0)) / 1_000_000;
+                    self.clock.now_usecs() + (gap_secs + 2) * 1_000_000
+                });
+                let happened = self.expect_outbound(packet, line, event_time, timeout)?;
+                if let Some(expected) = start {
+                    self.check_time(
+                        "outbound packet",
+                        line,
+                        expected,
+                        range_end,
+                        happened,
+                        previous_time,
+                        true,
+                    )?;
+                }
+                let time = if start.is_some() {
+                    event_time
+                } else {
+                    happened
+                };
+                self.previous = Some((time, false));
+            }
+            Action::Syscall(call) => {
+                self.start_at(event_time, "system call start", line, previous_time)?;
+                let end = match &event.time {
+                    EventTime::Blocking { end, .. } => Some(self.resolve(end, anchor)),
+                    _ => None,
+                };
+                self.syscall(call, line, event_time, end)?;
+                self.previous = Some((event_time, false));
+            }
+            Action::Command(command) => {
+                let started = self.start_at(event_time, "command", line, previous_time)?;
+                self.verbose(|| format!("{:.6} `{}`", started as f64 / 1e6, command.text));
+                run_shell_command(&command.text, self.directory).map_err(|e| {
+                    RunError::at(
+                        line,
+                        format!("error executing `{}` command: {e}", command.text),
+                    )
+                })?;
+                self.previous = Some((event_time, false));
+            }
+            Action::Code(code) => {
+                self.start_at(event_time, "data collection for code", line, previous_time)?;
+                let live_fd = self
+                    .sockets
+                    .socket_under_test()
+                    .and_then(|s| s.live_fd)
+                    .ok_or_else(|| {
+                        RunError::at(line, "runtime error in code: no socket to use for code")
+                    })?;
+                let snapshot = snapshot_for_code(&mut KernelTarget, live_fd)
+                    .map_err(|e| RunError::at(line, format!("runtime error in code: {e}")))?;
+                self.code_runs
+                    .push(CodeRun::from_block(code, self.source, snapshot));
+                self.previous = Some((event_time, false));
+            }
+            Action::NeedsDefine(missing) => {
+                return Err(RunError::at(line, missing.message.clone()))
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for an event's time, then checks that it starts within the tolerance; returns the
+    /// script time it started at.
+    fn start_at(
+        &mut self,
+        event_time: i64,
+        what: &str,
+        line: usize,
+        previous_time: i64,
+    ) -> Result<i64> {
+        self.wait_for(event_time)?;
+        let started = self.now_script();
+        self.check_time(what, line, event_time, None, started, previous_time, false)?;
+        Ok(started)
+    }
+
+    /// Waits until script time `t`, collecting a blocking call's completion meanwhile.
+    fn wait_for(&mut self, t: i64) -> Result<()> {
+        let deadline = self.script_start_usecs + t;
+        while self.pending_blocking.is_some() {
+            let left = deadline - self.clock.now_usecs();
+            if left <= 1_000 {
+                break;
+            }
+            self.collect_blocking(Some(Duration::from_micros((left - 1_000) as u64)))?;
+        }
+        self.clock.wait_until(deadline);
+        Ok(())
+    }
+
+    /// Checks one event time: `|actual − expected| ≤ tolerance`, or within a range ± tolerance.
+    #[allow(clippy::too_many_arguments)]
+    fn check_time(
+        &self,
+        what: &str,
+        line: usize,
+        expected: i64,
+        range_end: Option<i64>,
+        actual: i64,
+        previous: i64,
+        packet: bool,
+    ) -> Result<()> {
+        if self.previous.is_none() {
+            return Ok(()); // the first event is not checked
+        }
+        let tolerance = self.tolerance(expected, previous);
+        let high = range_end.unwrap_or(expected);
+        if actual >= expected - tolerance && actual <= high + tolerance {
+            return Ok(());
+        }
+        let secs = |u: i64| format!("{:.6}", u as f64 / 1e6);
+        let when = match range_end {
+            None => format!("at {} sec", secs(expected)),
+            Some(end) => format!("in time range {}~{} sec", secs(expected), secs(end)),
+        };
+        let message = format!(
+            "timing error: expected {what} {when} but happened at {} sec; tolerance {} sec",
+            secs(actual),
+            secs(tolerance)
+        );
+        Err(RunError::at(
+            line,
+            if packet {
+                format!("error handling packet: {message}")
+            } else {
+                message
+            },
+        ))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Packets
+
+    fn reserve_remote_port(
+        reserved: &mut Vec<std::net::UdpSocket>,
+    ) -> std::result::Result<u16, String> {
+        // A bound socket keeps the kernel from choosing this port for a connection of its own.
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0")
+            .map_err(|e| format!("cannot reserve a port: {e}"))?;
+        let port = socket.local_addr().map_err(|e| e.to_string())?.port();
+        reserved.push(socket);
+        Ok(port)
+    }
+
+    /// The wire packet for an inbound script packet, with the socket it goes to.
+    fn prepare_inbound(&mut self, packet: &Packet, line: usize) -> Result<PreparedInbound> {
+        let (protocol, syn, ack, seq) = match &packet.body {
+            PacketBody::Tcp(t) => {
+                let seq = match t.sequence {
+                    TcpSequence::Range { start, .. } => start,
+                    TcpSequence::Ignored { .. } => 0,
+                };
+                (libc::IPPROTO_TCP, t.flags.syn, t.flags.ack, seq)
+            }
+            PacketBody::Udp(_) => (libc::IPPROTO_UDP, false, false, 0),
+            PacketBody::UdpLite(_) => (libc::IPPROTO_UDPLITE, false, false, 0),
+            PacketBody::Icmp(_) => (
+                if self.addresses.wire_ipv6() {
+                    libc::IPPROTO_ICMPV6
+                } else {
+                    libc::IPPROTO_ICMP
+                },
+                false,
+                false,
+                0,
+            ),
+        };
+        let syn_without_ack = syn && !ack;
+        let protocol_for_socket = if matches!(packet.body, PacketBody::Icmp(_)) {
+            self.sockets
+                .socket_under_test()
+                .map_or(libc::IPPROTO_TCP, |s| s.protocol)
+        } else {
+            protocol
+        };
+        let reserved = &mut self.reserved_ports;
+        let index = self
+            .sockets
+            .for_inbound(
+                protocol_for_socket,
+                syn_without_ack,
+                seq,
+                &self.endpoints,
+                || Self::reserve_remote_port(reserved),
+            )
+            .map_err(|e| RunError::at(line, format!("error handling packet: {e}")))?;
+        if syn {
+            // A SYN (or SYN-ACK) carries the peer's ISN: later segments are relative to it.
+            self.sockets.all[index].remote_isn = Some(seq);
+        }
+        let ctx = InboundContext {
+            socket: &self.sockets.all[index],
+            local_ip: self.addresses.local_ip,
+            remote_ip: self.addresses.remote_ip,
+            ipv6: self.addresses.wire_ipv6(),
+            tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
+        };
+        let repr = build_inbound(packet, &ctx)
+            .map_err(|e| RunError::at(line, format!("error handling packet: {e}")))?;
+        Ok(PreparedInbound {
+            socket: index,
+            repr,
+        })
+    }
+
+    /// Injects a prepared packet and remembers it as the socket's last injected segment.
+    fn send_inbound(
+        &mut self,
+        prepared: PreparedInbound,
+        packet: &Packet,
+        line: usize,
+    ) -> Result<()> {
+        let PreparedInbound {
+            socket: index,
+            repr,
+        } = prepared;
+        let bytes = wire::encode(&repr);
+        let gso = (self.config.mss > 0 && matches!(packet.body, PacketBody::Tcp(_)))
+            .then_some(self.config.mss as u16);
+        self.netdev.send(&bytes, gso).map_err(|e| {
+            RunError::at(
+                line,
+                format!("error handling packet: error writing packet: {e}"),
+            )
+        })?;
+        if let L4Repr::Tcp(t) = &repr.l4 {
+            self.sockets.all[index].last_injected = Some(seen(t, repr.payload.len()));
+        }
+        self.verbose(|| {
+            format!(
+                "inbound injected packet: {:.6} {}",
+                self.now_script() as f64 / 1e6,
+                describe_script_packet(packet)
+            )
+        });
+        Ok(())
+    }
+
+    /// The next live packet of the socket under test, from the backlog or the wire.
+    fn next_outbound(
+        &mut self,
+        deadline: Option<i64>,
+    ) -> std::io::Result<Option<(PacketRepr, i64)>> {
+        if let Some(p) = self.backlog.pop_front() {
+            return Ok(Some(p));
+        }
+        loop {
+            let Some((bytes, captured)) = self.netdev.receive(deadline)? else {
+                return Ok(None);
+            };
+            let Ok(packet) = wire::decode(&bytes) else {
+                continue;
+            };
+            if self.belongs_to_socket_under_test(&packet) {
+                return Ok(Some((packet, captured)));
+            }
+        }
+    }
+
+    fn belongs_to_socket_under_test(&mut self, packet: &PacketRepr) -> bool {
+        let ports = match &packet.l4 {
+            L4Repr::Tcp(t) => Some((t.src_port, t.dst_port)),
+            L4Repr::Udp(u) => Some((u.src_port, u.dst_port)),
+            L4Repr::Icmp(_) => None,
+            L4Repr::Other(_) => return false,
+        };
+        let Some(socket) = self.sockets.socket_under_test_mut() else {
+            return false;
+        };
+        let Some((src_port, dst_port)) = ports else {
+            // ICMP the stack sends: addressed to the peer.
+            return packet.ip.dst == self.addresses.remote_ip;
+        };
+        let protocol_matches = match &packet.l4 {
+            L4Repr::Tcp(_) => socket.protocol == libc::IPPROTO_TCP,
+            L4Repr::Udp(_) => socket.protocol == libc::IPPROTO_UDP,
+            _ => false,
+        };
+        let src = SocketAddr::new(packet.ip.src, src_port);
+        let dst = SocketAddr::new(packet.ip.dst, dst_port);
+        if !protocol_matches || !socket.matches_outbound(src, dst) {
+            return false;
+        }
+        if socket.local.is_none() {
+            socket.local = Some(src); // an active open teaches the local address and port
+        }
+        true
+    }
+
+    /// Sniffs the packet a `>` line expects (merging TSO/GSO pieces unless
+    /// --strict_segments), verifies it and returns its capture time in script time.
+    fn expect_outbound(
+        &mut self,
+        packet: &Packet,
+        line: usize,
+        expected: i64,
+        deadline: Option<i64>,
+    ) -> Result<i64> {
+        if self.sockets.socket_under_test().is_none() {
+            return Err(RunError::at(
+                line,
+                "error handling packet: no socket under test to expect packets from",
+            ));
+        }
+        let timed_out =
+            || RunError::at(line, "error handling packet: Timed out waiting for packet");
+        let io_error = |e: std::io::Error| {
+            RunError::at(
+                line,
+                format!("error handling packet: error reading packet: {e}"),
+            )
+        };
+        let (mut live, captured) = self
+            .next_outbound(deadline)
+            .map_err(io_error)?
+            .ok_or_else(timed_out)?;
+        let wanted = script_payload_len(packet);
+        if !self.config.strict_segments {
+            self.merge_segments(&mut live, wanted, deadline)
+                .map_err(io_error)?;
+        }
+        let happened = captured - self.script_start_usecs;
+        let socket = self.sockets.socket_under_test_mut().expect("checked above");
+        if let L4Repr::Tcp(t) = &live.l4 {
+            socket.last_sent = Some(seen(t, live.payload.len()));
+        }
+        let rules = OutboundRules {
+            ipv6: self.addresses.wire_ipv6(),
+            ts_tick_usecs: self.config.tcp_ts_tick_usecs,
+            ts_tolerance_usecs: i64::from(self.config.tolerance_usecs)
+                .max((self.config.tolerance_percent / 100.0 * expected.max(0) as f64) as i64),
+        };
+        let result = if live.payload.len() > wanted
+            && matches!(packet.body, PacketBody::Tcp(_) | PacketBody::Udp(_))
+        {
+            Err(format!(
+                "live packet payload: expected {wanted} bytes vs actual {} bytes",
+                live.payload.len()
+            ))
+        } else {
+            verify(packet, &live, socket, &rules)
+        };
+        let socket: &TrackedSocket = self.sockets.socket_under_test().expect("checked above");
+        let secs = |u: i64| format!("{:9.6}", u as f64 / 1e6);
+        self.verbose(|| {
+            format!(
+                "outbound sniffed packet: {} {}",
+                secs(happened),
+                describe_live(&live, socket, rules.ipv6)
+            )
+        });
+        if let Err(message) = result {
+            let error = RunError {
+                line: Some(line),
+                message: format!("error handling packet: {message}"),
+                details: vec![
+                    format!(
+                        "script packet: {} {}",
+                        secs(expected),
+                        describe_script_packet(packet)
+                    ),
+                    format!(
+                        "actual packet: {} {}",
+                        secs(happened),
+                        describe_live(&live, socket, rules.ipv6)
+                    ),
+                ],
+            };
+            if self.config.non_fatal_packet {
+                let mut text = error.clone();
+                text.message =
+                    text.message
+                        .replacen("error handling packet", "warning handling packet", 1);
+                eprintln!("{}", text.render(self.path));
+                self.warnings.push(text.message);
+                return Ok(happened);
+            }
+            return Err(error);
+        }
+        Ok(happened)
+    }
+
+    /// Merges consecutive segments of one TSO/GSO burst until `wanted` payload bytes.
+    fn merge_segments(
+        &mut self,
+        live: &mut PacketRepr,
+        wanted: usize,
+        deadline: Option<i64>,
+    ) -> std::io::Result<()> {
+        let mut previous_len = live.payload.len();
+        while live.payload.len() < wanted && previous_len > 0 {
+            let Some((next, captured)) = self.next_outbound(deadline)? else {
+                return Ok(());
+            };
+            let mergeable = match (&live.l4, &next.l4) {
+                (L4Repr::Tcp(a), L4Repr::Tcp(b)) => {
+                    let ignore = tcp_flags::FIN | tcp_flags::PSH | tcp_flags::CWR;
+                    a.flags & !ignore == b.flags & !ignore
+                        && a.ack == b.ack
+                        && a.window == b.window
+                        && a.header_len == b.header_len
+                        && a.seq.wrapping_add(live.payload.len() as u32) == b.seq
+                        && next.payload.len() <= previous_len
+                }
+                _ => false,
+            };
+            if !mergeable {
+                self.backlog.push_front((next, captured));
+                return Ok(());
+            }
+            previous_len = next.payload.len();
+            let (L4Repr::Tcp(first), L4Repr::Tcp(last)) = (&mut live.l4, next.l4) else {
+                unreachable!()
+            };
+            let cwr = first.flags & tcp_flags::CWR;
+            let (seq, ip_id) = (first.seq, live.ip.id);
+            *first = TcpRepr {
+                seq,
+                flags: (last.flags & !tcp_flags::CWR) | cwr,
+                ..last
+            };
+            live.payload.extend_from_slice(&next.payload);
+            live.ip = crate::wire::IpRepr {
+                id: ip_id,
+                ..next.ip
+            };
+            live.ip.length_field += live.payload.len() - next.payload.len();
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // System calls
+
+    fn syscall(&mut self, call: &Syscall, line: usize, start: i64, end: Option<i64>) -> Result<()> {
+        if self.pending_blocking.is_some() {
+            // Calls run one after another on the stack thread: wait for the outstanding one.
+            let deadline = std::time::Instant::now() + BLOCKING_WAIT;
+            while self.pending_blocking.is_some() && std::time::Instant::now() < deadline {
+                self.collect_blocking(Some(Duration::from_millis(10)))?;
+            }
+            if self.pending_blocking.is_some() {
+                let what = if end.is_some() {
+                    "blocking system call while another blocking system call is already in progress"
+                } else {
+                    "system call while a blocking system call is in progress"
+                };
+                return Err(RunError::at(
+                    line,
+                    format!("runtime error in {} call: {what}", call.name.value),
+                ));
+            }
+        }
+        self.verbose(|| {
+            format!(
+                "{:.6} {}(...)",
+                self.now_script() as f64 / 1e6,
+                call.name.value
+            )
+        });
+        // A call that starts a connection must be known before it returns: a blocking
+        // connect() sends its SYN while it is still blocked.
+        if let Some(script_fd) = connecting_fd(call) {
+            self.sockets
+                .apply(&SocketEffect::Connecting { script_fd }, &self.endpoints);
+        }
+        self.stack
+            .send(StackRequest::Syscall(Box::new(call.clone())));
+        let Some(end) = end else {
+            let reply = self.stack.reply(None).map_err(|e| RunError::at(line, e))?;
+            let reply =
+                reply.ok_or_else(|| RunError::at(line, "the stack thread did not answer"))?;
+            return self.apply_syscall_reply(&call.name.value, line, reply);
+        };
+        // Blocking: go on once the call sleeps in the kernel, or has returned.
+        let tolerance = self.tolerance(end, start);
+        self.pending_blocking = Some(PendingBlocking {
+            line,
+            name: call.name.value.clone(),
+            end_script_usecs: end,
+            tolerance_usecs: tolerance,
+        });
+        loop {
+            if let Some(reply) = self
+                .stack
+                .reply(Some(Duration::from_micros(20)))
+                .map_err(|e| RunError::at(line, e))?
+            {
+                return self.finish_blocking(reply);
+            }
+            if self.stack.blocked_in_call() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Collects the reply of an outstanding blocking call if it arrives within `wait`.
+    fn collect_blocking(&mut self, wait: Option<Duration>) -> Result<()> {
+        if self.pending_blocking.is_none() {
+            return Ok(());
+        }
+        let line = self.pending_blocking.as_ref().map_or(0, |p| p.line);
+        match self.stack.reply(wait).map_err(|e| RunError::at(line, e))? {
+            Some(reply) => self.finish_blocking(reply),
+            None => Ok(()),
+        }
+    }
+
+    fn finish_blocking(&mut self, reply: StackReply) -> Result<()> {
+        let pending = self
+            .pending_blocking
+            .take()
+            .expect("a blocking call is pending");
+        let returned = match &reply {
+            StackReply::Syscall { returned_usecs, .. } => *returned_usecs - self.script_start_usecs,
+            StackReply::ClosedAll(_) => 0,
+        };
+        let name = pending.name.clone();
+        self.apply_syscall_reply(&name, pending.line, reply)?;
+        let (expected, tolerance) = (pending.end_script_usecs, pending.tolerance_usecs);
+        if (returned - expected).abs() > tolerance {
+            let secs = |u: i64| format!("{:.6}", u as f64 / 1e6);
+            return Err(RunError::at(
+                pending.line,
+                format!(
+                    "timing error: expected system call return at {} sec but happened at {} sec; tolerance {} sec",
+                    secs(expected),
+                    secs(returned),
+                    secs(tolerance)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The call's verdict from the stack thread; on success its socket effects are applied.
+    fn apply_syscall_reply(&mut self, name: &str, line: usize, reply: StackReply) -> Result<()> {
+        let StackReply::Syscall { result, .. } = reply else {
+            return Err(RunError::at(
+                line,
+                "unexpected answer from the stack thread",
+            ));
+        };
+        let outcome: SyscallOutcome = result.map_err(|e| {
+            RunError::at(line, format!("runtime error in {name} call: {}", e.message))
+        })?;
+        for effect in &outcome.effects {
+            self.sockets.apply(effect, &self.endpoints);
+        }
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // End of script
+
+    /// Code blocks collected during the run, for running after the cleanup command.
+    pub fn take_code_runs(&mut self) -> Vec<CodeRun> {
+        std::mem::take(&mut self.code_runs)
+    }
+
+    /// Waits (≤ 1 s) for an outstanding blocking call, closes every fd, and resets every TCP
+    /// connection with a known tuple so no kernel state lingers (packetdrill's final RSTs).
+    pub fn finish(&mut self) -> Result<()> {
+        if self.pending_blocking.is_some() {
+            self.collect_blocking(Some(BLOCKING_WAIT))?;
+            if let Some(p) = &self.pending_blocking {
+                return Err(RunError::at(
+                    p.line,
+                    "exiting while a blocking system call is in progress",
+                ));
+            }
+        }
+        self.stack.send(StackRequest::CloseAll);
+        let _ = self.stack.reply(Some(BLOCKING_WAIT));
+        let resets: Vec<PacketRepr> = self
+            .sockets
+            .all
+            .iter()
+            .filter_map(|s| reset_for(s, &self.addresses))
+            .collect();
+        for reset in resets {
+            let _ = self.netdev.send(&wire::encode(&reset), None);
+        }
+        Ok(())
+    }
+}
+
+/// The script fd of a call that opens a connection to the configured remote end: `connect(fd,
+/// ..., ...)`, `sendto(fd, …, ..., ...)`, `sendmsg(fd, {msg_name(...)=..., …}, …)`.
+fn connecting_fd(call: &Syscall) -> Option<i64> {
+    let fd = match call.args.first()?.kind {
+        ExprKind::Integer(fd) => fd,
+        _ => return None,
+    };
+    let is_ellipsis = |e: Option<&Expr>| matches!(e.map(|e| &e.kind), Some(ExprKind::Ellipsis));
+    let to_configured_remote = match call.name.value.as_str() {
+        "connect" => is_ellipsis(call.args.get(1)),
+        "sendto" => is_ellipsis(call.args.get(4)),
+        "sendmsg" => match call.args.get(1).map(|e| &e.kind) {
+            Some(ExprKind::Struct(fields)) => fields.iter().any(|f| {
+                matches!(&f.kind, ExprKind::Field { name, value, .. } if name.value == "msg_name" && matches!(value.kind, ExprKind::Ellipsis))
+            }),
+            _ => false,
+        },
+        _ => false,
+    };
+    to_configured_remote.then_some(fd)
+}
+
+fn is_inbound(event: &Event) -> bool {
+    matches!(&event.action, Action::Packet(p) if p.direction == Direction::Inbound)
+}
+
+fn seen(t: &TcpRepr, payload_len: usize) -> SeenSegment {
+    SeenSegment {
+        seq: t.seq,
+        ack: t.ack,
+        flags: t.flags,
+        window: t.window,
+        payload_len: payload_len as u32,
+    }
+}
+
+/// packetdrill's purge RST for a TCP socket with a known tuple (live space).
+fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr> {
+    if socket.protocol != libc::IPPROTO_TCP {
+        return None;
+    }
+    let (local, remote) = (socket.local?, socket.remote?);
+    let (seq, ack, window) = match (socket.last_injected, socket.last_sent) {
+        (Some(inj), _) if inj.flags & tcp_flags::ACK != 0 => {
+            let advance = u32::from(inj.flags & tcp_flags::SYN != 0)
+                + u32::from(inj.flags & tcp_flags::FIN != 0)
+                + inj.payload_len;
+            (inj.seq.wrapping_add(advance), inj.ack, inj.window)
+        }
+        (_, Some(out)) if out.flags & tcp_flags::ACK != 0 => (out.ack, out.seq, 0),
+        (_, Some(out)) => (0, out.seq.wrapping_add(1), 0),
+        _ => return None,
+    };
+    let tcp = TcpRepr {
+        src_port: remote.port(),
+        dst_port: local.port(),
+        seq,
+        ack,
+        flags: tcp_flags::RST | tcp_flags::ACK,
+        window,
+        urgent: 0,
+        options: vec![],
+        header_len: 0,
+        reserved: 0,
+    };
+    Some(PacketRepr {
+        ip: crate::wire::IpRepr::new(addresses.remote_ip, addresses.local_ip),
+        l4: L4Repr::Tcp(tcp),
+        payload: vec![],
+    })
+}

@@ -1,0 +1,143 @@
+//! Running a script against a stack: the executor. The main thread owns time and the wire
+//! (packets in and out, timing checks); the stack thread owns the target and runs the system
+//! calls. This file wires one run together: namespace and tun device, init command, start time,
+//! events, cleanup command, code blocks, final resets.
+
+pub mod addresses;
+pub mod clock;
+pub mod code;
+pub mod command;
+pub mod executor;
+pub mod outbound;
+pub mod packets;
+pub mod sockets;
+pub mod stack;
+pub mod syscall;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::load::LoadedScript;
+use crate::target::kernel::KernelTarget;
+
+use addresses::Addresses;
+use clock::{Clock, RealClock};
+use executor::{Executor, RunError};
+use stack::StackThread;
+use syscall::SyscallEnv;
+
+/// Runs one script against the kernel in a fresh private network namespace. Returns the error
+/// text (packetdrill's format) when the script fails.
+pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
+    let name = path.display().to_string();
+    let directory = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let config = &loaded.config;
+    let script = &loaded.script;
+    let fail = |e: RunError| e.render(&name);
+    let addresses = Addresses::from_config(config).map_err(|e| format!("{name}: {e}"))?;
+    if config.psp_udp_port != 0 && !(config.wire_client || config.wire_server) {
+        return Err(
+            "PSP requires wireserver mode (use --wire_client or --wire_server)".to_string(),
+        );
+    }
+
+    crate::netns::enter_private_namespace()
+        .map_err(|e| format!("{name}: cannot create a private network namespace: {e}"))?;
+    let netdev = crate::netns::create_tun(&addresses.tun_config(config))
+        .map_err(|e| format!("{name}: cannot set up the tun device: {e}"))?;
+
+    if let Some(init) = &script.init_command {
+        command::run_shell_command(&init.text, directory)
+            .map_err(|e| format!("{name}: error executing init command: {e}"))?;
+    }
+
+    let clock: Arc<dyn Clock> = Arc::new(RealClock);
+    let script_start_usecs = align_start(clock.as_ref());
+    let env = SyscallEnv {
+        socket_domain: addresses.socket_domain(),
+        local_ip: addresses.socket_view(addresses.local_ip),
+        remote_ip: addresses.socket_view(addresses.remote_ip),
+        bind_port: config.bind_port,
+        connect_port: config.connect_port,
+        script_start_usecs,
+        tolerance_usecs: i64::from(config.tolerance_usecs),
+    };
+    let stack = StackThread::spawn(Box::new(KernelTarget), env);
+    let mut executor = Executor::new(
+        &name,
+        script,
+        &loaded.source,
+        config,
+        addresses,
+        directory,
+        Box::new(netdev),
+        stack,
+        clock,
+        script_start_usecs,
+    );
+
+    let outcome = executor.run_events();
+    write_injection_log(&executor.injection_log);
+    let cleanup = script.cleanup_command.as_ref().map(|cleanup| {
+        command::run_shell_command(&cleanup.text, directory)
+            .map_err(|e| format!("{name}: error executing cleanup command: {e}"))
+    });
+    outcome.map_err(fail)?;
+    if let Some(result) = cleanup {
+        result?;
+    }
+    let runs = executor.take_code_runs();
+    if !runs.is_empty() {
+        code::run_code_blocks(&name, &config.code_command, &runs).map_err(|e| e.to_string())?;
+    }
+    executor.finish().map_err(fail)
+}
+
+/// Picks script time 0: just after a kernel clock tick, as packetdrill does, so the kernel's
+/// jiffy-granular timers line up the same way on every run.
+fn align_start(clock: &dyn Clock) -> i64 {
+    let ticks = || {
+        let mut t = libc::tms {
+            tms_utime: 0,
+            tms_stime: 0,
+            tms_cutime: 0,
+            tms_cstime: 0,
+        };
+        // SAFETY: times() writes into the struct we own.
+        unsafe { libc::times(&mut t) }
+    };
+    let mut changes = 0;
+    let mut last = ticks();
+    while changes < 2 {
+        let now = ticks();
+        if now != last {
+            changes += 1;
+            last = now;
+        }
+        std::hint::spin_loop();
+    }
+    clock.now_usecs() + 250
+}
+
+/// With `STACKDRILL_INJECTION_LOG=FILE`, every inbound packet's scheduled and actual script
+/// time (µs) is appended to FILE, one `scheduled actual` line each (scripts/bench-injection.sh).
+fn write_injection_log(log: &[(i64, i64)]) {
+    let Some(path) = std::env::var_os("STACKDRILL_INJECTION_LOG") else {
+        return;
+    };
+    let text: String = log
+        .iter()
+        .map(|(scheduled, actual)| format!("{scheduled} {actual}\n"))
+        .collect();
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = file.write_all(text.as_bytes());
+    }
+}

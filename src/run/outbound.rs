@@ -1,0 +1,456 @@
+//! Checking a packet the stack sent against the script's `>` line: learn what the first SYN
+//! and timestamps teach, map the live packet into script space, compare field by field in
+//! packetdrill's order, and say which field differs (`live packet field tcp_ack_seq: …`).
+
+use crate::script::ast::{
+    Ecn, IpInfo, Packet, PacketBody, TcpOption, TcpOptions, TcpPacket, TcpSequence,
+};
+use crate::wire::{split_tcp_options, tcp_flags, L4Repr, PacketRepr, RawTcpOption, TcpRepr};
+
+use super::packets::{
+    describe_option, describe_tcp, ecn_bits, encode_options, flag_bits, icmp_numbers,
+};
+use super::sockets::TrackedSocket;
+
+/// Run settings the comparison needs.
+pub struct OutboundRules {
+    pub ipv6: bool,
+    /// `--tcp_ts_tick_usecs` (0: TS val not checked).
+    pub ts_tick_usecs: u32,
+    /// The tolerance for TS val checks: max(tolerance_usecs, percent × event time).
+    pub ts_tolerance_usecs: i64,
+}
+
+/// Payload bytes the script packet carries.
+pub fn script_payload_len(packet: &Packet) -> usize {
+    match &packet.body {
+        PacketBody::Tcp(t) => usize::from(t.sequence.payload_len()),
+        PacketBody::Udp(u) => usize::from(u.payload_len),
+        PacketBody::UdpLite(u) => usize::from(u.payload_len),
+        PacketBody::Icmp(_) => 0,
+    }
+}
+
+fn field(name: &str, expected: u64, actual: u64) -> Result<(), String> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(format!(
+            "live packet field {name}: expected: {expected} ({expected:#x}) vs actual: {actual} ({actual:#x})"
+        ))
+    }
+}
+
+/// Learns from a live packet what the script leaves open (ISNs, TS pairs), then compares.
+pub fn verify(
+    script: &Packet,
+    live: &PacketRepr,
+    socket: &mut TrackedSocket,
+    rules: &OutboundRules,
+) -> Result<(), String> {
+    if !live.ip.checksum_ok {
+        return Err("bad outbound IP checksum".into());
+    }
+    if !script.encapsulations.is_empty() {
+        return Err(
+            "encapsulated packets (ipv4/ipv6/gre/mpls prefixes) are not supported yet".into(),
+        );
+    }
+    let expected_protocol = match &script.body {
+        PacketBody::Tcp(_) => crate::wire::PROTO_TCP,
+        PacketBody::Udp(_) => crate::wire::PROTO_UDP,
+        PacketBody::UdpLite(_) => 136,
+        PacketBody::Icmp(_) if rules.ipv6 => crate::wire::PROTO_ICMPV6,
+        PacketBody::Icmp(_) => crate::wire::PROTO_ICMP,
+    };
+    let version = if rules.ipv6 { "ipv6" } else { "ipv4" };
+    let protocol_field = if rules.ipv6 {
+        "ipv6_next_header"
+    } else {
+        "ipv4_protocol"
+    };
+    field(
+        protocol_field,
+        u64::from(expected_protocol),
+        u64::from(live.protocol()),
+    )?;
+
+    if let (PacketBody::Tcp(tcp), L4Repr::Tcp(live_tcp)) = (&script.body, &live.l4) {
+        learn(tcp, live_tcp, socket);
+    }
+
+    // IP header.
+    let l4_header_len = match (&script.body, &live.l4) {
+        (PacketBody::Tcp(tcp), L4Repr::Tcp(live_tcp)) => match &tcp.options {
+            TcpOptions::Ignored(_) => live_tcp.header_len,
+            TcpOptions::List(list) => {
+                20 + script_options_len(&list.iter().map(|o| o.value.clone()).collect::<Vec<_>>())
+            }
+            TcpOptions::None => 20,
+        },
+        _ => 8,
+    };
+    let icmp_extra = match &script.body {
+        PacketBody::Icmp(_) => live.payload.len(),
+        _ => 0,
+    };
+    let expected_l4_len = l4_header_len + script_payload_len(script) + icmp_extra;
+    if rules.ipv6 {
+        field(
+            "ipv6_payload_len",
+            expected_l4_len as u64,
+            live.ip.length_field as u64,
+        )?;
+    } else {
+        field(
+            "ipv4_total_length",
+            (live.ip.header_len + expected_l4_len) as u64,
+            live.ip.length_field as u64,
+        )?;
+    }
+    check_ip_info(&script.ip, live, version, socket)?;
+
+    match (&script.body, &live.l4) {
+        (PacketBody::Tcp(tcp), L4Repr::Tcp(live_tcp)) => verify_tcp(tcp, live_tcp, socket, rules)?,
+        (PacketBody::Udp(udp), L4Repr::Udp(live_udp)) => {
+            field(
+                "udp_len",
+                8 + u64::from(udp.payload_len),
+                live_udp.length_field as u64,
+            )?;
+        }
+        (PacketBody::Icmp(icmp), L4Repr::Icmp(live_icmp)) => {
+            let (icmp_type, code) = icmp_numbers(icmp, rules.ipv6)?;
+            let prefix = if rules.ipv6 { "icmpv6" } else { "icmpv4" };
+            field(
+                &format!("{prefix}_type"),
+                u64::from(icmp_type),
+                u64::from(live_icmp.icmp_type),
+            )?;
+            field(
+                &format!("{prefix}_code"),
+                u64::from(code),
+                u64::from(live_icmp.code),
+            )?;
+            return Ok(());
+        }
+        _ => {
+            return Err("live packet has another transport protocol than the script packet".into())
+        }
+    }
+    if live.payload.iter().any(|b| *b != 0) {
+        return Err(
+            "live packet payload: expected all-zero bytes (the script's buffers are zero-filled)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// ISNs from SYNs; TS val pairs.
+fn learn(tcp: &TcpPacket, live: &TcpRepr, socket: &mut TrackedSocket) {
+    if tcp.flags.syn && live.flags & tcp_flags::SYN != 0 {
+        if let TcpSequence::Range { start, .. } = tcp.sequence {
+            socket.script_local_isn = Some(start);
+            socket.live_local_isn = Some(live.seq);
+        }
+    }
+    let script_ts = match &tcp.options {
+        TcpOptions::List(list) => list.iter().find_map(|o| match o.value {
+            TcpOption::Timestamp { val: Some(val), .. } => Some(val),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let live_ts = split_tcp_options(&live.options)
+        .ok()
+        .and_then(|opts| opts.into_iter().find(|o| o.kind == 8 && o.data.len() == 8))
+        .map(|o| u32::from_be_bytes([o.data[0], o.data[1], o.data[2], o.data[3]]));
+    if let (Some(script_val), Some(live_val)) = (script_ts, live_ts) {
+        socket.record_outbound_ts(script_val, live_val);
+    }
+}
+
+fn check_ip_info(
+    info: &IpInfo,
+    live: &PacketRepr,
+    version: &str,
+    socket: &mut TrackedSocket,
+) -> Result<(), String> {
+    let live_ecn = live.ip.tos & 3;
+    match info.ecn {
+        Some(Ecn::Ect0OrEct1) if live_ecn == 1 || live_ecn == 2 => {}
+        Some(Ecn::Ect0OrEct1) => {
+            return Err(format!("live packet field {version}_ecn: expected: ECT(0) or ECT(1) vs actual: {live_ecn} ({live_ecn:#x})"))
+        }
+        Some(ecn) => field(&format!("{version}_ecn"), u64::from(ecn_bits(ecn)), u64::from(live_ecn))?,
+        None => {}
+    }
+    if let Some(tos) = info.tos {
+        let name = if version == "ipv6" {
+            "ipv6_traffic_class"
+        } else {
+            "ipv4_tos"
+        };
+        field(name, u64::from(tos), u64::from(live.ip.tos))?;
+    }
+    if let Some(ttl) = info.ttl.filter(|t| *t != 255) {
+        let name = if version == "ipv6" {
+            "ipv6_hop_limit"
+        } else {
+            "ipv4_ttl"
+        };
+        field(name, u64::from(ttl), u64::from(live.ip.ttl))?;
+    }
+    if let Some(script_label) = info.flow_label.filter(|l| *l != 0) {
+        let live_label = live.ip.flow_label;
+        if live_label == 0 {
+            return Err(
+                "live packet field ipv6_flow_label: expected a non-zero flow label vs actual: 0"
+                    .into(),
+            );
+        }
+        match socket.flow_label {
+            Some((s, l)) if s == script_label && l != live_label => {
+                return Err(format!(
+                    "live packet field ipv6_flow_label: expected: {l:#x} (as before for script label {s:#x}) vs actual: {live_label:#x}"
+                ))
+            }
+            Some((s, l)) if s != script_label && l == live_label => {
+                return Err(format!(
+                    "live packet field ipv6_flow_label: expected a label other than {l:#x} (script label changed) vs actual: {live_label:#x}"
+                ))
+            }
+            _ => socket.flow_label = Some((script_label, live_label)),
+        }
+    }
+    Ok(())
+}
+
+fn script_options_len(options: &[TcpOption]) -> usize {
+    encode_options(options, &|x| x, &mut Ok)
+        .map(|raw| crate::wire::join_tcp_options(&raw).len())
+        .unwrap_or(0)
+}
+
+fn verify_tcp(
+    tcp: &TcpPacket,
+    live: &TcpRepr,
+    socket: &TrackedSocket,
+    rules: &OutboundRules,
+) -> Result<(), String> {
+    let script_options: Option<Vec<TcpOption>> = match &tcp.options {
+        TcpOptions::Ignored(_) => None,
+        TcpOptions::None => Some(vec![]),
+        TcpOptions::List(list) => Some(list.iter().map(|o| o.value.clone()).collect()),
+    };
+    if let Some(options) = &script_options {
+        field(
+            "tcp_data_offset",
+            ((20 + script_options_len(options)) / 4) as u64,
+            (live.header_len / 4) as u64,
+        )?;
+    }
+    let expected = flag_bits(&tcp.flags);
+    for (name, bit) in [
+        ("tcp_fin", tcp_flags::FIN),
+        ("tcp_syn", tcp_flags::SYN),
+        ("tcp_rst", tcp_flags::RST),
+        ("tcp_psh", tcp_flags::PSH),
+        ("tcp_ack", tcp_flags::ACK),
+        ("tcp_urg", tcp_flags::URG),
+    ] {
+        field(
+            name,
+            u64::from(expected & bit != 0),
+            u64::from(live.flags & bit != 0),
+        )?;
+    }
+    let ace = |flags: u16| {
+        u64::from(flags & tcp_flags::AE != 0) << 2
+            | u64::from(flags & tcp_flags::CWR != 0) << 1
+            | u64::from(flags & tcp_flags::ECE != 0)
+    };
+    if tcp.flags.ace.is_some() {
+        field("tcp_ace", ace(expected), ace(live.flags))?;
+    } else {
+        for (name, bit) in [
+            ("tcp_ece", tcp_flags::ECE),
+            ("tcp_cwr", tcp_flags::CWR),
+            ("tcp_ae", tcp_flags::AE),
+        ] {
+            field(
+                name,
+                u64::from(expected & bit != 0),
+                u64::from(live.flags & bit != 0),
+            )?;
+        }
+    }
+    field("tcp_reserved_bits", 0, u64::from(live.reserved))?;
+    let syn = live.flags & tcp_flags::SYN != 0;
+    if let TcpSequence::Range {
+        start, absolute, ..
+    } = tcp.sequence
+    {
+        let live_seq = if absolute {
+            live.seq
+        } else {
+            socket.outbound_seq(live.seq, syn)
+        };
+        field("tcp_seq", u64::from(start), u64::from(live_seq))?;
+    }
+    let live_ack = if live.flags & tcp_flags::ACK != 0 {
+        socket.outbound_ack(live.ack, syn)
+    } else {
+        live.ack
+    };
+    field(
+        "tcp_ack_seq",
+        u64::from(tcp.ack.unwrap_or(0)),
+        u64::from(live_ack),
+    )?;
+    if let Some(window) = tcp.window {
+        field("tcp_window", u64::from(window), u64::from(live.window))?;
+    }
+    field(
+        "tcp_urg_ptr",
+        u64::from(tcp.urgent.unwrap_or(0)),
+        u64::from(live.urgent),
+    )?;
+    if let Some(options) = script_options {
+        verify_options(&options, live, socket, rules)?;
+    }
+    Ok(())
+}
+
+fn verify_options(
+    options: &[TcpOption],
+    live: &TcpRepr,
+    socket: &TrackedSocket,
+    rules: &OutboundRules,
+) -> Result<(), String> {
+    let syn = live.flags & tcp_flags::SYN != 0;
+    let expected = encode_options(options, &|edge| edge, &mut Ok)?;
+    let actual =
+        split_tcp_options(&live.options).map_err(|e| format!("bad outbound TCP options: {e}"))?;
+    let kinds = |o: &[RawTcpOption]| o.iter().map(|x| x.kind).collect::<Vec<_>>();
+    if kinds(&expected) != kinds(&actual) {
+        let show = |o: &[RawTcpOption]| o.iter().map(describe_option).collect::<Vec<_>>().join(",");
+        return Err(format!(
+            "bad outbound TCP options: expected: <{}> vs actual: <{}>",
+            show(&expected),
+            show(&actual)
+        ));
+    }
+    for (e, a) in expected.iter().zip(&actual) {
+        // Map the live option into script space before comparing.
+        let mapped = match a.kind {
+            5 => RawTcpOption {
+                kind: 5,
+                data: a
+                    .data
+                    .chunks(4)
+                    .flat_map(|c| {
+                        socket
+                            .outbound_ack(u32::from_be_bytes([c[0], c[1], c[2], c[3]]), syn)
+                            .to_be_bytes()
+                    })
+                    .collect(),
+            },
+            _ => a.clone(),
+        };
+        if a.kind == 8 {
+            check_ts_val(e, &mapped, socket, rules)?;
+            continue;
+        }
+        if matches!(a.kind, 0 | 1) {
+            continue;
+        }
+        if e.data.len() != mapped.data.len() {
+            return Err(format!(
+                "bad length in outbound TCP option (kind={}): expected: {} actual: {}",
+                a.kind,
+                describe_option(e),
+                describe_option(&mapped)
+            ));
+        }
+        if e.data != mapped.data {
+            return Err(format!(
+                "bad value in outbound TCP option (kind={}): expected: {} actual: {}",
+                a.kind,
+                describe_option(e),
+                describe_option(&mapped)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// TS val is only checked with `--tcp_ts_tick_usecs`; TS ecr never (as packetdrill).
+fn check_ts_val(
+    expected: &RawTcpOption,
+    actual: &RawTcpOption,
+    socket: &TrackedSocket,
+    rules: &OutboundRules,
+) -> Result<(), String> {
+    if rules.ts_tick_usecs == 0 || actual.data.len() != 8 {
+        return Ok(());
+    }
+    let script_val = u32::from_be_bytes([
+        expected.data[0],
+        expected.data[1],
+        expected.data[2],
+        expected.data[3],
+    ]);
+    let live_val = u32::from_be_bytes([
+        actual.data[0],
+        actual.data[1],
+        actual.data[2],
+        actual.data[3],
+    ]);
+    let Some(in_script_space) = socket.outbound_ts_val_in_script_space(live_val) else {
+        return Ok(());
+    };
+    let off_ticks = i64::from(in_script_space.wrapping_sub(script_val) as i32).abs();
+    if off_ticks * i64::from(rules.ts_tick_usecs) > rules.ts_tolerance_usecs {
+        return Err(format!(
+            "bad outbound TCP timestamp value: expected TS val {script_val} vs actual {in_script_space} (script space); {off_ticks} ticks of {} usecs exceed the tolerance of {} usecs",
+            rules.ts_tick_usecs, rules.ts_tolerance_usecs
+        ));
+    }
+    Ok(())
+}
+
+/// The live packet mapped into script space, in script syntax (for "actual packet:" lines).
+pub fn describe_live(live: &PacketRepr, socket: &TrackedSocket, ipv6: bool) -> String {
+    match &live.l4 {
+        L4Repr::Tcp(t) => {
+            let syn = t.flags & tcp_flags::SYN != 0;
+            let seq = socket.outbound_seq(t.seq, syn);
+            let ack = if t.flags & tcp_flags::ACK != 0 {
+                socket.outbound_ack(t.ack, syn)
+            } else {
+                t.ack
+            };
+            let options = split_tcp_options(&t.options)
+                .map(|o| o.iter().map(describe_option).collect::<Vec<_>>().join(","))
+                .unwrap_or_else(|e| format!("unparseable: {e}"));
+            describe_tcp(
+                t.flags,
+                seq,
+                live.payload.len() as u32,
+                Some(ack),
+                Some(t.window),
+                &options,
+            )
+        }
+        L4Repr::Udp(_) => format!("udp ({})", live.payload.len()),
+        L4Repr::Icmp(i) => format!(
+            "{} type {} code {}",
+            if ipv6 { "icmpv6" } else { "icmpv4" },
+            i.icmp_type,
+            i.code
+        ),
+        L4Repr::Other(p) => format!("protocol {p} ({} bytes)", live.payload.len()),
+    }
+}
