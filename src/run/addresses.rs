@@ -49,7 +49,9 @@ impl Addresses {
                 let ip = check_family("remote_ip", prefix.addr)?;
                 (
                     ip,
-                    prefix.prefix_len.unwrap_or(if wire_v6 { 32 } else { 24 }),
+                    // Without a prefix the address itself is routed (scripts then `ip route
+                    // change` that host route, e.g. mtu_probe/basic-v4).
+                    prefix.prefix_len.unwrap_or(if wire_v6 { 128 } else { 32 }),
                 )
             }
             None if wire_v6 => (
@@ -145,7 +147,12 @@ mod tests {
         let a = Addresses::from_config(&config(&v4)).unwrap();
         assert_eq!(
             (a.remote_prefix_len, a.local_prefix_len, a.socket_domain()),
-            (24, 16, libc::AF_INET)
+            (32, 16, libc::AF_INET)
+        );
+        let defaults = Addresses::from_config(&config(&[])).unwrap();
+        assert_eq!(
+            defaults.remote_prefix_len, 24,
+            "the built-in default is 192.0.2.1/24"
         );
         let mut mapped = v4.to_vec();
         mapped.push(("ip_version", "ipv4-mapped-ipv6"));

@@ -432,8 +432,9 @@ impl<'a> Executor<'a> {
                 || Self::reserve_remote_port(reserved),
             )
             .map_err(|e| RunError::at(line, format!("error handling packet: {e}")))?;
-        if syn {
-            // A SYN (or SYN-ACK) carries the peer's ISN: later segments are relative to it.
+        if syn && self.sockets.all[index].remote_isn.is_none() {
+            // The first SYN-ACK of an active open carries the peer's ISN (a passive child got
+            // it from its SYN); later SYNs, e.g. into an established connection, do not change it.
             self.sockets.all[index].remote_isn = Some(seq);
         }
         let ctx = InboundContext {
@@ -512,6 +513,23 @@ impl<'a> Executor<'a> {
             L4Repr::Icmp(_) => None,
             L4Repr::Other(_) => return false,
         };
+        // A packet of another tracked socket (an earlier connection's retransmission or FIN)
+        // is never the socket under test's, even before its local port is known.
+        if let (Some((src_port, dst_port)), Some(under_test)) = (ports, self.sockets.under_test) {
+            let (src, dst) = (
+                SocketAddr::new(packet.ip.src, src_port),
+                SocketAddr::new(packet.ip.dst, dst_port),
+            );
+            let other_owner = self
+                .sockets
+                .all
+                .iter()
+                .enumerate()
+                .any(|(i, s)| i != under_test && s.local == Some(src) && s.remote == Some(dst));
+            if other_owner {
+                return false;
+            }
+        }
         let Some(socket) = self.sockets.socket_under_test_mut() else {
             return false;
         };
@@ -526,7 +544,11 @@ impl<'a> Executor<'a> {
         };
         let src = SocketAddr::new(packet.ip.src, src_port);
         let dst = SocketAddr::new(packet.ip.dst, dst_port);
-        if !protocol_matches || !socket.matches_outbound(src, dst) {
+        let opens = match &packet.l4 {
+            L4Repr::Tcp(t) => t.flags & tcp_flags::SYN != 0,
+            _ => true,
+        };
+        if !protocol_matches || !socket.matches_outbound(src, dst, opens) {
             return false;
         }
         if socket.local.is_none() {
@@ -563,9 +585,15 @@ impl<'a> Executor<'a> {
             .map_err(io_error)?
             .ok_or_else(timed_out)?;
         let wanted = script_payload_len(packet);
+        let mut captured = captured;
         if !self.config.strict_segments {
-            self.merge_segments(&mut live, wanted, deadline)
-                .map_err(io_error)?;
+            // A merged packet happened when its last piece left (as upstream times it).
+            if let Some(last) = self
+                .merge_segments(&mut live, wanted, deadline)
+                .map_err(io_error)?
+            {
+                captured = last;
+            }
         }
         let happened = captured - self.script_start_usecs;
         let socket = self.sockets.socket_under_test_mut().expect("checked above");
@@ -629,16 +657,18 @@ impl<'a> Executor<'a> {
     }
 
     /// Merges consecutive segments of one TSO/GSO burst until `wanted` payload bytes.
+    /// Returns the capture time of the last piece merged, if any.
     fn merge_segments(
         &mut self,
         live: &mut PacketRepr,
         wanted: usize,
         deadline: Option<i64>,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<Option<i64>> {
+        let mut last_captured = None;
         let mut previous_len = live.payload.len();
         while live.payload.len() < wanted && previous_len > 0 {
             let Some((next, captured)) = self.next_outbound(deadline)? else {
-                return Ok(());
+                return Ok(last_captured);
             };
             let mergeable = match (&live.l4, &next.l4) {
                 (L4Repr::Tcp(a), L4Repr::Tcp(b)) => {
@@ -654,9 +684,10 @@ impl<'a> Executor<'a> {
             };
             if !mergeable {
                 self.backlog.push_front((next, captured));
-                return Ok(());
+                return Ok(last_captured);
             }
             previous_len = next.payload.len();
+            last_captured = Some(captured);
             let (L4Repr::Tcp(first), L4Repr::Tcp(last)) = (&mut live.l4, next.l4) else {
                 unreachable!()
             };
@@ -674,7 +705,7 @@ impl<'a> Executor<'a> {
             };
             live.ip.length_field += live.payload.len() - next.payload.len();
         }
-        Ok(())
+        Ok(last_captured)
     }
 
     // -----------------------------------------------------------------------------------------

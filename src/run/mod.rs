@@ -54,6 +54,7 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
             .map_err(|e| format!("{name}: error executing init command: {e}"))?;
     }
 
+    prefer_realtime_scheduling();
     let clock: Arc<dyn Clock> = Arc::new(RealClock);
     let script_start_usecs = align_start(clock.as_ref());
     let env = SyscallEnv {
@@ -139,5 +140,21 @@ fn write_injection_log(log: &[(i64, i64)]) {
         .open(path)
     {
         let _ = file.write_all(text.as_bytes());
+    }
+}
+
+/// Like packetdrill: real-time round-robin scheduling (lowest priority) when there is more than
+/// one CPU, so busy ordinary processes cannot delay injections; memory locked so page faults
+/// cannot either. Both are best effort: without the privilege the run goes on unchanged.
+fn prefer_realtime_scheduling() {
+    // SAFETY: plain system calls on this process with valid arguments.
+    unsafe {
+        if libc::sysconf(libc::_SC_NPROCESSORS_ONLN) > 1 {
+            let param = libc::sched_param {
+                sched_priority: libc::sched_get_priority_min(libc::SCHED_RR),
+            };
+            libc::sched_setscheduler(0, libc::SCHED_RR, &param);
+        }
+        libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE);
     }
 }

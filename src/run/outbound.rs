@@ -343,26 +343,12 @@ fn verify_options(
         ));
     }
     for (e, a) in expected.iter().zip(&actual) {
-        // Map the live option into script space before comparing.
-        let mapped = match a.kind {
-            5 => RawTcpOption {
-                kind: 5,
-                data: a
-                    .data
-                    .chunks(4)
-                    .flat_map(|c| {
-                        socket
-                            .outbound_ack(u32::from_be_bytes([c[0], c[1], c[2], c[3]]), syn)
-                            .to_be_bytes()
-                    })
-                    .collect(),
-            },
-            _ => a.clone(),
-        };
         if a.kind == 8 {
-            check_ts_val(e, &mapped, socket, rules)?;
+            check_ts_val(e, a, socket, rules)?;
             continue;
         }
+        // Compare in script space (SACK edges remapped).
+        let mapped = script_space_option(a, socket, syn);
         if matches!(a.kind, 0 | 1) {
             continue;
         }
@@ -427,19 +413,20 @@ pub fn describe_live(live: &PacketRepr, socket: &TrackedSocket, ipv6: bool) -> S
         L4Repr::Tcp(t) => {
             let syn = t.flags & tcp_flags::SYN != 0;
             let seq = socket.outbound_seq(t.seq, syn);
-            let ack = if t.flags & tcp_flags::ACK != 0 {
-                socket.outbound_ack(t.ack, syn)
-            } else {
-                t.ack
-            };
+            let ack = (t.flags & tcp_flags::ACK != 0).then(|| socket.outbound_ack(t.ack, syn));
             let options = split_tcp_options(&t.options)
-                .map(|o| o.iter().map(describe_option).collect::<Vec<_>>().join(","))
+                .map(|opts| {
+                    opts.iter()
+                        .map(|o| describe_option(&script_space_option(o, socket, syn)))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_else(|e| format!("unparseable: {e}"));
             describe_tcp(
                 t.flags,
                 seq,
                 live.payload.len() as u32,
-                Some(ack),
+                ack,
                 Some(t.window),
                 &options,
             )
@@ -452,5 +439,30 @@ pub fn describe_live(live: &PacketRepr, socket: &TrackedSocket, ipv6: bool) -> S
             i.code
         ),
         L4Repr::Other(p) => format!("protocol {p} ({} bytes)", live.payload.len()),
+    }
+}
+
+/// A live option with its numbers in script space: SACK edges remapped, TS val translated.
+fn script_space_option(option: &RawTcpOption, socket: &TrackedSocket, syn: bool) -> RawTcpOption {
+    let words = |d: &[u8]| {
+        d.chunks(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect::<Vec<_>>()
+    };
+    let data = match option.kind {
+        5 if option.data.len().is_multiple_of(8) => words(&option.data)
+            .into_iter()
+            .flat_map(|w| socket.outbound_ack(w, syn).to_be_bytes())
+            .collect(),
+        8 if option.data.len() == 8 => {
+            let w = words(&option.data);
+            let val = socket.outbound_ts_val_in_script_space(w[0]).unwrap_or(w[0]);
+            [val.to_be_bytes(), w[1].to_be_bytes()].concat()
+        }
+        _ => option.data.clone(),
+    };
+    RawTcpOption {
+        kind: option.kind,
+        data,
     }
 }

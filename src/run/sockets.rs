@@ -149,12 +149,13 @@ impl TrackedSocket {
     }
 
     /// Whether a live outbound packet from `src` to `dst` belongs to this socket. While an
-    /// active open has not been seen yet, the first packet towards the remote end teaches the
-    /// local address.
-    pub fn matches_outbound(&self, src: SocketAddr, dst: SocketAddr) -> bool {
+    /// active open has not been seen yet, the first packet towards the remote end that can
+    /// open a connection (`opens`: a TCP SYN, or any UDP datagram) teaches the local address;
+    /// other connections to the same remote end (an earlier socket's FIN) are not it.
+    pub fn matches_outbound(&self, src: SocketAddr, dst: SocketAddr, opens: bool) -> bool {
         match (self.local, self.remote) {
             (Some(local), Some(remote)) => local == src && remote == dst,
-            (None, Some(remote)) => remote == dst,
+            (None, Some(remote)) => opens && remote == dst,
             _ => false,
         }
     }
@@ -292,10 +293,9 @@ impl Sockets {
     ) -> Result<usize, String> {
         let starts_connection = match self.socket_under_test() {
             None => true,
-            Some(s) => {
-                s.role == SocketRole::Listening
-                    || (s.role == SocketRole::Fresh && s.remote.is_none())
-            }
+            // Only a listener spawns passive children (as upstream); a SYN to a socket that is
+            // merely bound goes to it and draws the kernel's RST.
+            Some(s) => s.role == SocketRole::Listening,
         };
         if protocol == libc::IPPROTO_TCP && syn_without_ack && starts_connection {
             let mut child = TrackedSocket::new(libc::IPPROTO_TCP, SocketRole::PassiveChild);
@@ -398,10 +398,15 @@ mod tests {
         sockets.apply(&SocketEffect::Connecting { script_fd: 3 }, &e);
         let s = sockets.socket_under_test().unwrap();
         assert_eq!(s.protocol, libc::IPPROTO_TCP);
-        assert!(s.matches_outbound(
+        let (src, dst) = (
             "192.168.0.1:51000".parse().unwrap(),
-            "192.0.2.1:8080".parse().unwrap()
-        ));
+            "192.0.2.1:8080".parse().unwrap(),
+        );
+        assert!(s.matches_outbound(src, dst, true));
+        assert!(
+            !s.matches_outbound(src, dst, false),
+            "only a SYN teaches the local port"
+        );
         let s = sockets.socket_under_test_mut().unwrap();
         s.script_local_isn = Some(0);
         s.live_local_isn = Some(777);

@@ -1871,7 +1871,9 @@ pub fn icmp_code_number(type_name: &str, code_name: &str, ipv6: bool) -> Option<
     let table: &[&str] = match (ipv6, type_name) {
         (false, "unreachable") => ICMPV4_UNREACHABLE_CODES,
         (false, "time_exceeded") => ICMPV4_TIME_EXCEEDED_CODES,
-        (true, "unreachable") => ICMPV6_UNREACHABLE_CODES,
+        // ICMPv6 destination unreachable: "net_unreachable" and "no_route" are both code 0.
+        (true, "unreachable") if code_name == "net_unreachable" => return Some(0),
+        (true, "unreachable") => &ICMPV6_UNREACHABLE_CODES[1..],
         (true, "time_exceeded") => ICMPV6_TIME_EXCEEDED_CODES,
         (true, "parameter_problem") => ICMPV6_PARAMETER_PROBLEM_CODES,
         _ => &[],
@@ -1996,6 +1998,34 @@ mod tests {
 
     fn parse(text: &str) -> Result<Script> {
         parse_source("t.pkt", text, &BTreeMap::new())
+    }
+
+    #[test]
+    fn icmp_code_numbers_per_family() {
+        assert_eq!(
+            icmp_code_number("unreachable", "port_unreachable", false),
+            Some(3)
+        );
+        assert_eq!(
+            icmp_code_number("unreachable", "frag_needed", false),
+            Some(4)
+        );
+        for (name, code) in [
+            ("net_unreachable", 0),
+            ("no_route", 0),
+            ("admin_prohibited", 1),
+            ("port_unreachable", 4),
+        ] {
+            assert_eq!(
+                icmp_code_number("unreachable", name, true),
+                Some(code),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            icmp_code_number("parameter_problem", "unknown_option", true),
+            Some(2)
+        );
     }
 
     #[test]
