@@ -73,7 +73,7 @@ run_one() {
     end=$(date +%s%N)
     printf '%s\t%s\t%s\t%d.%02d\t%s\n' "$script" "$variant" "$status" \
         $(( (end - start) / 1000000000 )) $(( (end - start) / 10000000 % 100 )) \
-        "$(grep -m1 -E ':[0-9]+: |^[^ ]+\.pkt: |error' "$work/$n.err" | tr '\t' ' ' || true)" > "$work/$n.row"
+        "$(grep -m1 -E '^[^ ]+\.pkt:[0-9]+(:[0-9]+)?: |^[^ ]+\.pkt: |^PSP |^stackdrill: ' "$work/$n.err" | tr '\t' ' ' || true)" > "$work/$n.row"
 }
 export -f run_one variant_args
 export bin corpus work

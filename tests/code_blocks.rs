@@ -135,7 +135,7 @@ fn bare_failing_assert_in_multi_line_block() {
     assert_eq!(e.line, Some(23));
     assert_eq!(
         e.to_string(),
-        "m.pkt:23: error in Python code\n  assert x == 2   # the bad one\nAssertionError"
+        "m.pkt:20: error in Python code\nm.pkt:23:  assert x == 2   # the bad one\nAssertionError"
     );
 }
 
@@ -175,7 +175,7 @@ fn indented_block_is_dedented() {
     let e = run_both("i.pkt", &failing).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "i.pkt:64: error in Python code\n  assert a == 2, 'a is %d' % a\nAssertionError: a is 1"
+        "i.pkt:60: error in Python code\ni.pkt:64:  assert a == 2, 'a is %d' % a\nAssertionError: a is 1"
     );
 }
 
@@ -189,7 +189,7 @@ fn error_inside_function_from_earlier_block() {
     assert_eq!(e.line, Some(12));
     assert_eq!(
         e.to_string(),
-        "f.pkt:12: error in Python code\n  assert cwnd == 10, cwnd\nAssertionError: 7\n  called from f.pkt:20: check(tcpi_snd_cwnd)"
+        "f.pkt:10: error in Python code\nf.pkt:12:  assert cwnd == 10, cwnd\nAssertionError: 7\n  called from f.pkt:20: check(tcpi_snd_cwnd)"
     );
 }
 
@@ -198,7 +198,7 @@ fn other_exceptions() {
     let blocks = [block(5, "\nx = {}\ny = x['missing']\n")];
     assert_eq!(
         err_text(run_both("k.pkt", &blocks)),
-        "k.pkt:7: error in Python code\n  y = x['missing']\nKeyError: 'missing'"
+        "k.pkt:5: error in Python code\nk.pkt:7:  y = x['missing']\nKeyError: 'missing'"
     );
     let blocks = [block(3, "undefined_name + 1")];
     assert_eq!(
@@ -218,7 +218,7 @@ fn syntax_error_names_line_and_runs_nothing() {
     assert_eq!(e.line, Some(12));
     let text = e.to_string();
     assert!(
-        text.starts_with("y.pkt:12: error in Python code\n  assert x ==\n"),
+        text.starts_with("y.pkt:10: error in Python code\ny.pkt:12:  assert x ==\n"),
         "{text}"
     );
     assert!(text.ends_with("\nSyntaxError: invalid syntax"), "{text}");
@@ -350,7 +350,7 @@ fn quotes_in_script_path() {
     let e = run_both(path, &blocks).unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!("{path}:5: error in Python code\n  assert 0\nAssertionError")
+        format!("{path}:3: error in Python code\n{path}:5:  assert 0\nAssertionError")
     );
 }
 

@@ -94,6 +94,9 @@ pub struct CodeError {
     /// Script line of the failing source line; `None` for failures not tied to a line (the
     /// code command could not run, exited with a non-zero status, `sys.exit(N)`, …).
     pub line: Option<usize>,
+    /// Script line of the `%{` of the block that failed: packetdrill reports errors there, so
+    /// the header names it (and the failing line follows when it differs).
+    pub block_line: Option<usize>,
     /// With a line: the report after the `FILE:LINE: error in Python code` header (source line,
     /// `ExceptionType: message`, …). Without: e.g. `error executing code: 'python3' returned
     /// non-zero status 2`. No trailing newline.
@@ -102,15 +105,26 @@ pub struct CodeError {
 
 impl fmt::Display for CodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{}: error in Python code", self.path, line)?,
-            None => write!(f, "{}:", self.path)?,
+        match (self.block_line.or(self.line), self.line) {
+            (Some(header), Some(line)) => {
+                write!(f, "{}:{}: error in Python code", self.path, header)?;
+                if !self.message.is_empty() {
+                    f.write_str("\n")?;
+                    if line != header {
+                        write!(f, "{}:{}:", self.path, line)?;
+                    }
+                    f.write_str(&self.message)?;
+                }
+                Ok(())
+            }
+            _ => {
+                write!(f, "{}:", self.path)?;
+                if !self.message.is_empty() {
+                    write!(f, " {}", self.message)?;
+                }
+                Ok(())
+            }
         }
-        if !self.message.is_empty() {
-            f.write_str(if self.line.is_some() { "\n" } else { " " })?;
-            f.write_str(&self.message)?;
-        }
-        Ok(())
     }
 }
 
@@ -174,16 +188,29 @@ pub fn run_code_blocks(
     if blocks.is_empty() {
         return Ok(());
     }
-    match engine_for(code_command) {
+    let result = match engine_for(code_command) {
         Engine::Embedded => run_embedded(script_path, code_command.trim(), blocks),
         Engine::External => run_external(script_path, code_command, blocks),
-    }
+    };
+    result.map_err(|e| with_block_line(e, blocks))
+}
+
+/// Names the block an error happened in (the last block starting at or before its line).
+fn with_block_line(mut e: CodeError, blocks: &[CodeRun]) -> CodeError {
+    e.block_line = e.line.and_then(|line| {
+        blocks
+            .iter()
+            .rev()
+            .find(|b| b.script_line <= line)
+            .map(|b| b.script_line)
+    });
+    e
 }
 
 /// Compiles every block with the embedded interpreter (after the same normalisation as for
 /// running) without running anything: `Err` reports the first syntax error.
 pub fn check_syntax(script_path: &str, blocks: &[CodeRun]) -> Result<(), CodeError> {
-    embedded_call(script_path, "python3", blocks, false)
+    embedded_call(script_path, "python3", blocks, false).map_err(|e| with_block_line(e, blocks))
 }
 
 /// The block text as it is compiled: line ends normalised to `\n`, the whitespace common to all
@@ -400,6 +427,7 @@ fn embedded_call(
     let internal = |e: PyErr| CodeError {
         path: script_path.to_string(),
         line: None,
+        block_line: None,
         message: format!("error executing code: internal error in embedded Python: {e}"),
     };
     let outcome = Python::attach(|py| -> PyResult<Outcome> {
@@ -428,11 +456,13 @@ fn embedded_call(
         Outcome::Exit(status) => Err(CodeError {
             path: script_path.to_string(),
             line: None,
+            block_line: None,
             message: format!("error executing code: '{command}' returned non-zero status {status}"),
         }),
         Outcome::Error(line, body) => Err(CodeError {
             path: script_path.to_string(),
             line: Some(line),
+            block_line: None,
             message: body.trim_end_matches('\n').to_string(),
         }),
     }
@@ -565,6 +595,7 @@ fn run_external(
     let fail = |line: Option<usize>, message: String| CodeError {
         path: script_path.to_string(),
         line,
+        block_line: None,
         message,
     };
     let (source, placements) = external_source(script_path, blocks);

@@ -12,6 +12,7 @@ pub fn run_shell_command(text: &str, directory: &Path) -> Result<(), String> {
         .arg(text)
         .current_dir(directory)
         .env("PACKETDRILL_PID", std::process::id().to_string())
+        .env("NSTAT_HISTORY", nstat_history_path())
         .status()
         .map_err(|e| format!("cannot start /bin/sh: {e}"))?;
     if status.success() {
@@ -23,6 +24,13 @@ pub fn run_shell_command(text: &str, directory: &Path) -> Result<(), String> {
         (None, Some(signal)) => Err(format!("killed by signal {signal}")),
         _ => Err("failed".to_string()),
     }
+}
+
+/// Where `nstat` keeps its counter history for this run. Its default is one file per user in
+/// /tmp, which parallel runs would share (and corrupt each other's deltas); each run has its
+/// own namespace and so its own counters, and gets its own history file.
+pub fn nstat_history_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("stackdrill-{}.nstat", std::process::id()))
 }
 
 #[cfg(test)]

@@ -732,9 +732,9 @@ impl<'a> Executor<'a> {
         }
         self.verbose(|| {
             format!(
-                "{:.6} {}(...)",
+                "{:.6} {}",
                 self.now_script() as f64 / 1e6,
-                call.name.value
+                self.call_text(call)
             )
         });
         // A call that starts a connection must be known before it returns: a blocking
@@ -812,6 +812,18 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// A system call as the script wrote it, on one line (for --verbose).
+    fn call_text(&self, call: &Syscall) -> String {
+        let end = call.errno.as_ref().map_or(call.result.span.end, |e| {
+            e.span.end.max(call.result.span.end)
+        });
+        let text = self
+            .source
+            .get(call.name.span.start..end)
+            .unwrap_or(&call.name.value);
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
     /// The call's verdict from the stack thread; on success its socket effects are applied.
     fn apply_syscall_reply(&mut self, name: &str, line: usize, reply: StackReply) -> Result<()> {
         let StackReply::Syscall { result, .. } = reply else {
@@ -823,6 +835,13 @@ impl<'a> Executor<'a> {
         let outcome: SyscallOutcome = result.map_err(|e| {
             RunError::at(line, format!("runtime error in {name} call: {}", e.message))
         })?;
+        self.verbose(|| {
+            format!(
+                "{:.6} {name}() returned {}",
+                self.now_script() as f64 / 1e6,
+                outcome.result
+            )
+        });
         for effect in &outcome.effects {
             self.sockets.apply(effect, &self.endpoints);
         }

@@ -37,6 +37,7 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     let config = &loaded.config;
     let script = &loaded.script;
     let fail = |e: RunError| e.render(&name);
+    let _run_files = RunFiles; // removed on every exit path
     let addresses = Addresses::from_config(config).map_err(|e| format!("{name}: {e}"))?;
     if config.psp_udp_port != 0 && !(config.wire_client || config.wire_server) {
         return Err(
@@ -54,6 +55,8 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
             .map_err(|e| format!("{name}: error executing init command: {e}"))?;
     }
 
+    // Before choosing time 0: locking memory takes milliseconds, which must not eat into the
+    // script's first events (alignment only sleeps, so real-time priority costs others nothing).
     prefer_realtime_scheduling();
     let clock: Arc<dyn Clock> = Arc::new(RealClock);
     let script_start_usecs = align_start(clock.as_ref());
@@ -97,6 +100,15 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     executor.finish().map_err(fail)
 }
 
+/// Removes per-run files the scripts' commands left behind (when dropped, on every path).
+struct RunFiles;
+
+impl Drop for RunFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(command::nstat_history_path());
+    }
+}
+
 /// Picks script time 0: just after a kernel clock tick, as packetdrill does, so the kernel's
 /// jiffy-granular timers line up the same way on every run.
 fn align_start(clock: &dyn Clock) -> i64 {
@@ -110,15 +122,16 @@ fn align_start(clock: &dyn Clock) -> i64 {
         // SAFETY: times() writes into the struct we own.
         unsafe { libc::times(&mut t) }
     };
+    // Poll with short sleeps, not a spin: parallel runs must not hold a CPU for a whole tick.
     let mut changes = 0;
     let mut last = ticks();
     while changes < 2 {
+        std::thread::sleep(std::time::Duration::from_micros(20));
         let now = ticks();
         if now != last {
             changes += 1;
             last = now;
         }
-        std::hint::spin_loop();
     }
     clock.now_usecs() + 250
 }
