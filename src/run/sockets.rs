@@ -338,21 +338,25 @@ mod tests {
         }
     }
 
-    #[test]
-    fn passive_open_remaps_like_packetdrill() {
+    /// A table with script fd 3 listening on 8080.
+    fn listener() -> (Sockets, Endpoints) {
         let mut sockets = Sockets::default();
         let e = endpoints();
-        sockets.apply(
-            &SocketEffect::Opened {
-                script_fd: 3,
-                live_fd: 7,
-                domain: 2,
-                ty: 1,
-                protocol: 6,
-            },
-            &e,
-        );
+        let opened = SocketEffect::Opened {
+            script_fd: 3,
+            live_fd: 7,
+            domain: 2,
+            ty: 1,
+            protocol: 6,
+        };
+        sockets.apply(&opened, &e);
         sockets.apply(&SocketEffect::Listening { script_fd: 3 }, &e);
+        (sockets, e)
+    }
+
+    #[test]
+    fn passive_open_remaps_like_packetdrill() {
+        let (mut sockets, e) = listener();
         let i = sockets
             .for_inbound(6, true, 1000, &e, || Ok(40000))
             .unwrap();
@@ -416,19 +420,7 @@ mod tests {
 
     #[test]
     fn sendto_on_an_accepted_socket_keeps_its_tuple() {
-        let mut sockets = Sockets::default();
-        let e = endpoints();
-        sockets.apply(
-            &SocketEffect::Opened {
-                script_fd: 3,
-                live_fd: 7,
-                domain: 2,
-                ty: 1,
-                protocol: 6,
-            },
-            &e,
-        );
-        sockets.apply(&SocketEffect::Listening { script_fd: 3 }, &e);
+        let (mut sockets, e) = listener();
         sockets.for_inbound(6, true, 0, &e, || Ok(40000)).unwrap();
         let accepted = SocketEffect::Accepted {
             listener_script_fd: 3,

@@ -751,7 +751,9 @@ fn sys_read(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_readv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+/// `(fd, [IOVEC, …], iovcnt)` of readv/writev: the live fd, the iovecs, and the count, which
+/// must equal the number of iovecs.
+fn iovec_args(cx: &mut Ctx<'_>) -> Result<(i32, Iovecs, i32), String> {
     cx.check_arg_count(3)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let iovecs = Iovecs::new(cx.arg(1)?)?;
@@ -762,6 +764,11 @@ fn sys_readv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
             iovecs.iov.len()
         ));
     }
+    Ok((live_fd, iovecs, count))
+}
+
+fn sys_readv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+    let (live_fd, iovecs, count) = iovec_args(cx)?;
     // SAFETY: every iovec points into a live buffer of its length.
     let outcome = unsafe { cx.target.readv(live_fd, iovecs.iov.as_ptr(), count) };
     cx.check(Mode::Exact, outcome)
@@ -873,16 +880,7 @@ fn sys_write(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
 }
 
 fn sys_writev(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
-    cx.check_arg_count(3)?;
-    let (_, live_fd) = cx.fd_arg(0)?;
-    let iovecs = Iovecs::new(cx.arg(1)?)?;
-    let count = cx.s32_arg(2)?;
-    if count as i64 != iovecs.iov.len() as i64 {
-        return Err(format!(
-            "iov_count {count} does not match {}-element iovec array",
-            iovecs.iov.len()
-        ));
-    }
+    let (live_fd, iovecs, count) = iovec_args(cx)?;
     let Iovecs { bufs, iov } = iovecs;
     for buf in bufs {
         retain(cx, buf);
@@ -1628,6 +1626,15 @@ mod tests {
     }
 
     impl Runner {
+        /// A runner whose bind and connect port is a free loopback port.
+        fn on_free_port() -> Self {
+            let mut r = Runner::new();
+            let port = free_port();
+            r.env.bind_port = port;
+            r.env.connect_port = port;
+            r
+        }
+
         fn new() -> Runner {
             Runner {
                 env: env(),
@@ -1926,10 +1933,7 @@ mod tests {
 
     #[test]
     fn loopback_listen_connect_accept_and_snapshot() {
-        let mut r = Runner::new();
-        let port = free_port();
-        r.env.bind_port = port;
-        r.env.connect_port = port;
+        let mut r = Runner::on_free_port();
         r.ok("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n");
         r.ok("0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n");
         r.ok("0 bind(3, ..., ...) = 0\n");
@@ -2026,10 +2030,7 @@ mod tests {
 
     #[test]
     fn udp_sendto_recvfrom_loopback() {
-        let mut r = Runner::new();
-        let port = free_port();
-        r.env.bind_port = port;
-        r.env.connect_port = port;
+        let mut r = Runner::on_free_port();
         r.ok("0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n");
         r.ok("0 bind(3, ..., ...) = 0\n");
         r.ok("0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 4\n");
