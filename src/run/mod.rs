@@ -162,12 +162,14 @@ fn write_injection_log(log: &[(i64, i64)]) {
 fn prefer_realtime_scheduling() {
     // SAFETY: plain system calls on this process with valid arguments.
     unsafe {
+        // Lock first: faulting every page in takes milliseconds, which at real-time priority
+        // would hold a CPU away from parallel runs.
+        libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE);
         if libc::sysconf(libc::_SC_NPROCESSORS_ONLN) > 1 {
             let param = libc::sched_param {
                 sched_priority: libc::sched_get_priority_min(libc::SCHED_RR),
             };
             libc::sched_setscheduler(0, libc::SCHED_RR, &param);
         }
-        libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE);
     }
 }
