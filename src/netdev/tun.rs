@@ -40,9 +40,9 @@ const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
 const VIRTIO_NET_HDR_GSO_TCPV6: u8 = 4;
 const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
 
-const TCP_FLAG_CWR: u8 = 0x80;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
+/// The CWR bit in the TCP header's flags byte.
+const TCP_FLAG_CWR: u8 = crate::wire::tcp_flags::CWR as u8;
+use crate::wire::{PROTO_TCP as IPPROTO_TCP, PROTO_UDP as IPPROTO_UDP};
 
 /// Largest packet the sniffer takes: above the 64 KiB TSO limit, with room to spare.
 const SNIFF_BUF_LEN: usize = 256 * 1024;
