@@ -10,7 +10,6 @@
 #   FILTER    only scripts whose path contains FILTER
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-shared_corpus="$here/../shared/corpus/google/gtests"
 baseline="$here/../shared/baseline/packetdrill-verdicts.tsv"
 jobs=1
 out=""
@@ -28,20 +27,7 @@ cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 bin="$here/target/release/stackdrill"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-# The shared corpus is read-only; the scripts run their helpers (defaults.sh, set_sysctls.py)
-# directly, so they run from a private copy with the helpers executable.
-cp -r "$shared_corpus" "$work/gtests"
-chmod -R u+w "$work/gtests"
-find "$work/gtests" \( -name '*.sh' -o -name '*.py' \) -exec chmod +x {} +
-# Upstream's tcp/common/defaults.sh is a symlink; a copy stores it as a file holding the link
-# target, which, run as a script, would run itself forever. Make such files links again.
-find "$work/gtests" -type f -size -200c -name '*.sh' | while read -r f; do
-    target="$(head -c 200 "$f")"
-    case "$target" in
-        ../*) [ -f "$(dirname "$f")/$target" ] && ln -sf "$target" "$f" ;;
-    esac
-done
-corpus="$work/gtests/net"
+corpus="$("$here/scripts/prepare-google-corpus.sh" "$work")"
 
 variant_args() {
     case "$1" in

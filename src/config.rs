@@ -275,6 +275,8 @@ pub struct Config {
     pub persistent_tun_dev: bool,
     /// (nplab) `--no_cleanup`.
     pub no_cleanup: bool,
+    /// (stackdrill) `--pcap`: where to write the run's packets.
+    pub pcap_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -323,6 +325,7 @@ impl Default for Config {
             tun_dev: None,
             persistent_tun_dev: false,
             no_cleanup: false,
+            pcap_file: None,
         }
     }
 }
@@ -346,6 +349,8 @@ pub struct OptionSpec {
     pub help: &'static str,
     /// Only in the nplab fork (accepted for compatibility).
     pub nplab: bool,
+    /// The value may be left out (`--name` or `--name=VALUE`, never `--name VALUE`).
+    pub value_optional: bool,
 }
 
 impl OptionSpec {
@@ -368,6 +373,7 @@ const fn opt(
         default,
         help,
         nplab: false,
+        value_optional: false,
     }
 }
 
@@ -384,11 +390,17 @@ const fn nplab(
         default,
         help,
         nplab: true,
+        value_optional: false,
     }
 }
 
 const fn short(mut spec: OptionSpec, letter: char) -> OptionSpec {
     spec.short = Some(letter);
+    spec
+}
+
+const fn value_optional(mut spec: OptionSpec) -> OptionSpec {
+    spec.value_optional = true;
     spec
 }
 
@@ -605,6 +617,12 @@ const OPTIONS: &[OptionSpec] = &[
         ),
         'v',
     ),
+    opt(
+        "pcap",
+        Some("FILE"),
+        "none",
+        "(stackdrill) write every injected and sniffed packet of the run to FILE (pcap)",
+    ),
     nplab(
         "local_linklocal_ip",
         Some("ADDR"),
@@ -648,6 +666,67 @@ const OPTIONS: &[OptionSpec] = &[
         "(nplab) skip the final RST/ABORT injection",
     ),
 ];
+
+/// Options of stackdrill's suite mode (directories, many scripts, reports): command line only,
+/// never valid in scripts. Validated and applied by `crate::suite::options`.
+const SUITE_OPTIONS: &[OptionSpec] = &[
+    opt(
+        "jobs",
+        Some("N"),
+        "6 per CPU core",
+        "scripts run at once, each in its own process and namespaces (1 = one after another)",
+    ),
+    opt(
+        "timeout_secs",
+        Some("SECS"),
+        "180",
+        "a run still going after SECS seconds is killed and counted as timed out",
+    ),
+    opt(
+        "variants",
+        Some("LIST|all|ksft"),
+        "none (each script once, as the flags say)",
+        "comma list of ipv4,ipv4-mapped-ipv6,ipv6 run as run_all.py does (all = the three); \
+         ksft = families from the script's --ip_version lines, else ipv4 and ipv6",
+    ),
+    opt(
+        "timing_retries",
+        Some("N"),
+        "1",
+        "rerun, alone, a run that failed by a near miss in timing (<= 10 ms past tolerance)",
+    ),
+    opt("junit", Some("FILE"), "none", "write a JUnit XML report"),
+    value_optional(opt(
+        "tap",
+        Some("FILE"),
+        "none",
+        "write a TAP 13 report (to stdout without =FILE)",
+    )),
+    value_optional(opt(
+        "ktap",
+        Some("FILE"),
+        "none",
+        "write a KTAP report (to stdout without =FILE)",
+    )),
+    opt("json", Some("FILE"), "none", "write a JSON report"),
+    opt(
+        "html",
+        Some("FILE"),
+        "none",
+        "write a self-contained HTML report with each failure's diff and timeline",
+    ),
+    opt(
+        "pcap_dir",
+        Some("DIR"),
+        "none",
+        "write one pcap per script and variant into DIR",
+    ),
+];
+
+/// Every suite-mode option, in `--help` order.
+pub fn suite_options() -> &'static [OptionSpec] {
+    SUITE_OPTIONS
+}
 
 /// Every packetdrill option (upstream and nplab), in `--help` order.
 pub fn options() -> &'static [OptionSpec] {
@@ -1045,6 +1124,8 @@ impl Config {
                 )
             }
             "tun_dev" => self.tun_dev = Some(parse_interface(name, value)?),
+            "pcap" if value.is_empty() => return Err(bad(name, value, "expected a file name")),
+            "pcap" => self.pcap_file = Some(PathBuf::from(value)),
             other => unreachable!("option '{other}' is in the table but not handled"),
         }
         Ok(())
@@ -1080,6 +1161,8 @@ pub struct CommandLine {
     pub scripts: Vec<PathBuf>,
     /// Every option setting in command-line order (names are the full long names).
     pub settings: Vec<OptionSetting>,
+    /// Suite-mode settings (see [`suite_options`]), in command-line order.
+    pub suite_settings: Vec<OptionSetting>,
     /// `-h`/`--help` was given: print [`usage`] and exit 0. Parsing stops there.
     pub help: bool,
     /// `--version` was given: print [`version_text`] and exit 0. Parsing stops there.
@@ -1097,16 +1180,20 @@ const VERSION: &str = "version";
 
 enum LongMatch {
     Option(&'static OptionSpec),
+    Suite(&'static OptionSpec),
     Help,
     Version,
 }
 
 /// getopt_long's lookup: exact name first, then a unique prefix. Prefixes are matched
-/// against the packetdrill options first and only then against `help`/`version`, so that
-/// `--ver` keeps meaning `--verbose` as in packetdrill.
+/// against the packetdrill options first, then the suite options, and only then against
+/// `help`/`version`, so that `--ver` keeps meaning `--verbose` as in packetdrill.
 fn match_long(written: &str) -> Result<LongMatch, ConfigError> {
     if let Some(spec) = lookup_option(written) {
         return Ok(LongMatch::Option(spec));
+    }
+    if let Some(spec) = SUITE_OPTIONS.iter().find(|spec| spec.name == written) {
+        return Ok(LongMatch::Suite(spec));
     }
     match written {
         HELP => return Ok(LongMatch::Help),
@@ -1114,18 +1201,21 @@ fn match_long(written: &str) -> Result<LongMatch, ConfigError> {
         _ => {}
     }
     if !written.is_empty() {
-        let candidates: Vec<&'static OptionSpec> = OPTIONS
-            .iter()
-            .filter(|spec| spec.name.starts_with(written))
-            .collect();
-        match candidates.as_slice() {
-            [one] => return Ok(LongMatch::Option(one)),
-            [] => {}
-            many => {
-                return Err(ConfigError::Ambiguous {
-                    name: written.to_string(),
-                    candidates: many.iter().map(|spec| spec.name.to_string()).collect(),
-                })
+        for (table, suite) in [(OPTIONS, false), (SUITE_OPTIONS, true)] {
+            let candidates: Vec<&'static OptionSpec> = table
+                .iter()
+                .filter(|spec| spec.name.starts_with(written))
+                .collect();
+            match candidates.as_slice() {
+                [one] if suite => return Ok(LongMatch::Suite(one)),
+                [one] => return Ok(LongMatch::Option(one)),
+                [] => {}
+                many => {
+                    return Err(ConfigError::Ambiguous {
+                        name: written.to_string(),
+                        candidates: many.iter().map(|spec| spec.name.to_string()).collect(),
+                    })
+                }
             }
         }
         if HELP.starts_with(written) {
@@ -1182,8 +1272,9 @@ where
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
-            let spec = match match_long(written)? {
-                LongMatch::Option(spec) => spec,
+            let (spec, suite) = match match_long(written)? {
+                LongMatch::Option(spec) => (spec, false),
+                LongMatch::Suite(spec) => (spec, true),
                 LongMatch::Help if attached.is_some() => {
                     return Err(ConfigError::ForbidsArgument { name: HELP.into() })
                 }
@@ -1210,6 +1301,8 @@ where
                 None
             } else if let Some(v) = attached {
                 Some(v.to_string())
+            } else if spec.value_optional {
+                None
             } else if index < args.len() {
                 // getopt_long takes the next argument verbatim, even if it starts with '-'.
                 let v = to_utf8(&args[index])?.to_string();
@@ -1220,13 +1313,15 @@ where
                     name: spec.name.to_string(),
                 });
             };
-            push(
-                &mut line,
-                OptionSetting {
-                    name: spec.name.to_string(),
-                    value,
-                },
-            )?;
+            let setting = OptionSetting {
+                name: spec.name.to_string(),
+                value,
+            };
+            if suite {
+                line.suite_settings.push(setting);
+            } else {
+                push(&mut line, setting)?;
+            }
             continue;
         }
         if bytes.len() > 1 && bytes[0] == b'-' {
@@ -1282,11 +1377,11 @@ pub fn usage() -> String {
          The same options (exact names) may appear as --name[=VALUE] lines at the top of\n\
          a script; the command line overrides them.\n",
     );
-    let section = |title: &str, nplab_only: bool, text: &mut String| {
+    let section = |title: &str, specs: &mut dyn Iterator<Item = &OptionSpec>, text: &mut String| {
         text.push('\n');
         text.push_str(title);
         text.push('\n');
-        for spec in OPTIONS.iter().filter(|spec| spec.nplab == nplab_only) {
+        for spec in specs {
             text.push_str("  ");
             if let Some(letter) = spec.short {
                 text.push('-');
@@ -1299,9 +1394,17 @@ pub fn usage() -> String {
             }
             text.push_str("--");
             text.push_str(spec.name);
-            if let Some(value) = spec.value_name {
-                text.push('=');
-                text.push_str(value);
+            match spec.value_name {
+                Some(value) if spec.value_optional => {
+                    text.push_str("[=");
+                    text.push_str(value);
+                    text.push(']');
+                }
+                Some(value) => {
+                    text.push('=');
+                    text.push_str(value);
+                }
+                None => {}
             }
             text.push_str("\n        ");
             text.push_str(spec.help);
@@ -1310,10 +1413,19 @@ pub fn usage() -> String {
             text.push_str("]\n");
         }
     };
-    section("Options:", false, &mut text);
+    section(
+        "Options:",
+        &mut OPTIONS.iter().filter(|spec| !spec.nplab),
+        &mut text,
+    );
     section(
         "Options of the nplab fork (accepted for compatibility):",
-        true,
+        &mut OPTIONS.iter().filter(|spec| spec.nplab),
+        &mut text,
+    );
+    section(
+        "Suite mode (a directory among the paths, or any of these options; command line only):",
+        &mut SUITE_OPTIONS.iter(),
         &mut text,
     );
     text.push_str("\nOther:\n");

@@ -7,6 +7,7 @@ pub mod config;
 pub mod load;
 pub mod netdev;
 pub mod netns;
+pub mod report;
 pub mod run;
 pub mod script;
 pub mod suite;

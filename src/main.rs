@@ -1,14 +1,19 @@
 //! The `stackdrill` command: flags → configuration → run (or, with `--dry_run`, validate) each
 //! script → exit status 0 when every script passed, 1 otherwise, as packetdrill.
 //! A failing run stops at the first failing script; a dry run reports every invalid one.
+//! A directory among the paths, or a suite flag (`--jobs`, `--junit`, ...), selects suite mode:
+//! every script in its own child process, in parallel, with reports (`stackdrill::suite`).
 
 use std::process::ExitCode;
 
 use stackdrill::config::{self, parse_command_line};
 use stackdrill::load::load_script;
 use stackdrill::run::run_script;
+use stackdrill::suite::{self, options::SuiteOptions};
 
 fn main() -> ExitCode {
+    // First, while single-threaded: a suite's child enters its sandbox (it may fork here).
+    suite::sandbox::enter_if_suite_child();
     let command_line = match parse_command_line(std::env::args_os()) {
         Ok(c) => c,
         Err(e) => {
@@ -33,8 +38,27 @@ fn main() -> ExitCode {
     // SAFETY: setting a signal disposition has no memory-safety preconditions.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 
+    let dry_run = command_line.settings.iter().any(|s| s.name == "dry_run");
+    if suite::is_requested(&command_line) && !dry_run {
+        let options = match SuiteOptions::from_settings(&command_line.suite_settings) {
+            Ok(options) => options,
+            Err(e) => {
+                eprintln!("stackdrill: error: {e}; see --help");
+                return ExitCode::FAILURE;
+            }
+        };
+        return ExitCode::from(suite::run_suite(&command_line, &options).clamp(0, 255) as u8);
+    }
+    let scripts = match expand_directories(&command_line.scripts) {
+        Ok(scripts) => scripts,
+        Err(e) => {
+            eprintln!("stackdrill: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let mut all_valid = true;
-    for path in &command_line.scripts {
+    for path in &scripts {
         match load_script(path, &command_line) {
             Ok(loaded) if loaded.config.dry_run => {
                 for missing in &loaded.missing_defines {
@@ -59,4 +83,16 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// A dry run validates every script under the directories given.
+fn expand_directories(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut scripts = Vec::new();
+    for path in paths {
+        scripts.extend(
+            suite::scripts_under(path)
+                .map_err(|e| format!("{}: cannot read directory: {e}", path.display()))?,
+        );
+    }
+    Ok(scripts)
 }

@@ -36,7 +36,9 @@ fn bad_command_lines_get_one_line_each() {
         &["-D", "NOEQUALS", "valid/01-passive-open.pkt"],
         &["--dry_run"],
         &["--dry_run", "no/such/script.pkt"],
-        &["--dry_run", "valid"],
+        &["--jobs=0", "valid/01-passive-open.pkt"],
+        &["--junit=", "valid"],
+        &["valid", "--jobs"],
     ];
     let mut report = String::new();
     for args in cases {

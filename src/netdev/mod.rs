@@ -1,6 +1,7 @@
 //! Where packets travel: the `Netdev` seam. One implementation per file: a tun device in a
 //! private network namespace (default); DPDK and the shared object's own netdev later.
 
+pub mod capture;
 pub mod tun;
 
 /// Moves layer-3 IP packets between stackdrill (the simulated peer) and the stack under test.

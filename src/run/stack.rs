@@ -48,11 +48,16 @@ impl StackThread {
         let tid = Arc::new(AtomicI32::new(0));
         let in_call = Arc::new(AtomicBool::new(false));
         let (thread_tid, thread_in_call) = (tid.clone(), in_call.clone());
+        // Block (never spin: we run at real-time priority and the new thread does not yet)
+        // until the thread is up and has said who it is.
+        let (started_tx, started_rx) = std::sync::mpsc::sync_channel::<()>(1);
         let handle = std::thread::Builder::new()
             .name("stack".into())
             .spawn(move || {
                 // SAFETY: gettid has no preconditions.
                 thread_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+                super::realtime_for_this_thread();
+                let _ = started_tx.send(());
                 let mut fds = FdTable::default();
                 for request in request_rx {
                     let reply = match request {
@@ -82,9 +87,7 @@ impl StackThread {
                 }
             })
             .expect("spawn the stack thread");
-        while tid.load(Ordering::SeqCst) == 0 {
-            std::thread::yield_now();
-        }
+        let _ = started_rx.recv();
         StackThread {
             requests,
             replies,

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages stackdrill and the scripts it runs need, only those missing (a
+# second run needs no network): python3-dev (pyo3 links Debian's libpython, see
+# .cargo/config.toml); iproute2 and ethtool (scripts' shell commands call ip, tc and ethtool).
+# Extra package names may be given as arguments.
+set -euo pipefail
+needed=()
+dpkg -s python3-dev >/dev/null 2>&1 || needed+=(python3-dev)
+for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || needed+=("${pair##*:}")
+done
+for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
+done
+if ((${#needed[@]})); then
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${needed[@]}"
+    else
+        echo "$0: please install: ${needed[*]}" >&2
+        exit 1
+    fi
+fi

@@ -1,0 +1,176 @@
+//! A self-contained HTML page (no scripts, no external files): the summary, a table of every
+//! run's verdict, and for each run that did not pass its failure text (the script line,
+//! expected vs actual, the differing fields), its timeline (the --verbose transcript of every
+//! packet and call as it happened), and the command that reproduces it.
+
+use std::fmt::Write;
+
+use super::{RunRecord, Status, SuiteResult};
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em}\
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}\
+pre{background:#f6f6f6;padding:8px;overflow-x:auto;white-space:pre}\
+.passed{background:#d9f2d9}.failed,.crashed{background:#f7d4d4}.timed_out{background:#f7e3c4}\
+.expected_failure{background:#e6e6f7}.not_run{background:#eee}\
+details{margin:0 0 1em 0}summary{cursor:pointer;font-weight:bold}";
+
+/// The page as HTML text.
+pub fn render(suite: &SuiteResult) -> String {
+    let counts = suite.counts();
+    let mut page = String::new();
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    page.push_str("<title>stackdrill report</title><style>");
+    page.push_str(STYLE);
+    page.push_str("</style></head><body>\n<h1>stackdrill report</h1>\n");
+    let _ = writeln!(page, "<p>{}</p>", escape(&suite.summary_line()));
+    let _ = writeln!(
+        page,
+        "<table><tr><th>runs</th><th>passed</th><th>failed</th><th>timed out</th>\
+         <th>crashed</th><th>expected failures</th><th>not run</th><th>jobs</th>\
+         <th>wall</th><th>CPU</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+         <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} s</td><td>{:.1} s</td></tr>\
+         </table>",
+        counts.total,
+        counts.passed,
+        counts.failed,
+        counts.timed_out,
+        counts.crashed,
+        counts.expected_failures,
+        counts.not_run,
+        suite.jobs,
+        suite.wall.as_secs_f64(),
+        suite.cpu().as_secs_f64()
+    );
+
+    page.push_str("<h2>Runs</h2>\n<table><tr><th>script</th><th>variant</th><th>verdict</th>");
+    page.push_str("<th>time</th><th>message</th></tr>\n");
+    for (index, run) in suite.runs.iter().enumerate() {
+        let script = if run.status == Status::Passed && run.attempts == 1 {
+            escape(&run.script)
+        } else {
+            format!("<a href=\"#run{index}\">{}</a>", escape(&run.script))
+        };
+        let _ = writeln!(
+            page,
+            "<tr class=\"{}\"><td>{script}</td><td>{}</td><td>{}</td><td>{:.2} s</td><td>{}</td></tr>",
+            status_class(run.status),
+            escape(run.variant.as_deref().unwrap_or("")),
+            verdict_text(run),
+            run.duration.as_secs_f64(),
+            escape(&run.message)
+        );
+    }
+    page.push_str("</table>\n");
+
+    let details: Vec<(usize, &RunRecord)> = suite
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, run)| run.status != Status::Passed || run.attempts > 1)
+        .collect();
+    if !details.is_empty() {
+        page.push_str("<h2>Failures and retries</h2>\n");
+    }
+    for (index, run) in details {
+        let _ = writeln!(
+            page,
+            "<h3 id=\"run{index}\" class=\"{}\">{} — {}</h3>",
+            status_class(run.status),
+            escape(&run.label()),
+            verdict_text(run)
+        );
+        let _ = writeln!(page, "<p>expected: {}</p>", escape(&run.expected));
+        if !run.errors.trim().is_empty() {
+            page.push_str("<p>expected vs actual:</p>\n");
+            let _ = writeln!(page, "<pre>{}</pre>", escape(run.errors.trim_end()));
+        }
+        for (attempt, message) in run.earlier_failures.iter().enumerate() {
+            let _ = writeln!(
+                page,
+                "<p>attempt {} (in parallel): {}</p>",
+                attempt + 1,
+                escape(message)
+            );
+        }
+        if !run.transcript.trim().is_empty() {
+            let _ = writeln!(
+                page,
+                "<details><summary>timeline</summary><pre>{}</pre></details>",
+                escape(run.transcript.trim_end())
+            );
+        }
+        let _ = writeln!(page, "<p>reproduce:</p><pre>{}</pre>", escape(&run.command));
+        if let Some(pcap) = &run.pcap {
+            let _ = writeln!(
+                page,
+                "<p>capture: <a href=\"{0}\">{0}</a></p>",
+                escape(pcap)
+            );
+        }
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+fn status_class(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::ExpectedFailure => "expected_failure",
+        Status::TimedOut => "timed_out",
+        Status::Crashed => "crashed",
+        Status::NotRun => "not_run",
+    }
+}
+
+fn verdict_text(run: &RunRecord) -> String {
+    let base = match run.status {
+        Status::Passed => "passed",
+        Status::Failed => "failed",
+        Status::ExpectedFailure => "failed as expected",
+        Status::TimedOut => "timed out",
+        Status::Crashed => "crashed",
+        Status::NotRun => "not run",
+    };
+    if run.attempts > 1 {
+        format!("{base} (attempt {})", run.attempts)
+    } else {
+        base.to_string()
+    }
+}
+
+/// Text made safe inside HTML elements and quoted attributes.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::sample;
+
+    #[test]
+    fn page_has_summary_table_and_failure_details() {
+        let page = render(&sample());
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        assert!(page.contains("<p>Ran 5 tests: 2 passing, 1 failing, 1 timed out"));
+        assert!(page.contains("<tr class=\"failed\"><td><a href=\"#run1\">tcp/a.pkt</a></td><td>ipv6</td><td>failed</td>"));
+        // The failure text is escaped, the timeline and the reproduce line are there.
+        assert!(page.contains("+0.200 &gt; . 1:1(0) ack 1001 &lt;&amp;&gt;"));
+        assert!(page.contains("<summary>timeline</summary>"));
+        assert!(page.contains("cd /s &amp;&amp; stackdrill tcp/a.pkt"));
+        assert!(page.contains("passed (attempt 2)"));
+        assert!(!page.contains("<script"));
+    }
+}

@@ -1,0 +1,138 @@
+//! JUnit XML for Jenkins' junit step (and any other JUnit consumer), through quick-junit: one
+//! testsuite, one testcase per script × variant. Failures carry the message and the whole
+//! failure text; timeouts and crashes are errors; expected failures and runs an interruption
+//! stopped are skipped with the reason; a pass that needed a retry keeps its failed attempts as
+//! flaky failures.
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+
+use super::{RunRecord, Status, SuiteResult};
+
+/// The report as XML text.
+pub fn render(suite: &SuiteResult) -> String {
+    let mut report = Report::new("stackdrill");
+    let mut test_suite = TestSuite::new("stackdrill");
+    test_suite.set_time(suite.wall);
+    test_suite.add_test_cases(suite.runs.iter().map(test_case));
+    report.add_test_suite(test_suite);
+    report.set_time(suite.wall);
+    let xml = report
+        .to_string()
+        .expect("serializing an in-memory JUnit report cannot fail");
+    without_root_skipped_count(xml)
+}
+
+/// quick-junit writes a `skipped` count on `<testsuites>`, which the schema Jenkins' xUnit
+/// plugin validates against (junit-10.xsd) does not allow there (only on `<testsuite>`).
+fn without_root_skipped_count(xml: String) -> String {
+    let Some(start) = xml.find("<testsuites ") else {
+        return xml;
+    };
+    let end = start + xml[start..].find('>').unwrap_or(0);
+    let root = &xml[start..end];
+    let Some(attribute) = root.find(" skipped=\"") else {
+        return xml;
+    };
+    let value_end = root[attribute + 10..]
+        .find('"')
+        .map_or(root.len(), |i| attribute + 10 + i + 1);
+    format!(
+        "{}{}{}",
+        &xml[..start + attribute],
+        &root[value_end..],
+        &xml[end..]
+    )
+}
+
+/// Jenkins shows `classname` as package.class: the script's directory, dotted.
+fn class_name(run: &RunRecord) -> String {
+    match run.script.rsplit_once('/') {
+        Some((directory, _)) => directory.replace('/', "."),
+        None => "stackdrill".to_string(),
+    }
+}
+
+fn case_name(run: &RunRecord) -> String {
+    let file = run.script.rsplit('/').next().unwrap_or(&run.script);
+    match &run.variant {
+        Some(variant) => format!("{file} ({variant})"),
+        None => file.to_string(),
+    }
+}
+
+fn test_case(run: &RunRecord) -> TestCase {
+    let failure_text = || format!("{}\n\nreproduce: {}\n", run.errors.trim_end(), run.command);
+    let status = match run.status {
+        Status::Passed => {
+            let mut status = TestCaseStatus::success();
+            for message in &run.earlier_failures {
+                let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+                rerun.set_type("timing");
+                rerun.set_message(message.as_str());
+                status.add_rerun(rerun);
+            }
+            status
+        }
+        Status::Failed | Status::TimedOut | Status::Crashed => {
+            let kind = if run.status == Status::Failed {
+                NonSuccessKind::Failure
+            } else {
+                NonSuccessKind::Error
+            };
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_type(match run.status {
+                Status::TimedOut => "timeout",
+                Status::Crashed => "crash",
+                _ => "failure",
+            });
+            status.set_message(run.message.as_str());
+            status.set_description(failure_text());
+            status
+        }
+        Status::ExpectedFailure | Status::NotRun => {
+            let mut status = TestCaseStatus::skipped();
+            let why = if run.status == Status::NotRun {
+                "not run: the suite was interrupted".to_string()
+            } else {
+                format!("expected failure ({}): {}", run.expected, run.message)
+            };
+            status.set_message(why);
+            status
+        }
+    };
+    let mut case = TestCase::new(case_name(run), status);
+    case.set_classname(class_name(run));
+    case.set_time(run.duration);
+    if !run.transcript.is_empty() {
+        case.set_system_out_lossy(run.transcript.as_bytes());
+    }
+    case
+}
+
+#[cfg(test)]
+mod tests {
+    use quick_junit::Report;
+
+    use super::*;
+    use crate::report::tests::sample;
+
+    #[test]
+    fn one_testcase_per_run_with_failures_and_errors() {
+        let xml = render(&sample());
+        let parsed = Report::deserialize_from_str(&xml).unwrap();
+        assert_eq!(parsed.tests, 5);
+        assert_eq!((parsed.failures, parsed.errors), (1, 1));
+        let cases = &parsed.test_suites[0].test_cases;
+        assert_eq!(cases[1].name.as_str(), "a.pkt (ipv6)");
+        assert_eq!(cases[1].classname.as_ref().unwrap().as_str(), "tcp");
+        assert!(xml.contains("message=\"a.pkt:14: error handling packet: live packet field tcp_ack: expected 1001 vs actual 1\""));
+        assert!(xml.contains("type=\"timeout\""));
+        assert!(xml.contains("<flakyFailure"));
+        assert!(xml.contains("<skipped message=\"expected failure (fail matching /errno 93/)"));
+        assert!(xml.contains("time=\"1.250\""));
+        assert!(
+            xml.contains("<testsuites name=\"stackdrill\" tests=\"5\" failures=\"1\" errors=\"1\"")
+        );
+        assert!(xml.contains("<testsuite name=\"stackdrill\" tests=\"5\" skipped=\"1\""));
+    }
+}

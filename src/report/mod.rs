@@ -1,0 +1,257 @@
+//! Reports of a suite: the verdict of every run as data ([`SuiteResult`]), rendered as the
+//! summary line, JUnit XML, TAP/KTAP, JSON and a self-contained HTML page. Renderers only read
+//! the result; nothing here runs anything.
+
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod tap;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// The verdict of one script × variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    /// Failed (or timed out) as its `// Failure:`, `.exfail` or `.extimeout` marker says.
+    ExpectedFailure,
+    TimedOut,
+    /// Ended by a signal it did not ask for (a crash of stackdrill itself).
+    Crashed,
+    /// Never ran to the end: the suite was interrupted.
+    NotRun,
+}
+
+impl Status {
+    /// Whether the suite still succeeds with this verdict.
+    pub fn is_ok(self) -> bool {
+        matches!(self, Status::Passed | Status::ExpectedFailure)
+    }
+
+    /// Short upper-case label for text output.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Passed => "PASS",
+            Status::Failed => "FAIL",
+            Status::ExpectedFailure => "XFAIL",
+            Status::TimedOut => "TIMEOUT",
+            Status::Crashed => "CRASH",
+            Status::NotRun => "NOTRUN",
+        }
+    }
+}
+
+/// Everything known about one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// The script as given (relative to the directory named on the command line).
+    pub script: String,
+    /// ipv4, ipv4-mapped-ipv6, ipv6, or none when run once as given.
+    pub variant: Option<String>,
+    pub status: Status,
+    /// What the script declared (pass, fail matching /…/, time out).
+    pub expected: String,
+    /// One line: the failure message, or why the verdict is what it is; empty on a pass.
+    pub message: String,
+    /// The run's error output (packetdrill's failure text: script line, expected vs actual).
+    pub errors: String,
+    /// The run's --verbose transcript: every packet and call as it happened.
+    pub transcript: String,
+    #[serde(serialize_with = "seconds")]
+    pub duration: Duration,
+    #[serde(serialize_with = "seconds")]
+    pub cpu: Duration,
+    /// Runs made: more than 1 when a near miss in timing was retried alone.
+    pub attempts: u32,
+    /// Messages of the attempts before the last one.
+    pub earlier_failures: Vec<String>,
+    /// How to run it again by hand.
+    pub command: String,
+    /// How late (µs) the run injected its latest inbound packet, when it injected any.
+    pub injection_delay_max_us: Option<i64>,
+    /// The run's capture, when `--pcap_dir` was given.
+    pub pcap: Option<String>,
+}
+
+impl RunRecord {
+    /// `SCRIPT` or `SCRIPT (VARIANT)`.
+    pub fn label(&self) -> String {
+        match &self.variant {
+            Some(variant) => format!("{} ({variant})", self.script),
+            None => self.script.clone(),
+        }
+    }
+}
+
+/// The whole suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteResult {
+    /// Runs in report order (scripts sorted, variants in order).
+    pub runs: Vec<RunRecord>,
+    #[serde(serialize_with = "seconds")]
+    pub wall: Duration,
+    pub jobs: usize,
+    /// Stopped by Ctrl-C or SIGTERM.
+    pub interrupted: bool,
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub expected_failures: usize,
+    pub timed_out: usize,
+    pub crashed: usize,
+    pub not_run: usize,
+    /// Passed only when retried alone.
+    pub passed_on_retry: usize,
+}
+
+impl SuiteResult {
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts {
+            total: self.runs.len(),
+            ..Counts::default()
+        };
+        for run in &self.runs {
+            match run.status {
+                Status::Passed => counts.passed += 1,
+                Status::Failed => counts.failed += 1,
+                Status::ExpectedFailure => counts.expected_failures += 1,
+                Status::TimedOut => counts.timed_out += 1,
+                Status::Crashed => counts.crashed += 1,
+                Status::NotRun => counts.not_run += 1,
+            }
+            if run.status == Status::Passed && run.attempts > 1 {
+                counts.passed_on_retry += 1;
+            }
+        }
+        counts
+    }
+
+    /// Total CPU time of all runs.
+    pub fn cpu(&self) -> Duration {
+        self.runs.iter().map(|run| run.cpu).sum()
+    }
+
+    /// Whether every run passed or failed as expected (the exit status is 0 then).
+    pub fn succeeded(&self) -> bool {
+        !self.interrupted && self.runs.iter().all(|run| run.status.is_ok())
+    }
+
+    /// run_all.py's summary line, `Ran N tests: P passing, F failing, T timed out (S sec)`,
+    /// with stackdrill's extra counts before the time when there are any. Crashes count as
+    /// failing.
+    pub fn summary_line(&self) -> String {
+        let counts = self.counts();
+        let mut line = format!(
+            "Ran {} tests: {} passing, {} failing, {} timed out",
+            counts.total - counts.not_run,
+            counts.passed,
+            counts.failed + counts.crashed,
+            counts.timed_out
+        );
+        if counts.expected_failures > 0 {
+            line.push_str(&format!(
+                ", {} failing as expected",
+                counts.expected_failures
+            ));
+        }
+        if counts.passed_on_retry > 0 {
+            line.push_str(&format!(
+                ", {} of the passing after a retry alone",
+                counts.passed_on_retry
+            ));
+        }
+        if counts.not_run > 0 {
+            line.push_str(&format!(", {} not run (interrupted)", counts.not_run));
+        }
+        line.push_str(&format!(" ({:.0} sec)", self.wall.as_secs_f64()));
+        line
+    }
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64((duration.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A small suite with one run of each kind, shared by the renderers' tests.
+    pub fn sample() -> SuiteResult {
+        let run = |script: &str, variant: Option<&str>, status: Status, message: &str| RunRecord {
+            script: script.to_string(),
+            variant: variant.map(str::to_string),
+            status,
+            expected: "pass".to_string(),
+            message: message.to_string(),
+            errors: if message.is_empty() {
+                String::new()
+            } else {
+                format!("{message}\n  script:  +0.200 > . 1:1(0) ack 1001 <&>\n")
+            },
+            transcript: "0.000000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n".to_string(),
+            duration: Duration::from_millis(1250),
+            cpu: Duration::from_millis(40),
+            attempts: 1,
+            earlier_failures: Vec::new(),
+            command: format!("cd /s && stackdrill {script}"),
+            injection_delay_max_us: Some(12),
+            pcap: None,
+        };
+        let mut retried = run("tcp/b.pkt", Some("ipv6"), Status::Passed, "");
+        retried.attempts = 2;
+        retried.earlier_failures =
+            vec!["b.pkt:9: error handling packet: timing error: …".to_string()];
+        let mut expected = run(
+            "self/err.pkt",
+            None,
+            Status::ExpectedFailure,
+            "err.pkt:6: runtime error in socket call: errno 93",
+        );
+        expected.expected = "fail matching /errno 93/".to_string();
+        SuiteResult {
+            runs: vec![
+                run("tcp/a.pkt", Some("ipv4"), Status::Passed, ""),
+                run(
+                    "tcp/a.pkt",
+                    Some("ipv6"),
+                    Status::Failed,
+                    "a.pkt:14: error handling packet: live packet field tcp_ack: expected 1001 vs actual 1",
+                ),
+                retried,
+                run("tcp/slow.pkt", Some("ipv4"), Status::TimedOut, "timed out after 180 s"),
+                expected,
+            ],
+            wall: Duration::from_millis(52_400),
+            jobs: 8,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn summary_counts_like_run_all() {
+        let suite = sample();
+        assert_eq!(
+            suite.summary_line(),
+            "Ran 5 tests: 2 passing, 1 failing, 1 timed out, 1 failing as expected, \
+             1 of the passing after a retry alone (52 sec)"
+        );
+        assert!(!suite.succeeded());
+        let mut plain = sample();
+        plain.runs.truncate(1);
+        assert_eq!(
+            plain.summary_line(),
+            "Ran 1 tests: 1 passing, 0 failing, 0 timed out (52 sec)"
+        );
+        assert!(plain.succeeded());
+    }
+}

@@ -1,0 +1,165 @@
+//! The plan of a suite: every script found under the given paths × its variants, with what
+//! each is expected to do and how long it should take (its last event's script time), so that
+//! the longest runs start first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::script::ast::EventTime;
+
+use super::expect::Expectation;
+use super::scripts_under;
+use super::variants::{Variant, VariantSelection};
+
+/// One script × variant to run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// Absolute path of the script.
+    pub script: PathBuf,
+    /// The script as reports name it: relative to the directory given on the command line,
+    /// or the path as given for a file.
+    pub name: String,
+    pub variant: Option<Variant>,
+    pub expectation: Expectation,
+    /// The script's own length (time of its last event).
+    pub estimated: Duration,
+}
+
+impl PlannedRun {
+    /// `NAME` or `NAME (VARIANT)`.
+    pub fn label(&self) -> String {
+        match self.variant {
+            Some(variant) => format!("{} ({variant})", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Lists the runs for `paths` (files or directories), in report order: paths as given,
+/// scripts sorted within a directory, variants in ipv4, mapped, ipv6 order.
+pub fn plan_runs(
+    paths: &[PathBuf],
+    selection: &VariantSelection,
+) -> Result<Vec<PlannedRun>, String> {
+    let mut runs = Vec::new();
+    for path in paths {
+        let scripts = scripts_under(path)
+            .map_err(|e| format!("{}: cannot read directory: {e}", path.display()))?;
+        if path.is_dir() && scripts.is_empty() {
+            return Err(format!(
+                "{}: no *.pkt scripts below this directory",
+                path.display()
+            ));
+        }
+        for script in scripts {
+            let name = match script.strip_prefix(path) {
+                Ok(relative) if path.is_dir() => relative.display().to_string(),
+                _ => script.display().to_string(),
+            };
+            let source = std::fs::read_to_string(&script)
+                .map_err(|e| format!("{}: cannot read script: {e}", script.display()))?;
+            let expectation = Expectation::of_script(&script, &source)?;
+            let estimated = estimated_length(&script);
+            let absolute =
+                std::path::absolute(&script).map_err(|e| format!("{}: {e}", script.display()))?;
+            for variant in selection.variants_of(&name, &source) {
+                runs.push(PlannedRun {
+                    script: absolute.clone(),
+                    name: name.clone(),
+                    variant,
+                    expectation: expectation.clone(),
+                    estimated,
+                });
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// The script time of the last event (0 when the script does not parse: the run will say why).
+fn estimated_length(script: &Path) -> Duration {
+    let Ok(parsed) = crate::script::parse_file(script, &BTreeMap::new()) else {
+        return Duration::ZERO;
+    };
+    let mut now: i64 = 0;
+    let mut latest: i64 = 0;
+    for event in &parsed.events {
+        let point = match &event.time {
+            EventTime::At(point) => Some(point),
+            EventTime::Any(_) => None,
+            EventTime::Range { end, .. } | EventTime::Blocking { end, .. } => Some(end),
+        };
+        if let Some(point) = point {
+            now = if point.relative {
+                now + point.micros
+            } else {
+                point.micros
+            };
+            latest = latest.max(now);
+        }
+    }
+    Duration::from_micros(latest.max(0) as u64)
+}
+
+/// Indexes of `runs` in the order to start them: longest first (ties in report order), which
+/// keeps the last minutes of a parallel suite from waiting on one long script.
+pub fn start_order(runs: &[PlannedRun]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..runs.len()).collect();
+    order.sort_by(|a, b| runs[*b].estimated.cmp(&runs[*a].estimated).then(a.cmp(b)));
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn plans_variants_names_and_longest_first() {
+        let dir = std::env::temp_dir().join(format!("stackdrill-plan-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        write(
+            &dir,
+            "b/short.pkt",
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+        );
+        write(
+            &dir,
+            "a/long-v4.pkt",
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+2 close(3) = 0\n+0.5 `true`\n",
+        );
+        write(&dir, "notes.txt", "not a script");
+        let runs = plan_runs(
+            std::slice::from_ref(&dir),
+            &VariantSelection::parse("all").unwrap(),
+        )
+        .unwrap();
+        let labels: Vec<String> = runs.iter().map(PlannedRun::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "a/long-v4.pkt (ipv4)",
+                "a/long-v4.pkt (ipv4-mapped-ipv6)",
+                "b/short.pkt (ipv4)",
+                "b/short.pkt (ipv4-mapped-ipv6)",
+                "b/short.pkt (ipv6)"
+            ]
+        );
+        assert_eq!(runs[0].estimated, Duration::from_millis(2500));
+        assert_eq!(start_order(&runs)[..2], [0, 1]);
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let error = plan_runs(&[empty], &VariantSelection::AsGiven).unwrap_err();
+        assert!(
+            error.ends_with("empty: no *.pkt scripts below this directory"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

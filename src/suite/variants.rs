@@ -1,0 +1,235 @@
+//! IP-version variants: which families a script runs under in a suite, and the flags and
+//! `-D` defines each family adds — upstream's run_all.py convention (three variants, chosen by
+//! file name) and the Linux kselftest one (families from the script's `--ip_version` lines).
+//! Values restated from ../shared/spec/packetdrill-cli.md §6.
+
+use std::fmt;
+
+use crate::config::OptionSetting;
+
+/// One family a script runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Variant {
+    Ipv4,
+    Ipv4MappedIpv6,
+    Ipv6,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 3] = [Variant::Ipv4, Variant::Ipv4MappedIpv6, Variant::Ipv6];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Ipv4 => "ipv4",
+            Variant::Ipv4MappedIpv6 => "ipv4-mapped-ipv6",
+            Variant::Ipv6 => "ipv6",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.name() == name)
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the variants of each script are chosen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum VariantSelection {
+    /// Each script once, with the command line's flags and its own option lines.
+    #[default]
+    AsGiven,
+    /// run_all.py: these variants, minus `*v4.pkt`/`*v6.pkt` exclusions, with its flags.
+    RunAll(Vec<Variant>),
+    /// kselftest: the script's `--ip_version` lines, else ipv4 and ipv6, with its flags.
+    Kselftest,
+}
+
+impl VariantSelection {
+    /// Parses `--variants`: `all`, `ksft`, or a comma list of variant names.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        match value {
+            "all" => return Ok(Self::RunAll(Variant::ALL.to_vec())),
+            "ksft" | "kselftest" => return Ok(Self::Kselftest),
+            _ => {}
+        }
+        let mut chosen = Vec::new();
+        for name in value.split(',').map(str::trim) {
+            let variant = Variant::from_name(name).ok_or_else(|| {
+                format!(
+                    "unknown variant '{name}' (expected all, ksft, or a comma list of \
+                     ipv4, ipv4-mapped-ipv6, ipv6)"
+                )
+            })?;
+            if !chosen.contains(&variant) {
+                chosen.push(variant);
+            }
+        }
+        chosen.sort();
+        Ok(Self::RunAll(chosen))
+    }
+
+    /// The variants `script_name` runs under (`None` = once, as given). `source` is the
+    /// script's text, read for the kselftest convention.
+    pub fn variants_of(&self, script_name: &str, source: &str) -> Vec<Option<Variant>> {
+        match self {
+            Self::AsGiven => vec![None],
+            Self::RunAll(chosen) => chosen
+                .iter()
+                .copied()
+                .filter(|v| run_all_includes(script_name, *v))
+                .map(Some)
+                .collect(),
+            Self::Kselftest => kselftest_families(source).into_iter().map(Some).collect(),
+        }
+    }
+
+    /// The flags a run of `variant` adds under this convention.
+    pub fn flags(&self, variant: Variant) -> Vec<OptionSetting> {
+        let kselftest = matches!(self, Self::Kselftest);
+        variant_flags(variant, kselftest)
+    }
+}
+
+/// run_all.py's file-name rule: `*v6.pkt` runs only as IPv6, `*v4.pkt` never as IPv6.
+fn run_all_includes(script_name: &str, variant: Variant) -> bool {
+    match variant {
+        Variant::Ipv4 | Variant::Ipv4MappedIpv6 => !script_name.ends_with("v6.pkt"),
+        Variant::Ipv6 => !script_name.ends_with("v4.pkt"),
+    }
+}
+
+/// ksft_runner.sh: the values of `--ip_version=` lines when they are all ipv4 or ipv6,
+/// otherwise both families (never the mapped one).
+fn kselftest_families(source: &str) -> Vec<Variant> {
+    let mut families: Vec<Variant> = source
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix("--ip_version="))
+        .filter_map(|value| match value {
+            "ipv4" => Some(Variant::Ipv4),
+            "ipv6" => Some(Variant::Ipv6),
+            _ => None,
+        })
+        .collect();
+    families.sort();
+    families.dedup();
+    if families.len() == 1 {
+        families
+    } else {
+        vec![Variant::Ipv4, Variant::Ipv6]
+    }
+}
+
+/// Address flags of each family (run_all.py and kselftest agree on them).
+const IPV4_ADDRESSES: &[(&str, &str)] = &[
+    ("local_ip", "192.168.0.1"),
+    ("gateway_ip", "192.168.0.1"),
+    ("netmask_ip", "255.255.0.0"),
+    ("remote_ip", "192.0.2.1"),
+];
+const IPV6_ADDRESSES: &[(&str, &str)] = &[
+    ("mtu", "1520"),
+    ("local_ip", "fd3d:0a0b:17d6::1"),
+    ("gateway_ip", "fd3d:0a0b:17d6:8888::1"),
+    ("remote_ip", "fd3d:fa7b:d17d::1"),
+];
+
+fn variant_flags(variant: Variant, kselftest: bool) -> Vec<OptionSetting> {
+    let v6 = variant == Variant::Ipv6;
+    let (addresses, cookie, zero_cookie) = if v6 {
+        (IPV6_ADDRESSES, "c1d1e9742a47a9bc", "82af1a8f9a205c34")
+    } else {
+        (IPV4_ADDRESSES, "3021b9d889017eeb", "b7c12350a90dc8f5")
+    };
+    let mut defines = vec![format!("TFO_COOKIE={cookie}")];
+    if kselftest {
+        defines.push(format!("TFO_COOKIE_ZERO={zero_cookie}"));
+    } else if !v6 {
+        defines.push("CODE=host_unreachable".to_string());
+    }
+    let (level, error) = if variant == Variant::Ipv4 {
+        ("SOL_IP", "IP_RECVERR")
+    } else {
+        ("SOL_IPV6", "IPV6_RECVERR")
+    };
+    defines.push(format!("CMSG_LEVEL_IP={level}"));
+    defines.push(format!("CMSG_TYPE_RECVERR={error}"));
+
+    std::iter::once(OptionSetting::with_value("ip_version", variant.name()))
+        .chain(
+            addresses
+                .iter()
+                .map(|(name, value)| OptionSetting::with_value(*name, *value)),
+        )
+        .chain(
+            defines
+                .into_iter()
+                .map(|text| OptionSetting::with_value("define", text)),
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(flags: &[OptionSetting]) -> String {
+        flags
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn run_all_excludes_by_file_name() {
+        let all = VariantSelection::parse("all").unwrap();
+        assert_eq!(all.variants_of("a/x-v6.pkt", ""), vec![Some(Variant::Ipv6)]);
+        assert_eq!(
+            all.variants_of("a/xv4.pkt", ""),
+            vec![Some(Variant::Ipv4), Some(Variant::Ipv4MappedIpv6)]
+        );
+        assert_eq!(all.variants_of("a/x.pkt", "").len(), 3);
+        let v6 = VariantSelection::parse("ipv6,ipv6").unwrap();
+        assert_eq!(v6.variants_of("a/xv4.pkt", ""), vec![]);
+    }
+
+    #[test]
+    fn kselftest_reads_ip_version_lines() {
+        let ksft = VariantSelection::parse("ksft").unwrap();
+        assert_eq!(
+            ksft.variants_of("x.pkt", "--ip_version=ipv6\n0 socket(...) = 3\n"),
+            vec![Some(Variant::Ipv6)]
+        );
+        assert_eq!(
+            ksft.variants_of("x.pkt", "0 socket(...) = 3\n"),
+            vec![Some(Variant::Ipv4), Some(Variant::Ipv6)]
+        );
+    }
+
+    #[test]
+    fn flags_match_run_all_and_kselftest() {
+        let all = VariantSelection::parse("all").unwrap();
+        assert_eq!(
+            rendered(&all.flags(Variant::Ipv4MappedIpv6)),
+            "--ip_version=ipv4-mapped-ipv6 --local_ip=192.168.0.1 --gateway_ip=192.168.0.1 \
+             --netmask_ip=255.255.0.0 --remote_ip=192.0.2.1 --define=TFO_COOKIE=3021b9d889017eeb \
+             --define=CODE=host_unreachable --define=CMSG_LEVEL_IP=SOL_IPV6 \
+             --define=CMSG_TYPE_RECVERR=IPV6_RECVERR"
+        );
+        assert_eq!(
+            rendered(&VariantSelection::Kselftest.flags(Variant::Ipv6)),
+            "--ip_version=ipv6 --mtu=1520 --local_ip=fd3d:0a0b:17d6::1 \
+             --gateway_ip=fd3d:0a0b:17d6:8888::1 --remote_ip=fd3d:fa7b:d17d::1 \
+             --define=TFO_COOKIE=c1d1e9742a47a9bc --define=TFO_COOKIE_ZERO=82af1a8f9a205c34 \
+             --define=CMSG_LEVEL_IP=SOL_IPV6 --define=CMSG_TYPE_RECVERR=IPV6_RECVERR"
+        );
+        assert!(VariantSelection::parse("ipv5")
+            .unwrap_err()
+            .contains("unknown variant 'ipv5'"));
+    }
+}

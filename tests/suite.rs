@@ -1,0 +1,362 @@
+//! Suite mode with the real binary: a directory of small scripts written here (passing, failing,
+//! expected failures, a timeout) run in parallel with every report, and the runner killed or
+//! interrupted midway, after which no process, network namespace or interface it started may
+//! remain.
+//!
+//! Needs root (tun devices, namespaces): without /dev/net/tun access the tests print why and
+//! pass without running anything, as tests/kernel_scripts.rs does.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
+
+const HANDSHAKE: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>
++0 > S. 0:0(0) ack 1 <...>
++.01 < . 1:1(0) ack 1 win 257
++0 accept(3, ..., ...) = 4
+";
+
+fn tun_usable() -> bool {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot open /dev/net/tun ({e}); suite runs need root");
+            false
+        }
+    }
+}
+
+/// A fresh directory of scripts for one test.
+fn suite_dir(test: &str, scripts: &[(&str, String)]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "stackdrill-suite-test-{test}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    for (name, text) in scripts {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stackdrill")
+}
+
+#[test]
+fn suite_reports_every_verdict() {
+    if !tun_usable() {
+        return;
+    }
+    let dir = suite_dir(
+        "verdicts",
+        &[
+            ("tcp/passes.pkt", HANDSHAKE.to_string()),
+            (
+                "tcp/wrong_ack.pkt",
+                format!("{HANDSHAKE}+0 write(4, ..., 10) = 10\n+0 > P. 1:11(10) ack 2\n"),
+            ),
+            (
+                "self/expected.pkt",
+                "// Failure: unable to find fd with script fd 7\n0 close(7) = 0\n".to_string(),
+            ),
+            (
+                "self/not_as_expected.pkt",
+                "// Failure: some other message\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+                    .to_string(),
+            ),
+            ("freebsd/marked.pkt", "0 close(7) = 0\n".to_string()),
+            ("freebsd/marked.exfail", String::new()),
+            ("slow/sleeps.pkt", "0 `sleep 20`\n".to_string()),
+        ],
+    );
+    let reports = dir.join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let path = |name: &str| reports.join(name).display().to_string();
+    let started = Instant::now();
+    let output = run(
+        &[
+            "--jobs=4",
+            "--timeout_secs=2",
+            "--variants=ipv4,ipv6",
+            &format!("--junit={}", path("junit.xml")),
+            &format!("--json={}", path("report.json")),
+            &format!("--html={}", path("report.html")),
+            &format!("--pcap_dir={}", path("pcaps")),
+            "--tap",
+        ],
+        &dir,
+    );
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "the timeout did not stop the sleeper: {elapsed:?}"
+    );
+
+    // TAP on stdout, one point per script × variant, in report order.
+    let points: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            "ok 1 freebsd/marked.pkt (ipv4) # SKIP expected failure: marked.pkt:1: runtime error in close call: unable to find fd with script fd 7",
+            "ok 2 freebsd/marked.pkt (ipv6) # SKIP expected failure: marked.pkt:1: runtime error in close call: unable to find fd with script fd 7",
+            "ok 3 self/expected.pkt (ipv4) # SKIP expected failure: expected.pkt:2: runtime error in close call: unable to find fd with script fd 7",
+            "ok 4 self/expected.pkt (ipv6) # SKIP expected failure: expected.pkt:2: runtime error in close call: unable to find fd with script fd 7",
+            "not ok 5 self/not_as_expected.pkt (ipv4)",
+            "not ok 6 self/not_as_expected.pkt (ipv6)",
+            "not ok 7 slow/sleeps.pkt (ipv4) # timed out",
+            "not ok 8 slow/sleeps.pkt (ipv6) # timed out",
+            "ok 9 tcp/passes.pkt (ipv4)",
+            "ok 10 tcp/passes.pkt (ipv6)",
+            "not ok 11 tcp/wrong_ack.pkt (ipv4)",
+            "not ok 12 tcp/wrong_ack.pkt (ipv6)",
+        ],
+        "stdout:\n{stdout}"
+    );
+    // The summary goes to stderr when TAP takes stdout.
+    assert!(
+        stderr.contains("Ran 12 tests: 2 passing, 4 failing, 2 timed out, 4 failing as expected ("),
+        "{stderr}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path("report.json")).unwrap()).unwrap();
+    let run = &json["runs"][10];
+    assert_eq!(run["script"], "tcp/wrong_ack.pkt");
+    assert_eq!(run["status"], "failed");
+    assert_eq!(
+        run["message"],
+        "wrong_ack.pkt:10: error handling packet: live packet field tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)"
+    );
+    assert!(run["command"]
+        .as_str()
+        .unwrap()
+        .ends_with("-- wrong_ack.pkt"));
+    assert_eq!(
+        json["runs"][4]["message"],
+        "passed, but expected to fail matching /some other message/"
+    );
+
+    let junit = std::fs::read_to_string(path("junit.xml")).unwrap();
+    let report = quick_junit::Report::deserialize_from_str(&junit).unwrap();
+    assert_eq!((report.tests, report.failures, report.errors), (12, 4, 2));
+
+    let html = std::fs::read_to_string(path("report.html")).unwrap();
+    assert!(html.contains("expected vs actual"));
+    assert!(html.contains("live packet field tcp_ack_seq"));
+    assert!(html.contains("<summary>timeline</summary>"));
+
+    // One pcap per run, holding the handshake both ways (3 packets before the failure point).
+    for variant in ["ipv4", "ipv6"] {
+        let pcap = reports.join(format!("pcaps/tcp/passes.{variant}.pcap"));
+        let bytes = std::fs::read(&pcap).unwrap_or_else(|e| panic!("{}: {e}", pcap.display()));
+        let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
+        assert_eq!(reader.header().datalink, pcap_file::DataLink::RAW);
+        let mut packets = 0;
+        while let Some(packet) = reader.next_packet() {
+            let packet = packet.unwrap();
+            let version = packet.data[0] >> 4;
+            assert_eq!(version, if variant == "ipv4" { 4 } else { 6 });
+            packets += 1;
+        }
+        assert!(packets >= 3, "{}: {packets} packets", pcap.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_suite_flags_name_the_flag() {
+    let dir = suite_dir("flags", &[("a.pkt", HANDSHAKE.to_string())]);
+    for (flag, message) in [
+        ("--jobs=0", "stackdrill: error: bad --jobs: '0' (expected a number of jobs from 1 to 1024); see --help"),
+        ("--variants=ipv5", "stackdrill: error: bad --variants: 'ipv5' (unknown variant 'ipv5' (expected all, ksft, or a comma list of ipv4, ipv4-mapped-ipv6, ipv6)); see --help"),
+        ("--timeout_secs=soon", "stackdrill: error: bad --timeout_secs: 'soon' (expected seconds, more than 0 and at most 86400); see --help"),
+    ] {
+        let output = run(&[flag], &dir);
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(String::from_utf8_lossy(&output.stderr).trim_end(), message);
+    }
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = run(&[], &empty);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .ends_with("empty: no *.pkt scripts below this directory\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Processes whose environment holds `token`: everything the runner started carries it.
+fn processes_with(token: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(environ) = std::fs::read(entry.path().join("environ")) {
+            if environ
+                .split(|b| *b == 0)
+                .any(|var| var == token.as_bytes())
+            {
+                let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+                found.push(format!(
+                    "{name}: {}",
+                    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// Network namespaces in use by any process, by inode.
+fn network_namespaces() -> BTreeSet<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.path().join("ns/net")).ok())
+        .map(|link| link.display().to_string())
+        .collect()
+}
+
+fn root_links() -> String {
+    let output = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Starts a suite of scripts that sit in shell commands (`sleep`, also in the background) and
+/// returns once every child is inside its namespace.
+fn start_sleeping_suite(test: &str, token: &str) -> (Child, PathBuf) {
+    let scripts: Vec<(String, String)> = (0..4)
+        .map(|i| {
+            (
+                format!("s{i}.pkt"),
+                format!("{HANDSHAKE}+0 `(sleep 60 &) ; sleep 60`\n"),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, String)> = scripts
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.clone()))
+        .collect();
+    let dir = suite_dir(test, &borrowed);
+    let (key, value) = token.split_once('=').unwrap();
+    let child = Command::new(BIN)
+        .args([
+            "--jobs=4",
+            &format!("--json={}", dir.join("report.json").display()),
+        ])
+        .arg(&dir)
+        .env(key, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until four `sleep 60` in the background are up (one per script).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sleepers = processes_with(token)
+            .iter()
+            .filter(|p| p.ends_with("sleep 60 "))
+            .count();
+        if sleepers >= 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scripts never reached their sleeps"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, dir)
+}
+
+fn assert_nothing_left(token: &str, namespaces_before: &BTreeSet<String>, links_before: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let survivors = processes_with(token);
+        let extra: Vec<String> = network_namespaces()
+            .difference(namespaces_before)
+            .cloned()
+            .collect();
+        if survivors.is_empty() && extra.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: processes {survivors:?}, network namespaces {extra:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        root_links(),
+        links_before,
+        "interfaces of the root namespace changed"
+    );
+}
+
+#[test]
+fn sigkill_of_the_runner_leaves_nothing_behind() {
+    if !tun_usable() {
+        return;
+    }
+    let token = format!("STACKDRILL_KILL_TEST={}-sigkill", std::process::id());
+    let (namespaces, links) = (network_namespaces(), root_links());
+    let (mut runner, dir) = start_sleeping_suite("sigkill", &token);
+    runner.kill().unwrap(); // SIGKILL: the runner cannot clean up itself
+    runner.wait().unwrap();
+    assert_nothing_left(&token, &namespaces, &links);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn sigint_stops_children_and_still_reports() {
+    if !tun_usable() {
+        return;
+    }
+    let token = format!("STACKDRILL_KILL_TEST={}-sigint", std::process::id());
+    let (namespaces, links) = (network_namespaces(), root_links());
+    let (runner, dir) = start_sleeping_suite("sigint", &token);
+    // SAFETY: signalling the child we started.
+    unsafe { libc::kill(runner.id() as i32, libc::SIGINT) };
+    let output = runner.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    assert_nothing_left(&token, &namespaces, &links);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["summary"]["interrupted"], true);
+    assert_eq!(json["summary"]["not_run"], 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
