@@ -211,6 +211,11 @@ struct Runner<'a> {
 }
 
 impl Runner<'_> {
+    /// Whether Ctrl-C or SIGTERM arrived.
+    fn interrupted(&self) -> bool {
+        self.signal.load(Ordering::SeqCst) != 0
+    }
+
     /// The parallel phase: `--jobs` workers take runs longest first.
     fn run_all(&self, runs: &[PlannedRun]) -> Vec<RunRecord> {
         let queue = Mutex::new(Queue {
@@ -219,11 +224,10 @@ impl Runner<'_> {
             last_launch: Instant::now() - LAUNCH_SPACING,
         });
         let records: Mutex<Vec<Option<RunRecord>>> = Mutex::new(vec![None; runs.len()]);
-        let stopped = InterruptFlag(&self.signal);
         std::thread::scope(|scope| {
             for _ in 0..self.options.jobs.min(runs.len()) {
                 scope.spawn(|| loop {
-                    if stopped.is_set() {
+                    if self.interrupted() {
                         break;
                     }
                     let take = {
@@ -254,7 +258,7 @@ impl Runner<'_> {
                 });
             }
         });
-        if stopped.is_set() {
+        if self.interrupted() {
             self.progress
                 .note("interrupted: children stopped; writing the reports");
         }
@@ -284,7 +288,7 @@ impl Runner<'_> {
         std::thread::sleep(RETRY_SETTLE);
         for index in candidates {
             for _ in 0..self.options.timing_retries {
-                if self.signal.load(Ordering::SeqCst) != 0 {
+                if self.interrupted() {
                     return;
                 }
                 let mut retried = self.run_one(&runs[index], index);
@@ -314,7 +318,7 @@ impl Runner<'_> {
         let outcome = child::run_child(
             &command,
             self.options.timeout,
-            &|| self.signal.load(Ordering::SeqCst) != 0,
+            &|| self.interrupted(),
             &self.scratch.join(index.to_string()),
         );
         let mut record = self.record(run, outcome);
@@ -454,15 +458,6 @@ fn not_run_outcome() -> ChildOutcome {
         cpu: Duration::ZERO,
         stdout: String::new(),
         stderr: String::new(),
-    }
-}
-
-/// The interrupt flag as the workers read it.
-struct InterruptFlag<'a>(&'a AtomicUsize);
-
-impl InterruptFlag<'_> {
-    fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst) != 0
     }
 }
 

@@ -26,16 +26,6 @@ pub struct PlannedRun {
     pub estimated: Duration,
 }
 
-impl PlannedRun {
-    /// `NAME` or `NAME (VARIANT)`.
-    pub fn label(&self) -> String {
-        match self.variant {
-            Some(variant) => format!("{} ({variant})", self.name),
-            None => self.name.clone(),
-        }
-    }
-}
-
 /// Lists the runs for `paths` (files or directories), in report order: paths as given,
 /// scripts sorted within a directory, variants in ipv4, mapped, ipv6 order.
 pub fn plan_runs(
@@ -140,7 +130,10 @@ mod tests {
             &VariantSelection::parse("all").unwrap(),
         )
         .unwrap();
-        let labels: Vec<String> = runs.iter().map(PlannedRun::label).collect();
+        let labels: Vec<String> = runs
+            .iter()
+            .map(|run| format!("{} ({})", run.name, run.variant.unwrap()))
+            .collect();
         assert_eq!(
             labels,
             [
