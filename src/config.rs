@@ -238,6 +238,9 @@ pub struct Config {
     pub wire_server_dev: Option<String>,
     /// `--so_filename`.
     pub so_filename: Option<PathBuf>,
+    /// `--userspace_stack`: the stack under test is the `--so_filename` library (which that
+    /// flag implies already); without it the flag is an error.
+    pub userspace_stack: bool,
     /// `--so_flags`.
     pub so_flags: Option<String>,
     /// `--dry_run`.
@@ -307,6 +310,7 @@ impl Default for Config {
             wire_client_dev: None,
             wire_server_dev: None,
             so_filename: None,
+            userspace_stack: false,
             so_flags: None,
             dry_run: false,
             is_anyip: false,
@@ -543,6 +547,12 @@ const OPTIONS: &[OptionSpec] = &[
         Some("PATH"),
         "none (test the kernel)",
         "shared object implementing the stack under test",
+    ),
+    opt(
+        "userspace_stack",
+        None,
+        "off",
+        "test the userspace stack of --so_filename (which implies it)",
     ),
     opt(
         "so_flags",
@@ -1005,6 +1015,7 @@ impl Config {
             "dry_run" => self.dry_run = true,
             "is_anyip" => self.is_anyip = true,
             "send_omit_free" => self.send_omit_free = true,
+            "userspace_stack" => self.userspace_stack = true,
             "debug" => self.debug = self.debug.saturating_add(1),
             "verbose" => self.verbose = self.verbose.saturating_add(1),
             "persistent_tun_dev" => self.persistent_tun_dev = true,

@@ -1,6 +1,7 @@
 //! One script made ready to run: parsed with the command line's defines, and its effective
 //! configuration (packetdrill defaults, then the script's option lines, then the command line).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::config::{CommandLine, Config, IpVersion, OptionSetting};
@@ -25,7 +26,10 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
     command_line_config
         .apply_all(&command_line.settings)
         .map_err(|e| ScriptError::whole_file(&name, format!("bad command line: {e}")))?;
-    let script = script::parse_file(path, &command_line_config.define_map())?;
+    let profile =
+        target_profile(&command_line_config).map_err(|e| ScriptError::whole_file(&name, e))?;
+    let script =
+        script::parse_file_with_profile(path, &profile, &command_line_config.define_map())?;
 
     let mut config = Config::default();
     let source = std::fs::read(path).unwrap_or_default();
@@ -65,6 +69,19 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
         config,
         missing_defines,
     })
+}
+
+/// The profile of defines of the target the command line chose: the kernel's built-in one, or
+/// the userspace stack's own (`stackdrill_profile_defines`). Script and `-D` defines win.
+fn target_profile(config: &Config) -> Result<BTreeMap<String, String>, String> {
+    let pairs: Vec<(String, String)> = match &config.so_filename {
+        None => crate::target::kernel::PROFILE_DEFINES
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+        Some(library) => crate::target::so::profile_defines(library, config.so_flags.as_deref())?,
+    };
+    Ok(pairs.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -6,12 +6,14 @@
 use std::fs::File;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, TsResolution};
 
 use super::Netdev;
+use crate::run::clock::Clock;
 
 /// Packets larger than this (GSO super-packets can reach 64 KiB) are still written whole.
 const SNAPLEN: u32 = 262_144;
@@ -20,11 +22,13 @@ const SNAPLEN: u32 = 262_144;
 pub struct CapturingNetdev {
     inner: Box<dyn Netdev>,
     writer: PcapWriter<File>,
+    /// The run's clock, which stamps injected packets (sniffed ones carry their own time).
+    clock: Arc<dyn Clock>,
 }
 
 impl CapturingNetdev {
     /// Creates (truncates) `path` and wraps `inner`.
-    pub fn create(inner: Box<dyn Netdev>, path: &Path) -> io::Result<Self> {
+    pub fn create(inner: Box<dyn Netdev>, path: &Path, clock: Arc<dyn Clock>) -> io::Result<Self> {
         let file = File::create(path)?;
         let header = PcapHeader {
             datalink: DataLink::RAW,
@@ -33,11 +37,15 @@ impl CapturingNetdev {
             ..PcapHeader::default()
         };
         let writer = PcapWriter::with_header(file, header).map_err(io::Error::other)?;
-        Ok(Self { inner, writer })
+        Ok(Self {
+            inner,
+            writer,
+            clock,
+        })
     }
 
-    fn record(&mut self, packet: &[u8], realtime_usecs: i64) {
-        let timestamp = Duration::from_micros(realtime_usecs.max(0) as u64);
+    fn record(&mut self, packet: &[u8], usecs: i64) {
+        let timestamp = Duration::from_micros(usecs.max(0) as u64);
         let length = packet.len() as u32;
         // A full disk must not change the verdict of the run; the pcap is a by-product.
         // Unbuffered: a few small writes per packet, and nothing lost if the run is killed.
@@ -47,18 +55,12 @@ impl CapturingNetdev {
     }
 }
 
-fn realtime_now_usecs() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_micros() as i64
-}
-
 impl Netdev for CapturingNetdev {
     fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
         let result = self.inner.send(packet, gso_size);
         if result.is_ok() {
-            self.record(packet, realtime_now_usecs());
+            let now = self.clock.now_usecs();
+            self.record(packet, now);
         }
         result
     }

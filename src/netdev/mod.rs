@@ -1,7 +1,9 @@
 //! Where packets travel: the `Netdev` seam. One implementation per file: a tun device in a
-//! private network namespace (default); DPDK and the shared object's own netdev later.
+//! private network namespace (default), and a userspace stack's own netdev (so.rs); the pcap
+//! writer wraps either.
 
 pub mod capture;
+pub mod so;
 pub mod tun;
 
 /// Moves layer-3 IP packets between stackdrill (the simulated peer) and the stack under test.
@@ -12,7 +14,8 @@ pub trait Netdev: Send {
     fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> std::io::Result<()>;
 
     /// The next IP packet the stack under test sent, with its capture time in microseconds of
-    /// CLOCK_REALTIME, waiting at most until `deadline_usecs` (same clock; None = forever).
+    /// the run's clock (CLOCK_REALTIME, or a userspace stack's own), waiting at most until
+    /// `deadline_usecs` (same clock; None = forever).
     /// Returns Ok(None) at the deadline.
     fn receive(&mut self, deadline_usecs: Option<i64>) -> std::io::Result<Option<(Vec<u8>, i64)>>;
 }

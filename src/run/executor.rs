@@ -14,7 +14,6 @@ use crate::script::ast::{
     Action, Direction, Event, EventTime, Expr, ExprKind, Packet, PacketBody, Script, Syscall,
     TcpSequence, TimePoint,
 };
-use crate::target::kernel::KernelTarget;
 use crate::wire::{self, tcp_flags, L4Repr, PacketRepr, TcpRepr};
 
 use super::addresses::Addresses;
@@ -25,7 +24,7 @@ use super::outbound::{describe_live, script_payload_len, verify, OutboundRules};
 use super::packets::{build_inbound, describe_script_packet, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
 use super::stack::{StackReply, StackRequest, StackThread};
-use super::syscall::{snapshot_for_code, SocketEffect, SyscallOutcome};
+use super::syscall::{SocketEffect, SyscallOutcome};
 
 /// A failed run, in packetdrill's format: `FILE:LINE: MESSAGE` (or `FILE: MESSAGE`), then
 /// optional detail lines.
@@ -177,7 +176,12 @@ impl<'a> Executor<'a> {
     pub fn run_events(&mut self) -> Result<()> {
         for event in &self.script.events {
             self.collect_blocking(Some(Duration::ZERO))?;
-            self.run_event(event)?;
+            let outcome = self.run_event(event);
+            // A stack's clock that failed makes every time after it meaningless.
+            if let Some(fault) = self.clock.fault() {
+                return Err(RunError::at(event.line, fault));
+            }
+            outcome?;
         }
         Ok(())
     }
@@ -294,7 +298,9 @@ impl<'a> Executor<'a> {
                     .ok_or_else(|| {
                         RunError::at(line, "runtime error in code: no socket to use for code")
                     })?;
-                let snapshot = snapshot_for_code(&mut KernelTarget, live_fd)
+                let snapshot = self
+                    .stack
+                    .code_snapshot(live_fd)
                     .map_err(|e| RunError::at(line, format!("runtime error in code: {e}")))?;
                 self.code_runs
                     .push(CodeRun::from_block(code, self.source, snapshot));
@@ -325,6 +331,12 @@ impl<'a> Executor<'a> {
     /// Waits until script time `t`, collecting a blocking call's completion meanwhile.
     fn wait_for(&mut self, t: i64) -> Result<()> {
         let deadline = self.script_start_usecs + t;
+        if !self.clock.is_host_clock() {
+            // The stack thread moves the stack's clock and stamps a call that returns on the
+            // way with its time; collect it afterwards.
+            self.clock.wait_until(deadline);
+            return self.collect_blocking(Some(Duration::ZERO));
+        }
         while self.pending_blocking.is_some() {
             let left = deadline - self.clock.now_usecs();
             if left <= 1_000 {
@@ -743,8 +755,10 @@ impl<'a> Executor<'a> {
             self.sockets
                 .apply(&SocketEffect::Connecting { script_fd }, &self.endpoints);
         }
-        self.stack
-            .send(StackRequest::Syscall(Box::new(call.clone())));
+        self.stack.send(StackRequest::Syscall {
+            call: Box::new(call.clone()),
+            blocking: end.is_some(),
+        });
         let Some(end) = end else {
             let reply = self.stack.reply(None).map_err(|e| RunError::at(line, e))?;
             let reply =

@@ -10,6 +10,7 @@ pub mod command;
 pub mod executor;
 pub mod outbound;
 pub mod packets;
+pub mod polling;
 pub mod sockets;
 pub mod stack;
 pub mod syscall;
@@ -17,19 +18,25 @@ pub mod syscall;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::load::LoadedScript;
 use crate::netdev::capture::CapturingNetdev;
+use crate::netdev::so::SoNetdev;
+use crate::netdev::tun::TunNetdev;
 use crate::netdev::Netdev;
-use crate::target::kernel::KernelTarget;
+use crate::target::abi::StackdrillNetwork;
+use crate::target::so::{SharedObject, SoStack};
+use crate::target::PolledStack;
 
 use addresses::Addresses;
-use clock::{Clock, RealClock};
+use clock::{Clock, RealClock, StackClock};
 use executor::{Executor, RunError};
-use stack::StackThread;
+use stack::{StackRequest, StackThread};
 use syscall::SyscallEnv;
 
-/// Runs one script against the kernel in a fresh private network namespace. Returns the error
-/// text (packetdrill's format) when the script fails.
+/// Runs one script in a fresh private network namespace, against the kernel (over a tun
+/// device) or against the userspace stack of `--so_filename`. Returns the error text
+/// (packetdrill's format) when the script fails.
 pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     let name = path.display().to_string();
     let directory = path
@@ -47,16 +54,35 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         );
     }
 
+    if config.userspace_stack && config.so_filename.is_none() {
+        return Err("--userspace_stack needs --so_filename=PATH (the stack to test)".to_string());
+    }
+
+    // A userspace stack needs no tun device, but the namespace still isolates the scripts'
+    // commands and the ports reserved for the simulated peer.
     crate::netns::enter_private_namespace()
         .map_err(|e| format!("{name}: cannot create a private network namespace: {e}"))?;
-    let tun = crate::netns::create_tun(&addresses.tun_config(config))
-        .map_err(|e| format!("{name}: cannot set up the tun device: {e}"))?;
+    let (netdev, userspace, clock): (Box<dyn Netdev>, Option<StackThread>, Arc<dyn Clock>) =
+        match &config.so_filename {
+            None => {
+                let tun: TunNetdev = crate::netns::create_tun(&addresses.tun_config(config))
+                    .map_err(|e| format!("{name}: cannot set up the tun device: {e}"))?;
+                (Box::new(tun), None, Arc::new(RealClock))
+            }
+            Some(library) => {
+                let stack = start_userspace_stack(library, config, &addresses)
+                    .map_err(|e| format!("{name}: {e}"))?;
+                let netdev = Box::new(SoNetdev::new(stack.requester()));
+                let clock = Arc::new(StackClock::new(stack.requester()));
+                (netdev, Some(stack), clock)
+            }
+        };
     let netdev: Box<dyn Netdev> = match &config.pcap_file {
         Some(pcap) => Box::new(
-            CapturingNetdev::create(Box::new(tun), pcap)
+            CapturingNetdev::create(netdev, pcap, clock.clone())
                 .map_err(|e| format!("{name}: cannot write the pcap {}: {e}", pcap.display()))?,
         ),
-        None => Box::new(tun),
+        None => netdev,
     };
 
     if let Some(init) = &script.init_command {
@@ -67,8 +93,14 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     // Before choosing time 0: locking memory takes milliseconds, which must not eat into the
     // script's first events (alignment only sleeps, so real-time priority costs others nothing).
     prefer_realtime_scheduling();
-    let clock: Arc<dyn Clock> = Arc::new(RealClock);
-    let script_start_usecs = align_start(clock.as_ref());
+    let script_start_usecs = if clock.is_host_clock() {
+        align_start(clock.as_ref())
+    } else {
+        clock.now_usecs()
+    };
+    if let Some(fault) = clock.fault() {
+        return Err(format!("{name}: {fault}"));
+    }
     let env = SyscallEnv {
         socket_domain: addresses.socket_domain(),
         local_ip: addresses.socket_view(addresses.local_ip),
@@ -78,7 +110,8 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         script_start_usecs,
         tolerance_usecs: i64::from(config.tolerance_usecs),
     };
-    let stack = StackThread::spawn(Box::new(KernelTarget), env);
+    let stack = userspace.unwrap_or_else(StackThread::spawn_kernel);
+    stack.send(StackRequest::Begin(Box::new(env)));
     let mut executor = Executor::new(
         &name,
         script,
@@ -107,6 +140,46 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         code::run_code_blocks(&name, &config.code_command, &runs).map_err(|e| e.to_string())?;
     }
     executor.finish().map_err(fail)
+}
+
+/// Starts the stack thread of a userspace stack: it loads the library, initialises it with
+/// `--so_flags` and tells it the test network.
+fn start_userspace_stack(
+    library: &Path,
+    config: &Config,
+    addresses: &Addresses,
+) -> Result<StackThread, String> {
+    let network = stack_network(config, addresses);
+    let (library, flags) = (library.to_path_buf(), config.so_flags.clone());
+    StackThread::spawn_polled(move || {
+        let object = SharedObject::load(&library, flags.as_deref())?;
+        object.set_network(&network)?;
+        Ok(Box::new(SoStack::new(object)) as Box<dyn PolledStack>)
+    })
+}
+
+/// The test network as `stackdrill_network_setup` describes it.
+fn stack_network(config: &Config, addresses: &Addresses) -> StackdrillNetwork {
+    let bytes = |ip: std::net::IpAddr| {
+        let mut out = [0u8; 16];
+        match ip {
+            std::net::IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+            std::net::IpAddr::V6(v6) => out.copy_from_slice(&v6.octets()),
+        }
+        out
+    };
+    StackdrillNetwork {
+        family: if addresses.wire_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        },
+        local_ip: bytes(addresses.local_ip),
+        prefix_len: i32::from(addresses.local_prefix_len),
+        gateway_ip: bytes(addresses.gateway_ip),
+        remote_ip: bytes(addresses.remote_ip),
+        mtu: config.mtu as i32,
+    }
 }
 
 /// Removes per-run files the scripts' commands left behind (when dropped, on every path).

@@ -1,48 +1,126 @@
 //! The stack thread: owns the `Target` and runs the script's system calls one after another,
 //! so a blocking call never stops the main thread from injecting the packets it waits for.
+//!
+//! This file holds the request protocol and the kernel's stack thread, which runs each call in
+//! place. A userspace stack's stack thread (polling, its clock, a call worker) is in
+//! `polling.rs`; both answer the same requests through the same [`StackThread`] handle.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::script::ast;
+use crate::target::kernel::KernelTarget;
 use crate::target::Target;
 
 use super::clock::realtime_usecs;
-use super::syscall::{execute, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
+use super::syscall::{
+    execute, snapshot_for_code, FdTable, SyscallEnv, SyscallError, SyscallOutcome,
+};
+
+/// A value the stack thread sends back on a request's own channel.
+pub type Answer<T> = SyncSender<Result<T, String>>;
 
 /// Work for the stack thread.
 pub enum StackRequest {
-    Syscall(Box<ast::Syscall>),
+    /// The run's parameters; sent once, before any call.
+    Begin(Box<SyscallEnv>),
+    /// A script call. `blocking`: the script marks it `...`, so it may sleep in the target.
+    Syscall {
+        call: Box<ast::Syscall>,
+        blocking: bool,
+    },
     /// Close every fd the script still has open (end of run).
     CloseAll,
+    /// Only for a stack that is also the network and the clock (a userspace stack).
+    Polled(PolledRequest),
+    /// The run is over: the thread ends (a userspace stack frees its state first).
+    End,
 }
 
-/// What the stack thread answers, in request order.
+/// Packets and time, answered by a userspace stack's thread.
+pub enum PolledRequest {
+    /// Inject one IP packet.
+    Send(Vec<u8>, Answer<()>),
+    /// The next packet the stack sent and its time, waiting (on the stack's clock) at most
+    /// until the deadline; None at the deadline.
+    Receive(Option<i64>, Answer<Option<(Vec<u8>, i64)>>),
+    /// The stack's clock now.
+    Now(Answer<i64>),
+    /// Let time pass until the deadline (on the stack's clock).
+    WaitUntil(i64, Answer<()>),
+    /// The `%{ }%` snapshot of one live fd, taken through the stack's getsockopt.
+    CodeSnapshot(i32, Answer<Vec<(String, i64)>>),
+}
+
+/// What the stack thread answers to calls, in request order.
 pub enum StackReply {
     Syscall {
         result: Result<SyscallOutcome, SyscallError>,
-        /// When the call returned (CLOCK_REALTIME µs).
+        /// When the call returned (µs on the run's clock).
         returned_usecs: i64,
     },
     /// The live fds that were closed.
     ClosedAll(Vec<i32>),
 }
 
+/// The main thread's handle on the stack thread.
 pub struct StackThread {
-    requests: Sender<StackRequest>,
-    replies: Receiver<StackReply>,
-    /// Linux thread id of the stack thread, to read its scheduler state.
-    tid: Arc<AtomicI32>,
+    pub(super) requests: Sender<StackRequest>,
+    pub(super) replies: Receiver<StackReply>,
+    /// Linux thread id of the thread that makes target calls, to read its scheduler state.
+    pub(super) tid: Arc<AtomicI32>,
     /// Set while a call into the target is in progress.
-    in_call: Arc<AtomicBool>,
-    _handle: JoinHandle<()>,
+    pub(super) in_call: Arc<AtomicBool>,
+    /// Whether this is a userspace stack's thread (code snapshots go through it).
+    pub(super) polled: bool,
+    /// Signalled when the thread has ended; waited for (briefly) on drop, so the stack's own
+    /// teardown runs before the process exits.
+    pub(super) ended: Option<Receiver<()>>,
+    pub(super) _handle: JoinHandle<()>,
+}
+
+/// Runs one call, with `in_call` (when given) set around it for the main thread to read.
+pub(super) fn run_call(
+    call: &ast::Syscall,
+    env: Option<&SyscallEnv>,
+    fds: &mut FdTable,
+    target: &mut dyn Target,
+    in_call: Option<&AtomicBool>,
+) -> Result<SyscallOutcome, SyscallError> {
+    let Some(env) = env else {
+        return Err(SyscallError {
+            message: "the stack thread got a call before the run began".to_string(),
+        });
+    };
+    in_call.inspect(|flag| flag.store(true, Ordering::SeqCst));
+    let result = execute(call, env, fds, target);
+    in_call.inspect(|flag| flag.store(false, Ordering::SeqCst));
+    result
+}
+
+/// Closes every fd the script still has open.
+pub(super) fn close_all(fds: &mut FdTable, target: &mut dyn Target) -> Vec<i32> {
+    let mut closed = Vec::new();
+    for entry in fds.entries.drain(..) {
+        // SAFETY: closing an fd the script opened; no pointers involved.
+        let _ = unsafe { target.close(entry.live_fd) };
+        closed.push(entry.live_fd);
+    }
+    closed
+}
+
+/// The calling thread's Linux thread id.
+pub(super) fn this_tid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
 }
 
 impl StackThread {
-    pub fn spawn(mut target: Box<dyn Target>, env: SyscallEnv) -> Self {
+    /// The kernel's stack thread: every call runs in place, on this thread.
+    pub fn spawn_kernel() -> Self {
         let (requests, request_rx) = channel::<StackRequest>();
         let (reply_tx, replies) = channel::<StackReply>();
         let tid = Arc::new(AtomicI32::new(0));
@@ -54,32 +132,37 @@ impl StackThread {
         let handle = std::thread::Builder::new()
             .name("stack".into())
             .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                thread_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+                thread_tid.store(this_tid(), Ordering::SeqCst);
                 super::realtime_for_this_thread();
                 let _ = started_tx.send(());
+                let mut target = KernelTarget;
                 let mut fds = FdTable::default();
+                let mut env = None;
                 for request in request_rx {
                     let reply = match request {
-                        StackRequest::Syscall(call) => {
-                            thread_in_call.store(true, Ordering::SeqCst);
-                            let result = execute(&call, &env, &mut fds, target.as_mut());
-                            let returned_usecs = realtime_usecs();
-                            thread_in_call.store(false, Ordering::SeqCst);
+                        StackRequest::Begin(run_env) => {
+                            env = Some(*run_env);
+                            continue;
+                        }
+                        StackRequest::Syscall { call, .. } => {
+                            let result = run_call(
+                                &call,
+                                env.as_ref(),
+                                &mut fds,
+                                &mut target,
+                                Some(&thread_in_call),
+                            );
                             StackReply::Syscall {
                                 result,
-                                returned_usecs,
+                                returned_usecs: realtime_usecs(),
                             }
                         }
                         StackRequest::CloseAll => {
-                            let mut closed = Vec::new();
-                            for entry in fds.entries.drain(..) {
-                                // SAFETY: closing an fd the script opened; no pointers involved.
-                                let _ = unsafe { target.close(entry.live_fd) };
-                                closed.push(entry.live_fd);
-                            }
-                            StackReply::ClosedAll(closed)
+                            StackReply::ClosedAll(close_all(&mut fds, &mut target))
                         }
+                        // The kernel's packets travel on tun and its clock is the host's.
+                        StackRequest::Polled(_) => continue,
+                        StackRequest::End => break,
                     };
                     if reply_tx.send(reply).is_err() {
                         break;
@@ -93,6 +176,8 @@ impl StackThread {
             replies,
             tid,
             in_call,
+            polled: false,
+            ended: None,
             _handle: handle,
         }
     }
@@ -101,6 +186,11 @@ impl StackThread {
         // The thread only stops when this side is dropped; a send error means it panicked,
         // which the next receive reports.
         let _ = self.requests.send(request);
+    }
+
+    /// A sender for requests, for the netdev and clock of a userspace stack.
+    pub fn requester(&self) -> Sender<StackRequest> {
+        self.requests.clone()
     }
 
     /// The next reply, waiting at most `timeout` (None = forever).
@@ -119,20 +209,59 @@ impl StackThread {
         }
     }
 
+    /// The `%{ }%` snapshot of a live socket: the kernel's through getsockopt here; a userspace
+    /// stack's through its own getsockopt, on its thread.
+    pub fn code_snapshot(&self, live_fd: i32) -> Result<Vec<(String, i64)>, String> {
+        if !self.polled {
+            return snapshot_for_code(&mut KernelTarget, live_fd);
+        }
+        ask(&self.requests, |answer| {
+            PolledRequest::CodeSnapshot(live_fd, answer)
+        })
+    }
+
     /// True when the thread is inside a target call and sleeping in the kernel (state S or D in
     /// /proc): a blocking call has blocked.
     pub fn blocked_in_call(&self) -> bool {
-        if !self.in_call.load(Ordering::SeqCst) {
-            return false;
-        }
-        let path = format!("/proc/self/task/{}/stat", self.tid.load(Ordering::SeqCst));
-        let Ok(stat) = std::fs::read_to_string(path) else {
-            return false;
-        };
-        // The state is the first field after the parenthesised command name.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
-        matches!(state, Some('S') | Some('D'))
+        self.in_call.load(Ordering::SeqCst) && thread_sleeps(self.tid.load(Ordering::SeqCst))
     }
+}
+
+impl Drop for StackThread {
+    fn drop(&mut self) {
+        let Some(ended) = self.ended.take() else {
+            return;
+        };
+        // Give the stack a moment for its teardown (free), but never hang on a stack stuck in
+        // a call.
+        let _ = self.requests.send(StackRequest::End);
+        let _ = ended.recv_timeout(Duration::from_secs(1));
+    }
+}
+
+/// Sends a polled request and waits for its answer.
+pub fn ask<T>(
+    requests: &Sender<StackRequest>,
+    request: impl FnOnce(Answer<T>) -> PolledRequest,
+) -> Result<T, String> {
+    let (answer, answered) = std::sync::mpsc::sync_channel(1);
+    requests
+        .send(StackRequest::Polled(request(answer)))
+        .map_err(|_| "the stack thread has ended".to_string())?;
+    answered
+        .recv()
+        .map_err(|_| "the stack thread ended without answering".to_string())?
+}
+
+/// Whether thread `tid` of this process is asleep in the kernel (state S or D).
+pub(super) fn thread_sleeps(tid: i32) -> bool {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    // The state is the first field after the parenthesised command name.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    matches!(state, Some('S') | Some('D'))
 }

@@ -16,6 +16,16 @@ pub use parse::parse_source;
 
 /// Reads and parses a script file. `defines` are the command line's `-D NAME=VALUE` values.
 pub fn parse_file(path: &Path, defines: &BTreeMap<String, String>) -> Result<Script, ScriptError> {
+    parse_file_with_profile(path, &BTreeMap::new(), defines)
+}
+
+/// [`parse_file`] under a target's profile of defines (the script's and the command line's
+/// defines win over it).
+pub fn parse_file_with_profile(
+    path: &Path,
+    profile: &BTreeMap<String, String>,
+    defines: &BTreeMap<String, String>,
+) -> Result<Script, ScriptError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| {
         ScriptError::whole_file(&name, format!("cannot read script: {}", io_reason(&e)))
@@ -28,7 +38,7 @@ pub fn parse_file(path: &Path, defines: &BTreeMap<String, String>) -> Result<Scr
             "script is not valid UTF-8 text (binary data?)",
         )
     })?;
-    parse_source(&name, text, defines)
+    parse::parse_source_with_profile(&name, text, profile, defines)
 }
 
 /// An I/O error's reason without the "(os error N)" suffix.

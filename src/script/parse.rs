@@ -139,12 +139,23 @@ pub fn parse_source(
     source: &str,
     defines: &BTreeMap<String, String>,
 ) -> Result<Script> {
+    parse_source_with_profile(path, source, &BTreeMap::new(), defines)
+}
+
+/// [`parse_source`] under a target's profile of defines, which the script's `--define=` lines
+/// and then the command line's `-D` values override.
+pub fn parse_source_with_profile(
+    path: &str,
+    source: &str,
+    profile: &BTreeMap<String, String>,
+    defines: &BTreeMap<String, String>,
+) -> Result<Script> {
     let text_error =
         |e: defines::TextError| ScriptError::at(path, source.as_bytes(), e.offset, e.message);
     defines::check_nesting(source).map_err(text_error)?;
 
     // First pass: the option lines, for in-script defines.
-    let mut all_defines = BTreeMap::new();
+    let mut all_defines = profile.clone();
     for (name, value) in script_defines(path, source)? {
         all_defines.insert(name, value);
     }

@@ -7,6 +7,10 @@ use libc::{
 
 use super::{from_libc, SysResult, Target};
 
+/// The kernel's profile of script defines: the values portable scripts (tests/portable/) name
+/// where stacks legitimately differ; docs/stacks.md lists each stack's.
+pub const PROFILE_DEFINES: &[(&str, &str)] = &[];
+
 /// The running kernel, through libc.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct KernelTarget;

@@ -155,7 +155,11 @@ pub fn execute(
     fds: &mut FdTable,
     target: &mut dyn Target,
 ) -> Result<SyscallOutcome, SyscallError> {
-    run(call, env, fds, target).map_err(|message| SyscallError { message })
+    let result = run(call, env, fds, target);
+    if let Some(message) = target.take_fault() {
+        return Err(SyscallError { message });
+    }
+    result.map_err(|message| SyscallError { message })
 }
 
 /// The values `%{ }%` code blocks see for one socket: every `tcpi_*` field of TCP_INFO, the

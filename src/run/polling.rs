@@ -1,0 +1,468 @@
+//! A userspace stack's stack thread: owns the stack (a `PolledStack`), polls it between
+//! operations, keeps the run's time on the stack's clock, injects and collects its packets, and
+//! hands the script's calls to a call worker, so that a blocking call never freezes polling.
+//!
+//! Ordering is what makes runs repeatable: after every operation that can wake a call sleeping
+//! inside the stack (a packet, time passing, a poll), the thread waits until the worker has
+//! either returned or gone back to sleep before doing anything else. So the library never runs
+//! on two threads at once except while a call sleeps in it, and a call returns at the same
+//! stack time on every run.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::script::ast;
+use crate::target::{PolledStack, Target};
+
+use super::clock::{realtime_usecs, Clock, RealClock};
+use super::stack::{
+    close_all, run_call, this_tid, thread_sleeps, PolledRequest, StackReply, StackRequest,
+    StackThread,
+};
+use super::syscall::{snapshot_for_code, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
+
+/// Longest real time a call may run without returning or sleeping, and a call the script does
+/// not mark as blocking may take to return.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(10);
+/// Longest stack time a call the script does not mark as blocking may keep the run waiting.
+const CALL_STACK_TIME_BUDGET_USECS: i64 = 3_600 * 1_000_000;
+/// Time step when the stack does not say when it next needs a poll.
+const BLIND_STEP_USECS: i64 = 1_000;
+/// How many `usleep`s in a row may leave the stack's clock where it was.
+const STALLED_SLEEPS: u32 = 1_000;
+/// How often an idle thread polls the stack (for stacks on the real clock).
+const IDLE_POLL: Duration = Duration::from_millis(1);
+
+enum WorkerJob {
+    Begin(Box<SyscallEnv>),
+    Call(Box<ast::Syscall>),
+    CloseAll,
+}
+
+enum WorkerDone {
+    Call(Result<SyscallOutcome, SyscallError>),
+    ClosedAll(Vec<i32>),
+}
+
+/// A job handed to the worker and not yet answered.
+struct InFlight {
+    name: String,
+    since: Instant,
+}
+
+struct Driver {
+    stack: Box<dyn PolledStack>,
+    jobs: Sender<WorkerJob>,
+    done: Receiver<WorkerDone>,
+    worker_tid: Arc<AtomicI32>,
+    in_call: Arc<AtomicBool>,
+    in_flight: Option<InFlight>,
+    /// The worker is stuck in a call that missed its deadline: nothing more goes to it.
+    worker_stuck: bool,
+    replies: Sender<StackReply>,
+    /// For `%{ }%` snapshots, made while no call runs.
+    snapshot_target: Box<dyn Target>,
+    stalled_sleeps: u32,
+}
+
+impl StackThread {
+    /// A userspace stack's thread. `open` runs on that thread and makes the stack (loading the
+    /// library and telling it the network), so every call into it starts there.
+    pub fn spawn_polled(
+        open: impl FnOnce() -> Result<Box<dyn PolledStack>, String> + Send + 'static,
+    ) -> Result<Self, String> {
+        let (requests, request_rx) = channel::<StackRequest>();
+        let (reply_tx, replies) = channel::<StackReply>();
+        let tid = Arc::new(AtomicI32::new(0));
+        let in_call = Arc::new(AtomicBool::new(false));
+        let (worker_tid, worker_in_call) = (tid.clone(), in_call.clone());
+        let (started_tx, started_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let (ended_tx, ended) = channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("stack".into())
+            .spawn(move || {
+                let stack = match open() {
+                    Ok(stack) => stack,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let worker_target = stack.call_target(worker_in_call.clone());
+                let (jobs, done) = spawn_worker(worker_target, worker_tid.clone());
+                let mut driver = Driver {
+                    snapshot_target: stack.call_target(Arc::default()),
+                    stack,
+                    jobs,
+                    done,
+                    worker_tid,
+                    in_call: worker_in_call,
+                    in_flight: None,
+                    worker_stuck: false,
+                    replies: reply_tx,
+                    stalled_sleeps: 0,
+                };
+                let _ = started_tx.send(Ok(()));
+                driver.serve(request_rx);
+                let _ = ended_tx.send(());
+            })
+            .map_err(|e| format!("cannot start the stack thread: {e}"))?;
+        started_rx
+            .recv()
+            .map_err(|_| "the stack thread died while loading the stack".to_string())??;
+        Ok(StackThread {
+            requests,
+            replies,
+            tid,
+            in_call,
+            polled: true,
+            ended: Some(ended),
+            _handle: handle,
+        })
+    }
+}
+
+/// The call worker: runs the script's calls on its own target, one at a time.
+fn spawn_worker(
+    mut target: Box<dyn Target>,
+    tid: Arc<AtomicI32>,
+) -> (Sender<WorkerJob>, Receiver<WorkerDone>) {
+    let (jobs, job_rx) = channel::<WorkerJob>();
+    let (done_tx, done) = channel::<WorkerDone>();
+    let spawned = std::thread::Builder::new()
+        .name("stack-calls".into())
+        .spawn(move || {
+            tid.store(this_tid(), Ordering::SeqCst);
+            let mut fds = FdTable::default();
+            let mut env = None;
+            for job in job_rx {
+                let answer = match job {
+                    WorkerJob::Begin(run_env) => {
+                        env = Some(*run_env);
+                        continue;
+                    }
+                    WorkerJob::Call(call) => WorkerDone::Call(run_call(
+                        &call,
+                        env.as_ref(),
+                        &mut fds,
+                        target.as_mut(),
+                        None,
+                    )),
+                    WorkerJob::CloseAll => {
+                        WorkerDone::ClosedAll(close_all(&mut fds, target.as_mut()))
+                    }
+                };
+                if done_tx.send(answer).is_err() {
+                    break;
+                }
+            }
+        });
+    // Without a worker every job goes unanswered; the driver reports that as a dead worker.
+    drop(spawned);
+    (jobs, done)
+}
+
+fn call_fault(message: String) -> WorkerDone {
+    WorkerDone::Call(Err(SyscallError { message }))
+}
+
+impl Driver {
+    fn serve(&mut self, requests: Receiver<StackRequest>) {
+        loop {
+            let request = match requests.recv_timeout(IDLE_POLL) {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.idle();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            match request {
+                StackRequest::Begin(env) => {
+                    let _ = self.jobs.send(WorkerJob::Begin(env));
+                }
+                StackRequest::Syscall { call, blocking } => self.syscall(call, blocking),
+                StackRequest::CloseAll => self.close_all(),
+                StackRequest::Polled(request) => self.polled(request),
+                StackRequest::End => break,
+            }
+        }
+        if self.in_flight.is_none() && !self.worker_stuck {
+            // A call still asleep inside the stack would use freed state.
+            self.stack.finish();
+        }
+    }
+
+    /// Between requests: let a stack on the real clock run its timers, and pass on a call that
+    /// finished meanwhile.
+    fn idle(&mut self) {
+        if self.stack.has_poll() && self.stack.poll().is_err() {
+            return;
+        }
+        let _ = self.settle();
+    }
+
+    fn now(&mut self) -> Result<i64, String> {
+        if self.stack.has_clock() {
+            self.stack.now_usecs()
+        } else {
+            Ok(realtime_usecs())
+        }
+    }
+
+    /// Lets `usecs` pass on the stack's clock, failing when the clock stays put.
+    fn advance(&mut self, usecs: i64) -> Result<(), String> {
+        let before = self.now()?;
+        let step = usecs.clamp(1, i64::from(u32::MAX)) as u32;
+        self.stack.sleep_usecs(step)?;
+        let after = self.now()?;
+        if after > before {
+            self.stalled_sleeps = 0;
+        } else {
+            self.stalled_sleeps += 1;
+            if self.stalled_sleeps >= STALLED_SLEEPS {
+                return Err(format!(
+                    "the stack's clock does not advance: {STALLED_SLEEPS} calls of usleep({step}) left gettimeofday at {after} µs"
+                ));
+            }
+        }
+        self.stack.poll()?;
+        Ok(())
+    }
+
+    /// How far the stack's clock may move in one step toward `deadline`: to its next timer
+    /// (so a call it wakes is seen at that time), in blind steps when it does not say.
+    /// None: nothing is scheduled, so nothing can happen before the deadline.
+    fn step_toward(&mut self, deadline: i64, now: i64) -> Result<Option<i64>, String> {
+        let left = deadline.saturating_sub(now);
+        Ok(match self.stack.poll()? {
+            Some(next) => Some(left.min(next.max(1))),
+            None if self.stack.has_poll() => None,
+            None => Some(left.min(BLIND_STEP_USECS)),
+        })
+    }
+
+    /// Waits until the worker is idle or asleep inside the stack, passing on the answer of a
+    /// call that finished. A call that neither returns nor sleeps within CALL_DEADLINE is
+    /// failed, and the worker is given nothing more.
+    fn settle(&mut self) -> Result<(), String> {
+        // Short pauses first (a call returns in microseconds), then up to 1 ms apart: a call
+        // spinning for its whole deadline must not cost a core of /proc reads too.
+        let mut pause = Duration::from_micros(10);
+        while let Some(flight) = &self.in_flight {
+            match self.done.try_recv() {
+                Ok(done) => return self.forward(done),
+                Err(TryRecvError::Disconnected) => {
+                    let name = flight.name.clone();
+                    self.worker_stuck = true;
+                    return self.forward(call_fault(format!(
+                        "the stack's call worker died during the {name} call"
+                    )));
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            if self.in_call.load(Ordering::SeqCst)
+                && thread_sleeps(self.worker_tid.load(Ordering::SeqCst))
+            {
+                return Ok(());
+            }
+            if flight.since.elapsed() > CALL_DEADLINE {
+                let message = format!(
+                    "the {} call neither returned nor slept within {} s (a blocking call must sleep, not spin)",
+                    flight.name,
+                    CALL_DEADLINE.as_secs()
+                );
+                self.worker_stuck = true;
+                return self.forward(call_fault(message));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+        Ok(())
+    }
+
+    /// Sends the main thread the answer to the job in flight.
+    fn forward(&mut self, done: WorkerDone) -> Result<(), String> {
+        self.in_flight = None;
+        let reply = match done {
+            WorkerDone::Call(result) => StackReply::Syscall {
+                result,
+                returned_usecs: self.now()?,
+            },
+            WorkerDone::ClosedAll(fds) => StackReply::ClosedAll(fds),
+        };
+        let _ = self.replies.send(reply);
+        Ok(())
+    }
+
+    fn start_job(&mut self, job: WorkerJob, name: &str) -> bool {
+        if self.worker_stuck || self.jobs.send(job).is_err() {
+            return false;
+        }
+        self.in_flight = Some(InFlight {
+            name: name.to_string(),
+            since: Instant::now(),
+        });
+        true
+    }
+
+    fn syscall(&mut self, call: Box<ast::Syscall>, blocking: bool) {
+        let name = call.name.value.clone();
+        if !self.start_job(WorkerJob::Call(call), &name) {
+            let message = "the stack's call worker is still inside an earlier call".to_string();
+            let _ = self.forward(call_fault(message));
+            return;
+        }
+        if let Err(e) = self.settle() {
+            let _ = self.forward(call_fault(e));
+            return;
+        }
+        if !blocking {
+            self.wait_for_return(&name);
+        }
+    }
+
+    /// A call the script expects to return before anything else happens has gone to sleep in
+    /// the stack: time passes, as it would for a real process sitting in the call, until the
+    /// stack wakes it.
+    fn wait_for_return(&mut self, name: &str) {
+        let started = Instant::now();
+        let mut passed = 0;
+        while self.in_flight.is_some() {
+            let outcome = self.let_time_pass(&mut passed, name, started);
+            if let Err(message) = outcome.and_then(|()| self.settle()) {
+                if self.in_flight.is_some() {
+                    self.worker_stuck = true;
+                    let _ = self.forward(call_fault(message));
+                }
+                return;
+            }
+        }
+    }
+
+    fn let_time_pass(
+        &mut self,
+        passed: &mut i64,
+        name: &str,
+        started: Instant,
+    ) -> Result<(), String> {
+        let unmarked = "if the script expects it to block, mark it with `...`";
+        if started.elapsed() > CALL_DEADLINE || *passed > CALL_STACK_TIME_BUDGET_USECS {
+            return Err(format!(
+                "the {name} call did not return within {} s ({unmarked})",
+                CALL_DEADLINE.as_secs()
+            ));
+        }
+        if !self.stack.has_clock() {
+            self.stack.poll()?;
+            std::thread::sleep(Duration::from_micros(100));
+            return Ok(());
+        }
+        let now = self.now()?;
+        let Some(step) = self.step_toward(now + CALL_STACK_TIME_BUDGET_USECS, now)? else {
+            return Err(format!(
+                "the {name} call blocked, and nothing the stack has scheduled can end it ({unmarked})"
+            ));
+        };
+        self.advance(step)?;
+        *passed += step;
+        Ok(())
+    }
+
+    fn close_all(&mut self) {
+        if self.in_flight.is_some() || !self.start_job(WorkerJob::CloseAll, "close") {
+            let _ = self.replies.send(StackReply::ClosedAll(Vec::new()));
+            return;
+        }
+        if self.settle().is_ok() {
+            self.wait_for_return("close");
+        }
+    }
+
+    fn polled(&mut self, request: PolledRequest) {
+        match request {
+            PolledRequest::Send(packet, answer) => {
+                let result = self.inject(&packet);
+                let _ = answer.send(result);
+            }
+            PolledRequest::Receive(deadline, answer) => {
+                let result = self.receive(deadline);
+                let _ = answer.send(result);
+            }
+            PolledRequest::Now(answer) => {
+                let result = self.now();
+                let _ = answer.send(result);
+            }
+            PolledRequest::WaitUntil(deadline, answer) => {
+                let result = self.wait_until(deadline);
+                let _ = answer.send(result);
+            }
+            PolledRequest::CodeSnapshot(live_fd, answer) => {
+                let result = snapshot_for_code(self.snapshot_target.as_mut(), live_fd);
+                let _ = answer.send(result);
+            }
+        }
+    }
+
+    fn inject(&mut self, packet: &[u8]) -> Result<(), String> {
+        self.stack.netdev_send(packet)?;
+        self.stack.poll()?;
+        self.settle()
+    }
+
+    fn receive(&mut self, deadline: Option<i64>) -> Result<Option<(Vec<u8>, i64)>, String> {
+        let deadline = deadline.unwrap_or(i64::MAX);
+        loop {
+            if let Some(packet) = self.stack.netdev_receive()? {
+                return Ok(Some(packet));
+            }
+            let now = self.now()?;
+            if now >= deadline {
+                return Ok(None);
+            }
+            if self.stack.has_clock() {
+                let step = self.step_toward(deadline, now)?;
+                // That poll may have sent something at this very time.
+                if let Some(packet) = self.stack.netdev_receive()? {
+                    return Ok(Some(packet));
+                }
+                match step {
+                    Some(step) => self.advance(step)?,
+                    None => {
+                        // Nothing scheduled, so nothing will be sent: jump to the deadline.
+                        if deadline == i64::MAX {
+                            return Ok(None);
+                        }
+                        self.advance(deadline - now)?;
+                    }
+                }
+            } else {
+                self.stack.poll()?;
+                let slice = (deadline - now).min(100);
+                RealClock.wait_until(now + slice);
+            }
+            self.settle()?;
+        }
+    }
+
+    fn wait_until(&mut self, deadline: i64) -> Result<(), String> {
+        loop {
+            let now = self.now()?;
+            if now >= deadline {
+                return Ok(());
+            }
+            if self.stack.has_clock() {
+                let step = self.step_toward(deadline, now)?.unwrap_or(deadline - now);
+                self.advance(step)?;
+            } else {
+                RealClock.wait_until(now + (deadline - now).min(1_000));
+                if self.stack.has_poll() {
+                    self.stack.poll()?;
+                }
+            }
+            self.settle()?;
+        }
+    }
+}

@@ -1,0 +1,202 @@
+/*
+ * A deliberately broken userspace stack, for stackdrill's tests of defensive loading
+ * (tests/userspace_broken.rs). It is no TCP/IP stack at all: it hands out fds, swallows every
+ * packet and keeps a virtual clock. Each word of --so_flags turns on one misbehaviour:
+ *
+ *   null_entries   leaves everything but socket, the netdev and the clock NULL
+ *   never_returns  accept() sleeps forever
+ *   spins          accept() busy-loops forever (never sleeps)
+ *   bogus_lengths  read() returns more than asked; getsockopt() grows *optlen
+ *   bogus_address  accept() succeeds with an address length of 4096
+ *   big_packet     netdev_receive() reports a packet larger than the buffer
+ *   frozen_clock   usleep() does not move the clock
+ *   refuse_network stackdrill_network_setup() fails
+ *
+ * Without flags it is merely silent: netdev_receive() never has a packet.
+ */
+#include "packetdrill.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct broken {
+	long long now_usecs;
+	int next_fd;
+	int null_entries, never_returns, spins, bogus_lengths, bogus_address, big_packet,
+	    frozen_clock, refuse_network;
+};
+
+static int has_word(const char *flags, const char *word)
+{
+	size_t len = strlen(word);
+	const char *p = flags;
+
+	while (p && (p = strstr(p, word)) != NULL) {
+		int starts = p == flags || p[-1] == ' ' || p[-1] == ',';
+		int ends = p[len] == '\0' || p[len] == ' ' || p[len] == ',';
+		if (starts && ends)
+			return 1;
+		p += len;
+	}
+	return 0;
+}
+
+static void broken_free(void *ud)
+{
+	free(ud);
+}
+
+static int broken_socket(void *ud, int domain, int type, int protocol)
+{
+	struct broken *b = ud;
+	(void)domain, (void)type, (void)protocol;
+	return b->next_fd++;
+}
+
+static int broken_ok(void *ud, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	(void)ud, (void)fd, (void)addr, (void)len;
+	return 0;
+}
+
+static int broken_listen(void *ud, int fd, int backlog)
+{
+	(void)ud, (void)fd, (void)backlog;
+	return 0;
+}
+
+static int broken_connect(void *ud, int fd, const struct sockaddr *addr, socklen_t len)
+{
+	(void)ud, (void)fd, (void)addr, (void)len;
+	errno = EINPROGRESS;
+	return -1;
+}
+
+static int broken_accept(void *ud, int fd, struct sockaddr *addr, socklen_t *len)
+{
+	struct broken *b = ud;
+	volatile unsigned long spins = 0;
+	(void)fd, (void)addr;
+	if (b->never_returns)
+		for (;;)
+			pause();
+	if (b->spins)
+		for (;;)
+			spins++;
+	if (b->bogus_address) {
+		*len = 4096;
+		return b->next_fd++;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+static ssize_t broken_read(void *ud, int fd, void *buf, size_t count)
+{
+	struct broken *b = ud;
+	(void)fd, (void)buf;
+	if (b->bogus_lengths)
+		return (ssize_t)count * 10 + 1;
+	errno = EAGAIN;
+	return -1;
+}
+
+static int broken_close(void *ud, int fd)
+{
+	(void)ud, (void)fd;
+	return 0;
+}
+
+static int broken_getsockopt(void *ud, int fd, int level, int name, void *value, socklen_t *len)
+{
+	struct broken *b = ud;
+	(void)fd, (void)level, (void)name;
+	memset(value, 0, *len);
+	if (b->bogus_lengths)
+		*len += 100;
+	return 0;
+}
+
+static int broken_netdev_send(void *ud, const void *buf, size_t count)
+{
+	(void)ud, (void)buf, (void)count;
+	return 0;
+}
+
+static int broken_netdev_receive(void *ud, void *buf, size_t *count, long long *time_usecs)
+{
+	struct broken *b = ud;
+	(void)buf;
+	if (b->big_packet) {
+		*count = *count * 2;
+		*time_usecs = b->now_usecs;
+		return 0;
+	}
+	return -1;
+}
+
+static int broken_usleep(void *ud, useconds_t usecs)
+{
+	struct broken *b = ud;
+	if (!b->frozen_clock)
+		b->now_usecs += usecs;
+	return 0;
+}
+
+static int broken_gettimeofday(void *ud, struct timeval *tv, struct timezone *tz)
+{
+	struct broken *b = ud;
+	(void)tz;
+	tv->tv_sec = b->now_usecs / 1000000;
+	tv->tv_usec = b->now_usecs % 1000000;
+	return 0;
+}
+
+void packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc)
+{
+	struct broken *b = calloc(1, sizeof(*b));
+
+	b->now_usecs = 1000000000LL * 1000000LL;
+	b->next_fd = 3;
+	b->null_entries = has_word(flags, "null_entries");
+	b->never_returns = has_word(flags, "never_returns");
+	b->spins = has_word(flags, "spins");
+	b->bogus_lengths = has_word(flags, "bogus_lengths");
+	b->bogus_address = has_word(flags, "bogus_address");
+	b->big_packet = has_word(flags, "big_packet");
+	b->frozen_clock = has_word(flags, "frozen_clock");
+	b->refuse_network = has_word(flags, "refuse_network");
+
+	ifc->userdata = b;
+	ifc->free = broken_free;
+	ifc->socket = broken_socket;
+	ifc->netdev_send = broken_netdev_send;
+	ifc->netdev_receive = broken_netdev_receive;
+	ifc->usleep = broken_usleep;
+	ifc->gettimeofday = broken_gettimeofday;
+	if (b->null_entries)
+		return;
+	ifc->bind = broken_ok;
+	ifc->listen = broken_listen;
+	ifc->connect = broken_connect;
+	ifc->accept = broken_accept;
+	ifc->read = broken_read;
+	ifc->close = broken_close;
+	ifc->getsockopt = broken_getsockopt;
+}
+
+int stackdrill_network_setup(void *ud, const struct stackdrill_network *net)
+{
+	struct broken *b = ud;
+	(void)net;
+	return b->refuse_network ? -1 : 0;
+}
+
+/* Nothing is ever scheduled: a call that sleeps can never be woken. */
+int stackdrill_poll(void *ud, long long *next_timer_usecs)
+{
+	(void)ud;
+	*next_timer_usecs = -1;
+	return 0;
+}
