@@ -128,6 +128,28 @@ fn unshare_net() -> io::Result<()> {
 /// Creates and configures the tun device in the current namespace (which should be the private
 /// one [`enter_private_namespace`] made: this adds addresses and routes).
 pub fn create_tun(config: &TunConfig) -> io::Result<TunNetdev> {
+    let (tun, ifindex) = configure_tun(config)?;
+    // 6. The sniffer.
+    let sniffer = crate::netdev::tun::open_sniffer(ifindex)?;
+    Ok(TunNetdev::new(tun, sniffer, config.name.clone(), ifindex))
+}
+
+/// Creates and configures the tun device as [`create_tun`] does, for nobody to use: scripts'
+/// commands may configure it. It is made persistent and left to the namespace, which the kernel
+/// tears down after the last process in it has exited, so this process's exit does not wait
+/// for it (closing a tun fd, or a packet socket bound to it, waits for an RCU grace period:
+/// 10-30 ms).
+pub fn create_unused_tun(config: &TunConfig) -> io::Result<()> {
+    let (tun, _) = configure_tun(config)?;
+    // SAFETY: TUNSETPERSIST takes its argument by value; the fd is a tun device.
+    if unsafe { libc::ioctl(tun.as_raw_fd(), libc::TUNSETPERSIST, 1) } < 0 {
+        return Err(annotate(io::Error::last_os_error(), "TUNSETPERSIST"));
+    }
+    Ok(())
+}
+
+/// Steps 1-5 of [`create_tun`]: the device, its sysctls, MTU, link, address and route.
+fn configure_tun(config: &TunConfig) -> io::Result<(OwnedFd, u32)> {
     check_config(config)?;
     let name = config.name.as_str();
 
@@ -239,10 +261,7 @@ pub fn create_tun(config: &TunConfig) -> io::Result<TunNetdev> {
                 ),
             )
         })?;
-
-    // 6. The sniffer.
-    let sniffer = crate::netdev::tun::open_sniffer(ifindex)?;
-    Ok(TunNetdev::new(tun, sniffer, name.to_owned(), ifindex))
+    Ok((tun, ifindex))
 }
 
 fn check_config(config: &TunConfig) -> io::Result<()> {

@@ -70,6 +70,11 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
                 (Box::new(tun), None, Arc::new(RealClock))
             }
             Some(library) => {
+                // Scripts written for the kernel configure tun0 in their commands (tc, ethtool,
+                // ip link): a userspace stack's run gets one too, so those commands work, but
+                // nothing reads or writes it (upstream creates none, so they fail there). Best
+                // effort: without the privilege the run goes on without it.
+                let _ = crate::netns::create_unused_tun(&addresses.tun_config(config));
                 let stack = start_userspace_stack(library, config, &addresses)
                     .map_err(|e| format!("{name}: {e}"))?;
                 let netdev = Box::new(SoNetdev::new(stack.requester()));

@@ -18,7 +18,7 @@ use crate::target::{PolledStack, Target};
 
 use super::clock::{realtime_usecs, Clock, RealClock};
 use super::stack::{
-    close_all, run_call, this_tid, thread_sleeps, PolledRequest, StackReply, StackRequest,
+    close_all, run_call, this_tid, thread_asleep_steadily, PolledRequest, StackReply, StackRequest,
     StackThread,
 };
 use super::syscall::{snapshot_for_code, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
@@ -263,8 +263,11 @@ impl Driver {
                 }
                 Err(TryRecvError::Empty) => {}
             }
+            // Inside the library before and after a steady sleep: asleep in the call (not back
+            // in the worker's own wait for its next job, having just returned).
             if self.in_call.load(Ordering::SeqCst)
-                && thread_sleeps(self.worker_tid.load(Ordering::SeqCst))
+                && thread_asleep_steadily(self.worker_tid.load(Ordering::SeqCst))
+                && self.in_call.load(Ordering::SeqCst)
             {
                 return Ok(());
             }
@@ -400,7 +403,7 @@ impl Driver {
                 let _ = answer.send(result);
             }
             PolledRequest::CodeSnapshot(live_fd, answer) => {
-                let result = snapshot_for_code(self.snapshot_target.as_mut(), live_fd);
+                let result = snapshot_for_code(self.snapshot_target.as_mut(), live_fd, true);
                 let _ = answer.send(result);
             }
         }

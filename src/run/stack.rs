@@ -213,7 +213,7 @@ impl StackThread {
     /// stack's through its own getsockopt, on its thread.
     pub fn code_snapshot(&self, live_fd: i32) -> Result<Vec<(String, i64)>, String> {
         if !self.polled {
-            return snapshot_for_code(&mut KernelTarget, live_fd);
+            return snapshot_for_code(&mut KernelTarget, live_fd, false);
         }
         ask(&self.requests, |answer| {
             PolledRequest::CodeSnapshot(live_fd, answer)
@@ -221,9 +221,18 @@ impl StackThread {
     }
 
     /// True when the thread is inside a target call and sleeping in the kernel (state S or D in
-    /// /proc): a blocking call has blocked.
+    /// /proc; for a userspace stack, steadily asleep): a blocking call has blocked.
     pub fn blocked_in_call(&self) -> bool {
-        self.in_call.load(Ordering::SeqCst) && thread_sleeps(self.tid.load(Ordering::SeqCst))
+        let tid = self.tid.load(Ordering::SeqCst);
+        // Still in the call after the sleep was seen: not asleep in the thread's own wait for
+        // its next request, having just returned.
+        self.in_call.load(Ordering::SeqCst)
+            && if self.polled {
+                thread_asleep_steadily(tid)
+            } else {
+                thread_sleeps(tid)
+            }
+            && self.in_call.load(Ordering::SeqCst)
     }
 }
 
@@ -251,6 +260,53 @@ pub fn ask<T>(
     answered
         .recv()
         .map_err(|_| "the stack thread ended without answering".to_string())?
+}
+
+/// Whether thread `tid` of this process is asleep waiting for something (state S, not the
+/// transient D of a page fault or lock), and stays so without running in between: a call
+/// sleeping in a userspace stack until the stack wakes it, not one that paused on a lock for a
+/// moment (which the kernel's own blocking calls need no protection from).
+pub(super) fn thread_asleep_steadily(tid: i32) -> bool {
+    let Some(before) = ThreadProbe::read(tid) else {
+        return false;
+    };
+    if before.state != 'S' {
+        return false;
+    }
+    std::thread::sleep(STEADY_SLEEP);
+    ThreadProbe::read(tid).is_some_and(|after| after.state == 'S' && after == before)
+}
+
+/// How long a thread must stay asleep, without a context switch, to count as blocked.
+const STEADY_SLEEP: Duration = Duration::from_micros(100);
+
+/// A thread's scheduler state and context-switch count, from /proc/self/task/TID/status.
+#[derive(Debug, PartialEq, Eq)]
+struct ThreadProbe {
+    state: char,
+    switches: u64,
+}
+
+impl ThreadProbe {
+    fn read(tid: i32) -> Option<Self> {
+        let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+        let mut state = None;
+        let mut switches = 0;
+        for line in status.lines() {
+            if let Some(value) = line.strip_prefix("State:") {
+                state = value.trim_start().chars().next();
+            } else if let Some(value) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                switches += value.trim().parse::<u64>().ok()?;
+            }
+        }
+        Some(ThreadProbe {
+            state: state?,
+            switches,
+        })
+    }
 }
 
 /// Whether thread `tid` of this process is asleep in the kernel (state S or D).

@@ -171,11 +171,15 @@ pub fn execute(
 /// 7.0's, with the AccECN fields); the congestion-control fields are chosen by the socket's
 /// TCP_CONGESTION name (bbr*, dctcp, vegas; none for others). Failures carry packetdrill's
 /// messages (`can't find getsockopt to get TCP info`, `… TCP_CC_INFO`, `… sk_meminfo`).
+///
+/// A userspace stack (`only_tcp_info_required`) must answer TCP_INFO; the congestion-control
+/// and memory fields are left out when it does not have them.
 pub fn snapshot_for_code(
     target: &mut dyn Target,
     live_fd: i32,
+    only_tcp_info_required: bool,
 ) -> Result<Vec<(String, i64)>, String> {
-    snapshot::snapshot(target, live_fd)
+    snapshot::snapshot(target, live_fd, only_tcp_info_required)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2001,7 +2005,7 @@ mod tests {
 
         // The %{ }% snapshot of the connected client.
         let live4 = r.live(4);
-        let snap = snapshot_for_code(&mut r.target, live4).unwrap();
+        let snap = snapshot_for_code(&mut r.target, live4, false).unwrap();
         let get = |name: &str| snap.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
         assert_eq!(get("TCP_ESTABLISHED"), None);
         assert!(
@@ -2014,7 +2018,7 @@ mod tests {
         assert!(get("SK_MEMINFO_RCVBUF").unwrap() > 0);
         assert!(get("SK_MEMINFO_DROPS").is_some());
         let live7 = r.live(7);
-        let snap = snapshot_for_code(&mut r.target, live7).unwrap();
+        let snap = snapshot_for_code(&mut r.target, live7, false).unwrap();
         // Shut down for writing: FIN_WAIT1 or FIN_WAIT2.
         assert!(snap
             .iter()
@@ -2027,7 +2031,7 @@ mod tests {
             vec![SocketEffect::Disconnected { script_fd: 4 }]
         );
         assert_eq!(
-            snapshot_for_code(&mut r.target, -1).unwrap_err(),
+            snapshot_for_code(&mut r.target, -1, false).unwrap_err(),
             "can't find getsockopt to get TCP info"
         );
     }

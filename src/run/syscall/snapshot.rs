@@ -279,6 +279,7 @@ fn cc_fields(name: &str, info: &[u8], out: &mut Vec<(String, i64)>) {
 pub(crate) fn snapshot(
     target: &mut dyn Target,
     live_fd: i32,
+    only_tcp_info_required: bool,
 ) -> Result<Vec<(String, i64)>, String> {
     let info = get_option(
         target,
@@ -313,18 +314,24 @@ pub(crate) fn snapshot(
         libc::SOL_TCP,
         libc::TCP_CC_INFO,
         TCP_CC_INFO_BUFFER,
-    )
-    .ok_or_else(|| "can't find getsockopt to get TCP_CC_INFO".to_string())?;
-    cc_fields(&cc_name, &cc_info, &mut out);
+    );
+    match cc_info {
+        Some(cc_info) => cc_fields(&cc_name, &cc_info, &mut out),
+        None if only_tcp_info_required => {}
+        None => return Err("can't find getsockopt to get TCP_CC_INFO".to_string()),
+    }
 
-    let meminfo = get_option(
+    let meminfo = match get_option(
         target,
         live_fd,
         libc::SOL_SOCKET,
         libc::SO_MEMINFO,
         SK_MEMINFO_VARS * 4,
-    )
-    .ok_or_else(|| "can't find getsockopt to get sk_meminfo".to_string())?;
+    ) {
+        Some(meminfo) => meminfo,
+        None if only_tcp_info_required => return Ok(out),
+        None => return Err("can't find getsockopt to get sk_meminfo".to_string()),
+    };
     for (i, name) in MEMINFO_NAMES.iter().enumerate() {
         if let Some(v) = u32_at(&meminfo, i * 4) {
             out.push((name.to_string(), v as i64));
