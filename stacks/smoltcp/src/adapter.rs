@@ -1,0 +1,124 @@
+//! The adapter object behind `userdata`: the stack under one mutex, one condition variable for
+//! blocked socket calls, and the rules of the threads contract (stacks/README.md "Threads"):
+//!
+//! - every entry point takes the mutex for its whole run, so only one thread works on the stack;
+//! - a socket call that cannot complete waits on the condition variable, which releases the
+//!   mutex and sleeps in the kernel (stackdrill sees the thread asleep and goes on);
+//! - every entry point notifies the condition variable when it leaves, so blocked calls look
+//!   again after anything that may have changed socket state;
+//! - panics never cross the C boundary: they are caught at each entry point.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use smoltcp::time::Instant;
+
+use crate::config::StackConfig;
+use crate::errno::{Errno, SysResult};
+use crate::stack::{Attempt, Stack};
+
+/// The object `userdata` points to.
+pub struct Adapter {
+    stack: Mutex<Stack>,
+    wakeup: Condvar,
+}
+
+fn panic_text(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "unknown panic"
+    }
+}
+
+/// Runs an entry point's body, turning a panic into `on_panic` and a message on stderr.
+pub fn without_unwinding<R>(entry_point: &str, on_panic: R, body: impl FnOnce() -> R) -> R {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(result) => result,
+        Err(payload) => {
+            eprintln!(
+                "stackdrill-smoltcp: internal error in {entry_point}: {} (the stack is unusable from now on)",
+                panic_text(payload.as_ref())
+            );
+            on_panic
+        }
+    }
+}
+
+impl Adapter {
+    pub fn new(config: StackConfig) -> Self {
+        Adapter {
+            stack: Mutex::new(Stack::new(config)),
+            wakeup: Condvar::new(),
+        }
+    }
+
+    /// The stack, or EIO when an earlier entry point panicked while holding it.
+    fn lock(&self) -> SysResult<MutexGuard<'_, Stack>> {
+        self.stack.lock().map_err(|_| Errno(libc::EIO))
+    }
+
+    /// A call of the stack thread that may change socket state (netdev_send, usleep, poll):
+    /// runs `op`, then wakes blocked calls.
+    pub fn stack_thread_call<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> SysResult<T> {
+        let result = op(&mut *self.lock()?);
+        self.wakeup.notify_all();
+        Ok(result)
+    }
+
+    /// A call of the stack thread that changes no socket state (netdev_receive,
+    /// gettimeofday): blocked calls are not woken for it.
+    pub fn stack_thread_query<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> SysResult<T> {
+        Ok(op(&mut *self.lock()?))
+    }
+
+    /// A socket call that never blocks: runs `op`, lets the stack react at once (e.g. send
+    /// the SYN or the data just queued), then wakes blocked calls.
+    pub fn call<T: std::fmt::Debug>(
+        &self,
+        name: &str,
+        op: impl FnOnce(&mut Stack) -> SysResult<T>,
+    ) -> SysResult<T> {
+        let mut stack = self.lock()?;
+        let result = op(&mut stack);
+        stack.settle();
+        stack.debug(|| format!("{name} -> {result:?}"));
+        drop(stack);
+        self.wakeup.notify_all();
+        result
+    }
+
+    /// A socket call that may block: `op` is tried (with the virtual time the call started),
+    /// and while it says [`Attempt::Wait`] the thread sleeps on the condition variable until
+    /// the stack changes or stackdrill moves the clock to the deadline.
+    pub fn blocking_call<T: std::fmt::Debug>(
+        &self,
+        name: &str,
+        mut op: impl FnMut(&mut Stack, Instant) -> Attempt<T>,
+    ) -> SysResult<T> {
+        let mut stack = self.lock()?;
+        let started = stack.now();
+        loop {
+            let attempt = op(&mut stack, started);
+            stack.settle();
+            match attempt {
+                Attempt::Done(result) => {
+                    stack.debug(|| format!("{name} -> {result:?}"));
+                    drop(stack);
+                    self.wakeup.notify_all();
+                    return result;
+                }
+                Attempt::Wait(deadline) => {
+                    stack.debug(|| format!("{name} blocks (deadline {deadline:?})"));
+                    let wait = stack.register_wait(deadline);
+                    self.wakeup.notify_all();
+                    stack = self.wakeup.wait(stack).map_err(|_| Errno(libc::EIO))?;
+                    stack.unregister_wait(wait);
+                }
+            }
+        }
+    }
+}
