@@ -8,5 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/install-system-deps.sh
 
 cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+cargo clippy --workspace --all-targets -- -D warnings
+# tests/portable.rs loads the smoltcp adapter from target/debug: build every member first.
+cargo build --workspace
+cargo test --workspace --all-targets

@@ -9,7 +9,21 @@ use super::{from_libc, SysResult, Target};
 
 /// The kernel's profile of script defines: the values portable scripts (tests/portable/) name
 /// where stacks legitimately differ; docs/stacks.md lists each stack's.
-pub const PROFILE_DEFINES: &[(&str, &str)] = &[];
+pub const PROFILE_DEFINES: &[(&str, &str)] = &[
+    // Linux probes a zero window with snd_una - 1 and no data (tcp_xmit_probe_skb).
+    ("ZERO_WINDOW_PROBE_START", "0"),
+    ("ZERO_WINDOW_PROBE_END", "0"),
+    ("ZERO_WINDOW_PROBE_LEN", "0"),
+    // Keep-alive probes are the same kind of segment.
+    ("KEEPALIVE_PROBE_END", "0"),
+    ("KEEPALIVE_PROBE_LEN", "0"),
+    // Recent kernels retry the first SYNs at linear intervals unless this is 0; the run's
+    // private namespace keeps the change to itself.
+    (
+        "EXPONENTIAL_SYN_BACKOFF",
+        "`sysctl -q -e net.ipv4.tcp_syn_linear_timeouts=0`",
+    ),
+];
 
 /// The running kernel, through libc.
 #[derive(Debug, Clone, Copy, Default)]

@@ -1,0 +1,131 @@
+//! The portable scripts (tests/portable/*.pkt): behaviour Linux and smoltcp share, written once.
+//! Every script must pass unchanged against the kernel (over tun, in a private namespace) and
+//! against the smoltcp adapter (stacks/smoltcp, through the shared-object ABI, in virtual
+//! time), each target supplying its own profile of defines.
+//!
+//! Both runs use suite mode, as a user would (`stackdrill [--so_filename=...] tests/portable`),
+//! and read its JSON report. The adapter must be built first (`cargo build -p
+//! stackdrill-smoltcp`; scripts/test.sh does); the kernel run needs root for tun devices, and is
+//! skipped with a message without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
+
+fn portable_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/portable")
+}
+
+fn portable_scripts() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(portable_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            name.ends_with(".pkt").then_some(name)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The adapter as `cargo build -p stackdrill-smoltcp` leaves it beside this test's binary.
+fn smoltcp_adapter() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is TARGET/tmp; the debug build's artefacts are in TARGET/debug.
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
+    let library = target.join("debug/libstackdrill_smoltcp.so");
+    assert!(
+        library.exists(),
+        "{} is missing: run `cargo build -p stackdrill-smoltcp` first (scripts/test.sh does)",
+        library.display()
+    );
+    library
+}
+
+/// Runs the portable directory as a suite with `args` and returns each script's status from
+/// the JSON report, plus the run's stderr for messages.
+fn run_suite(label: &str, args: &[String]) -> (Vec<(String, String)>, String) {
+    let report = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("portable-{label}.json"));
+    let output = Command::new(BIN)
+        .args(args)
+        .arg(format!("--json={}", report.display()))
+        .arg(portable_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stackdrill");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let text = std::fs::read_to_string(&report)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr:\n{stderr}"));
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let statuses = json["runs"]
+        .as_array()
+        .expect("runs in the JSON report")
+        .iter()
+        .map(|run| {
+            let script = run["script"].as_str().unwrap_or_default();
+            let name = Path::new(script)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let status = run["status"].as_str().unwrap_or_default().to_string();
+            let detail = run["errors"]
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let shown = if status == "passed" {
+                status
+            } else {
+                format!("{status}: {detail}")
+            };
+            (name, shown)
+        })
+        .collect();
+    (statuses, stderr)
+}
+
+fn assert_all_pass(label: &str, args: &[String]) {
+    let (statuses, stderr) = run_suite(label, args);
+    let names: Vec<String> = statuses.iter().map(|(n, _)| n.clone()).collect();
+    assert_eq!(
+        names,
+        portable_scripts(),
+        "every script ran once; stderr:\n{stderr}"
+    );
+    let failures: Vec<String> = statuses
+        .iter()
+        .filter(|(_, status)| status != "passed")
+        .map(|(name, status)| format!("{name}: {status}"))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{label}: {} of {} portable scripts failed:\n{}",
+        failures.len(),
+        statuses.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn there_are_at_least_twenty_portable_scripts() {
+    assert!(portable_scripts().len() >= 20, "{:?}", portable_scripts());
+}
+
+#[test]
+fn portable_scripts_pass_on_the_kernel() {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
+        eprintln!("SKIPPED: cannot open /dev/net/tun ({e}); kernel runs need root");
+        return;
+    }
+    assert_all_pass("kernel", &[]);
+}
+
+#[test]
+fn portable_scripts_pass_on_smoltcp() {
+    let library = smoltcp_adapter();
+    assert_all_pass("smoltcp", &[format!("--so_filename={}", library.display())]);
+}
