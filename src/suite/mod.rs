@@ -342,7 +342,7 @@ impl Runner<'_> {
                     .map(|s| s.to_string()),
             );
         }
-        args.extend(self.command_line.settings.iter().map(|s| s.to_string()));
+        args.extend(self.command_line.settings.iter().map(setting_for_child));
         if !self
             .command_line
             .settings
@@ -562,9 +562,41 @@ fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), Stri
     Ok(())
 }
 
+/// A command-line setting as a child, which runs in its script's directory, must see it: a
+/// relative `--so_filename` path (one with a `/`; a bare name is looked up by the dynamic
+/// loader) is made absolute against the runner's working directory.
+fn setting_for_child(setting: &crate::config::OptionSetting) -> String {
+    match (setting.name.as_str(), &setting.value) {
+        ("so_filename", Some(path)) if path.contains('/') && Path::new(path).is_relative() => {
+            let absolute = std::env::current_dir()
+                .map(|dir| dir.join(path))
+                .unwrap_or_else(|_| PathBuf::from(path));
+            format!("--so_filename={}", absolute.display())
+        }
+        _ => setting.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn children_get_an_absolute_library_path() {
+        use crate::config::OptionSetting;
+        let relative = OptionSetting::new("so_filename", Some("target/libx.so"));
+        let expected = std::env::current_dir().unwrap().join("target/libx.so");
+        assert_eq!(
+            setting_for_child(&relative),
+            format!("--so_filename={}", expected.display())
+        );
+        for kept in ["libx.so", "/opt/libx.so"] {
+            let setting = OptionSetting::new("so_filename", Some(kept));
+            assert_eq!(setting_for_child(&setting), format!("--so_filename={kept}"));
+        }
+        let other = OptionSetting::new("mtu", Some("1400"));
+        assert_eq!(setting_for_child(&other), "--mtu=1400");
+    }
 
     #[test]
     fn near_misses_are_small_timing_errors_only() {
