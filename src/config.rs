@@ -700,6 +700,14 @@ const SUITE_OPTIONS: &[OptionSpec] = &[
          ksft = families from the script's --ip_version lines, else ipv4 and ipv6",
     ),
     opt(
+        "compare",
+        Some("LIST"),
+        "none (one target, as the flags say)",
+        "run every script on each target of LIST and print a matrix of verdicts; LIST is a \
+         comma list of kernel, so:PATH or so:PATH:FLAGS (FLAGS = the library's --so_flags, \
+         which may hold spaces but no commas; PATH no colons)",
+    ),
+    opt(
         "timing_retries",
         Some("N"),
         "1",

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::smoltcp_adapter;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
 
 const HANDSHAKE: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -61,6 +64,19 @@ fn run(args: &[&str], dir: &Path) -> Output {
         .expect("run stackdrill")
 }
 
+/// The run's stdout and stderr as text, after checking its exit status (shown with both when
+/// it is not `code`).
+fn outputs_after_status(output: &Output, code: i32) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
 #[test]
 fn suite_reports_every_verdict() {
     if !tun_usable() {
@@ -106,13 +122,7 @@ fn suite_reports_every_verdict() {
         &dir,
     );
     let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
-    );
+    let (stdout, stderr) = outputs_after_status(&output, 1);
     assert!(
         elapsed < Duration::from_secs(15),
         "the timeout did not stop the sleeper: {elapsed:?}"
@@ -210,6 +220,160 @@ fn bad_suite_flags_name_the_flag() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr)
         .ends_with("empty: no *.pkt scripts below this directory\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A minimal passive open that the kernel and smoltcp both complete.
+const PASSIVE_OPEN: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 bind(3, ..., ...) = 0
++0 listen(3, 1) = 0
++0 < S 0:0(0) win 8192 <mss 1000>
++0 > S. 0:0(0) ack 1 <mss 1460>
++.1 < . 1:1(0) ack 1 win 8192
++0 accept(3, ..., ...) = 4
+";
+
+#[test]
+fn compare_prints_a_matrix_of_kernel_and_smoltcp_verdicts() {
+    if !tun_usable() {
+        return;
+    }
+    let adapter = smoltcp_adapter();
+    let dir = suite_dir(
+        "compare",
+        &[
+            ("passive_open.pkt", PASSIVE_OPEN.to_string()),
+            // The kernel has TCP_FASTOPEN; the adapter answers ENOPROTOOPT.
+            (
+                "fastopen.pkt",
+                "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                 +0 setsockopt(3, SOL_TCP, TCP_FASTOPEN, [5], 4) = 0\n\
+                 +0 bind(3, ..., ...) = 0\n\
+                 +0 listen(3, 1) = 0\n"
+                    .to_string(),
+            ),
+            // Both acknowledge the SYN with 1, not 2.
+            (
+                "wrong_ack.pkt",
+                PASSIVE_OPEN.replace("ack 1 <mss 1460>", "ack 2 <mss 1460>"),
+            ),
+        ],
+    );
+    let json_path = dir.join("report.json");
+    let output = run(
+        &[
+            &format!("--compare=kernel,so:{}", adapter.display()),
+            &format!("--json={}", json_path.display()),
+        ],
+        &dir,
+    );
+    // wrong_ack.pkt fails on both: the suite fails, as it would without --compare.
+    let (stdout, stderr) = outputs_after_status(&output, 1);
+    let matrix = "\
+script            kernel  libstackdrill_smoltcp.so
+fastopen.pkt      pass    FAIL 2: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)
+passive_open.pkt  pass    pass
+wrong_ack.pkt     FAIL    FAIL
+The 2 targets agree on 2 of 3 scripts and disagree on 1
+";
+    assert!(
+        stdout.contains("Ran 6 tests: 3 passing, 3 failing, 0 timed out (")
+            && stdout.ends_with(&format!(" sec)\n\n{matrix}")),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let (kernel, smoltcp) = ("kernel", "libstackdrill_smoltcp.so");
+    let fastopen_error = "fastopen.pkt:2: runtime error in setsockopt call: \
+                          Expected result 0 but got -1 with errno 92 (Protocol not available)";
+    let wrong_ack_error = "wrong_ack.pkt:5: error handling packet: live packet field \
+                           tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)";
+    let passed = |target: &str| {
+        serde_json::json!({"target": target, "status": "passed", "verdict": "pass",
+                           "difference": null, "message": ""})
+    };
+    let failed = |target: &str, message: &str, difference: Option<&str>| {
+        serde_json::json!({"target": target, "status": "failed", "verdict": "FAIL",
+                           "difference": difference, "message": message})
+    };
+    assert_eq!(
+        json["compare"],
+        serde_json::json!({
+            "targets": [kernel, smoltcp],
+            "agree": 2,
+            "disagree": 1,
+            "rows": [
+                {"script": "fastopen.pkt", "variant": null, "agree": false, "cells": [
+                    passed(kernel),
+                    failed(smoltcp, fastopen_error, Some("2: setsockopt: Expected result 0 but \
+                        got -1 with errno 92 (Protocol not available)")),
+                ]},
+                {"script": "passive_open.pkt", "variant": null, "agree": true,
+                 "cells": [passed(kernel), passed(smoltcp)]},
+                {"script": "wrong_ack.pkt", "variant": null, "agree": true, "cells": [
+                    failed(kernel, wrong_ack_error, None),
+                    failed(smoltcp, wrong_ack_error, None),
+                ]},
+            ]
+        })
+    );
+    // Every run names its target; the library's runs were given its absolute path.
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    assert_eq!(runs[1]["target"], "libstackdrill_smoltcp.so");
+    assert!(runs[1]["command"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("--so_filename={}", adapter.display())));
+    assert_eq!(runs[0]["target"], "kernel");
+    assert!(!runs[0]["command"]
+        .as_str()
+        .unwrap()
+        .contains("--so_filename"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_compare_lists_are_refused_before_anything_runs() {
+    let dir = suite_dir("compare-flags", &[("a.pkt", HANDSHAKE.to_string())]);
+    let library = dir.join("a.pkt").display().to_string();
+    let expected = "expected a comma list of kernel, so:PATH or so:PATH:FLAGS";
+    for (args, message) in [
+        (
+            vec!["--compare=".to_string()],
+            format!("no targets ({expected})"),
+        ),
+        (
+            vec!["--compare=kernel,bsd".to_string()],
+            format!("unknown target 'bsd' ({expected})"),
+        ),
+        (
+            vec!["--compare=kernel,so:".to_string()],
+            "'so:' names no library (expected so:PATH or so:PATH:FLAGS)".to_string(),
+        ),
+        (
+            vec!["--compare=kernel,so:/nonexistent/libx.so".to_string()],
+            "library '/nonexistent/libx.so': No such file or directory".to_string(),
+        ),
+        (
+            vec![
+                format!("--compare=kernel,so:{library}"),
+                format!("--so_filename={library}"),
+            ],
+            "cannot be combined with --so_filename (give each library as so:PATH)".to_string(),
+        ),
+    ] {
+        let borrowed: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = run(&borrowed, &dir);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!("stackdrill: error: --compare: {message}\n"),
+            "{args:?}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -1,18 +1,24 @@
-//! A self-contained HTML page (no scripts, no external files): the summary, a table of every
-//! run's verdict, and for each run that did not pass its failure text (the script line,
+//! A self-contained HTML page (no scripts, no external files): the summary, with `--compare`
+//! the comparison matrix (a row per script, a column per target), a table of every run's
+//! verdict, and for each run that did not pass its failure text (the script line,
 //! expected vs actual, the differing fields), its timeline (the --verbose transcript of every
 //! packet and call as it happened), and the command that reproduces it.
 
 use std::fmt::Write;
 
+use super::matrix::{self, CompareMatrix};
 use super::{RunRecord, Status, SuiteResult};
+
+/// Characters of a run's first difference shown in a matrix cell (all of it in the title).
+const MATRIX_CELL_WIDTH: usize = 120;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:2em}\
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}\
 pre{background:#f6f6f6;padding:8px;overflow-x:auto;white-space:pre}\
 .passed{background:#d9f2d9}.failed,.crashed{background:#f7d4d4}.timed_out{background:#f7e3c4}\
 .expected_failure{background:#e6e6f7}.not_run{background:#eee}\
-details{margin:0 0 1em 0}summary{cursor:pointer;font-weight:bold}";
+details{margin:0 0 1em 0}summary{cursor:pointer;font-weight:bold}\
+.matrix small{display:block;max-width:30em;white-space:normal}";
 
 /// The page as HTML text.
 pub fn render(suite: &SuiteResult) -> String {
@@ -42,17 +48,30 @@ pub fn render(suite: &SuiteResult) -> String {
         suite.cpu().as_secs_f64()
     );
 
-    page.push_str("<h2>Runs</h2>\n<table><tr><th>script</th><th>variant</th><th>verdict</th>");
-    page.push_str("<th>time</th><th>message</th></tr>\n");
+    if let Some(matrix) = CompareMatrix::of(suite) {
+        render_matrix(&matrix, suite, &mut page);
+    }
+
+    let comparing = !suite.targets.is_empty();
+    page.push_str("<h2>Runs</h2>\n<table><tr><th>script</th><th>variant</th>");
+    if comparing {
+        page.push_str("<th>target</th>");
+    }
+    page.push_str("<th>verdict</th><th>time</th><th>message</th></tr>\n");
     for (index, run) in suite.runs.iter().enumerate() {
-        let script = if run.status == Status::Passed && run.attempts == 1 {
-            escape(&run.script)
-        } else {
+        let script = if has_details(run) {
             format!("<a href=\"#run{index}\">{}</a>", escape(&run.script))
+        } else {
+            escape(&run.script)
+        };
+        let target = if comparing {
+            format!("<td>{}</td>", escape(run.target.as_deref().unwrap_or("")))
+        } else {
+            String::new()
         };
         let _ = writeln!(
             page,
-            "<tr class=\"{}\"><td>{script}</td><td>{}</td><td>{}</td><td>{:.2} s</td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td>{script}</td><td>{}</td>{target}<td>{}</td><td>{:.2} s</td><td>{}</td></tr>",
             status_class(run.status),
             escape(run.variant.as_deref().unwrap_or("")),
             verdict_text(run),
@@ -66,7 +85,7 @@ pub fn render(suite: &SuiteResult) -> String {
         .runs
         .iter()
         .enumerate()
-        .filter(|(_, run)| run.status != Status::Passed || run.attempts > 1)
+        .filter(|(_, run)| has_details(run))
         .collect();
     if !details.is_empty() {
         page.push_str("<h2>Failures and retries</h2>\n");
@@ -110,6 +129,57 @@ pub fn render(suite: &SuiteResult) -> String {
     }
     page.push_str("</body></html>\n");
     page
+}
+
+/// The comparison: a row per script × variant, a column per target, each cell colored by its
+/// verdict, with the first difference in it and the run's whole message as its title; cells of
+/// runs with details link to them.
+fn render_matrix(matrix: &CompareMatrix, suite: &SuiteResult, page: &mut String) {
+    page.push_str("<h2>Comparison</h2>\n");
+    let _ = writeln!(page, "<p>{}</p>", escape(&matrix.agreement_line()));
+    page.push_str("<table class=\"matrix\"><tr><th>script</th>");
+    for target in &matrix.targets {
+        let _ = write!(page, "<th>{}</th>", escape(target));
+    }
+    page.push_str("</tr>\n");
+    for row in &matrix.rows {
+        let _ = write!(page, "<tr><td>{}</td>", escape(&row.label()));
+        for cell in &row.cells {
+            let has_details = cell
+                .run_index
+                .and_then(|index| suite.runs.get(index))
+                .is_some_and(has_details);
+            let verdict = match cell.run_index {
+                Some(index) if has_details => {
+                    format!("<a href=\"#run{index}\">{}</a>", cell.verdict)
+                }
+                _ => cell.verdict.to_string(),
+            };
+            let difference = cell.difference.as_deref().map_or_else(String::new, |text| {
+                format!(
+                    "<small>{}</small>",
+                    escape(&matrix::shortened(text, MATRIX_CELL_WIDTH))
+                )
+            });
+            let title = if cell.message.is_empty() {
+                String::new()
+            } else {
+                format!(" title=\"{}\"", escape(&cell.message))
+            };
+            let _ = write!(
+                page,
+                "<td class=\"{}\"{title}>{verdict}{difference}</td>",
+                status_class(cell.status),
+            );
+        }
+        page.push_str("</tr>\n");
+    }
+    page.push_str("</table>\n");
+}
+
+/// Whether the page has a details section for the run (a failure, or a pass after retries).
+fn has_details(run: &RunRecord) -> bool {
+    run.status != Status::Passed || run.attempts > 1
 }
 
 fn status_class(status: Status) -> &'static str {
@@ -158,7 +228,7 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::tests::{compared_sample, sample};
 
     #[test]
     fn page_has_summary_table_and_failure_details() {
@@ -172,5 +242,17 @@ mod tests {
         assert!(page.contains("cd /s &amp;&amp; stackdrill tcp/a.pkt"));
         assert!(page.contains("passed (attempt 2)"));
         assert!(!page.contains("<script"));
+        assert!(!page.contains("<h2>Comparison</h2>"));
+    }
+
+    #[test]
+    fn comparison_matrix_comes_first() {
+        let page = render(&compared_sample());
+        let matrix = page.find("<h2>Comparison</h2>").unwrap();
+        assert!(matrix < page.find("<h2>Runs</h2>").unwrap());
+        assert!(page.contains("<p>The 2 targets agree on 2 of 4 scripts and disagree on 2</p>"));
+        assert!(page.contains("<tr><td>tcp/fastopen.pkt</td><td class=\"passed\">pass</td><td class=\"failed\" title=\"fastopen.pkt:4: runtime error in setsockopt call: Expected result 0 but got -1 with errno 92 (Protocol not available)\"><a href=\"#run3\">FAIL</a><small>4: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)</small></td></tr>"));
+        assert!(page.contains("<th>target</th>"));
+        assert!(page.contains("<h3 id=\"run3\" class=\"failed\">tcp/fastopen.pkt on libstackdrill_smoltcp.so — failed</h3>"));
     }
 }

@@ -1,13 +1,17 @@
-//! JSON: the whole suite result (summary counts, then every run with its texts) for scripts
-//! and dashboards.
+//! JSON: the whole suite result (summary counts, then every run with its texts, and with
+//! `--compare` the comparison matrix) for scripts and dashboards.
 
 use serde::Serialize;
 
+use super::matrix::CompareMatrix;
 use super::{Counts, RunRecord, SuiteResult};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
     summary: Summary,
+    /// With `--compare`: the targets and the matrix rows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compare: Option<CompareMatrix>,
     runs: &'a [RunRecord],
 }
 
@@ -33,6 +37,7 @@ pub fn render(suite: &SuiteResult) -> String {
             jobs: suite.jobs,
             interrupted: suite.interrupted,
         },
+        compare: CompareMatrix::of(suite),
         runs: &suite.runs,
     };
     serde_json::to_string_pretty(&report).expect("serializing plain data cannot fail") + "\n"
@@ -41,7 +46,7 @@ pub fn render(suite: &SuiteResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::tests::{compared_sample, sample};
 
     #[test]
     fn summary_and_runs() {
@@ -53,5 +58,32 @@ mod tests {
         assert_eq!(value["runs"][1]["duration"], 1.25);
         assert_eq!(value["runs"][4]["status"], "expected_failure");
         assert_eq!(value["runs"][2]["attempts"], 2);
+        assert!(value.get("compare").is_none());
+        assert_eq!(value["runs"][0]["target"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn comparison_matrix() {
+        let value: serde_json::Value = serde_json::from_str(&render(&compared_sample())).unwrap();
+        let compare = &value["compare"];
+        assert_eq!(
+            compare["targets"],
+            serde_json::json!(["kernel", "libstackdrill_smoltcp.so"])
+        );
+        assert_eq!(
+            (compare["agree"].as_u64(), compare["disagree"].as_u64()),
+            (Some(2), Some(2))
+        );
+        let row = &compare["rows"][1];
+        assert_eq!(row["script"], "tcp/fastopen.pkt");
+        assert_eq!(row["agree"], false);
+        assert_eq!(row["cells"][0]["verdict"], "pass");
+        assert_eq!(row["cells"][1]["status"], "failed");
+        assert_eq!(row["cells"][1]["target"], "libstackdrill_smoltcp.so");
+        assert!(row["cells"][1]["difference"]
+            .as_str()
+            .unwrap()
+            .starts_with("4: setsockopt: Expected result 0"));
+        assert_eq!(value["runs"][3]["target"], "libstackdrill_smoltcp.so");
     }
 }

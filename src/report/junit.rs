@@ -1,5 +1,5 @@
 //! JUnit XML for Jenkins' junit step (and any other JUnit consumer), through quick-junit: one
-//! testsuite, one testcase per script × variant. Failures carry the message and the whole
+//! testsuite, one testcase per script × variant (× `--compare` target, named in the case). Failures carry the message and the whole
 //! failure text; timeouts and crashes are errors; expected failures and runs an interruption
 //! stopped are skipped with the reason; a pass that needed a retry keeps its failed attempts as
 //! flaky failures.
@@ -52,12 +52,14 @@ fn class_name(run: &RunRecord) -> String {
     }
 }
 
+/// `file.pkt`, `file.pkt (VARIANT)`, then ` on TARGET` when comparing targets.
 fn case_name(run: &RunRecord) -> String {
     let file = run.script.rsplit('/').next().unwrap_or(&run.script);
-    match &run.variant {
+    let name = match &run.variant {
         Some(variant) => format!("{file} ({variant})"),
         None => file.to_string(),
-    }
+    };
+    name + &run.target_suffix()
 }
 
 fn test_case(run: &RunRecord) -> TestCase {
@@ -114,7 +116,7 @@ mod tests {
     use quick_junit::Report;
 
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::tests::{compared_sample, sample};
 
     #[test]
     fn one_testcase_per_run_with_failures_and_errors() {
@@ -134,5 +136,18 @@ mod tests {
             xml.contains("<testsuites name=\"stackdrill\" tests=\"5\" failures=\"1\" errors=\"1\"")
         );
         assert!(xml.contains("<testsuite name=\"stackdrill\" tests=\"5\" skipped=\"1\""));
+    }
+
+    #[test]
+    fn compared_targets_are_in_the_case_names() {
+        let parsed = Report::deserialize_from_str(&render(&compared_sample())).unwrap();
+        let names: Vec<&str> = parsed.test_suites[0].test_cases[..2]
+            .iter()
+            .map(|case| case.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["a.pkt on kernel", "a.pkt on libstackdrill_smoltcp.so"]
+        );
     }
 }

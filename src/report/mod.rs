@@ -5,6 +5,7 @@
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod matrix;
 pub mod tap;
 
 use std::time::Duration;
@@ -52,6 +53,9 @@ pub struct RunRecord {
     pub script: String,
     /// ipv4, ipv4-mapped-ipv6, ipv6, or none when run once as given.
     pub variant: Option<String>,
+    /// The `--compare` target's label (`kernel`, a library's file name), or none when the
+    /// suite compares no targets.
+    pub target: Option<String>,
     pub status: Status,
     /// What the script declared (pass, fail matching /…/, time out).
     pub expected: String,
@@ -78,12 +82,24 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// `SCRIPT` or `SCRIPT (VARIANT)`.
+    /// `SCRIPT` or `SCRIPT (VARIANT)`, then ` on TARGET` when comparing targets.
     pub fn label(&self) -> String {
+        format!("{}{}", self.script_and_variant(), self.target_suffix())
+    }
+
+    /// `SCRIPT` or `SCRIPT (VARIANT)`: a row of the comparison matrix.
+    pub fn script_and_variant(&self) -> String {
         match &self.variant {
             Some(variant) => format!("{} ({variant})", self.script),
             None => self.script.clone(),
         }
+    }
+
+    /// ` on TARGET` when comparing targets, else nothing.
+    pub fn target_suffix(&self) -> String {
+        self.target
+            .as_ref()
+            .map_or_else(String::new, |target| format!(" on {target}"))
     }
 }
 
@@ -97,6 +113,8 @@ pub struct SuiteResult {
     pub jobs: usize,
     /// Stopped by Ctrl-C or SIGTERM.
     pub interrupted: bool,
+    /// The `--compare` targets' labels in the order given; empty when not comparing.
+    pub targets: Vec<String>,
 }
 
 /// Counts by status.
@@ -185,11 +203,12 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 pub(crate) mod tests {
     use super::*;
 
-    /// A small suite with one run of each kind, shared by the renderers' tests.
-    pub fn sample() -> SuiteResult {
-        let run = |script: &str, variant: Option<&str>, status: Status, message: &str| RunRecord {
+    /// A run of the sample suites, its error text made from `message`.
+    fn sample_run(script: &str, variant: Option<&str>, status: Status, message: &str) -> RunRecord {
+        RunRecord {
             script: script.to_string(),
             variant: variant.map(str::to_string),
+            target: None,
             status,
             expected: "pass".to_string(),
             message: message.to_string(),
@@ -206,7 +225,12 @@ pub(crate) mod tests {
             command: format!("cd /s && stackdrill {script}"),
             injection_delay_max_us: Some(12),
             pcap: None,
-        };
+        }
+    }
+
+    /// A small suite with one run of each kind, shared by the renderers' tests.
+    pub fn sample() -> SuiteResult {
+        let run = sample_run;
         let mut retried = run("tcp/b.pkt", Some("ipv6"), Status::Passed, "");
         retried.attempts = 2;
         retried.earlier_failures =
@@ -234,6 +258,45 @@ pub(crate) mod tests {
             wall: Duration::from_millis(52_400),
             jobs: 8,
             interrupted: false,
+            targets: Vec::new(),
+        }
+    }
+
+    /// Four scripts run on two targets: both pass, the library alone fails, both fail, the
+    /// kernel alone fails.
+    pub fn compared_sample() -> SuiteResult {
+        let targets = ["kernel", "libstackdrill_smoltcp.so"];
+        let rows = [
+            ("tcp/a.pkt", [""; 2]),
+            (
+                "tcp/fastopen.pkt",
+                ["", "fastopen.pkt:4: runtime error in setsockopt call: Expected result 0 but got -1 with errno 92 (Protocol not available)"],
+            ),
+            ("tcp/b.pkt", ["b.pkt:9: error handling packet: bad ack"; 2]),
+            (
+                "tcp/c.pkt",
+                ["c.pkt:7: error handling packet: timing error: expected outbound packet at 0.100000 sec but happened at 0.300000 sec; tolerance 0.004000 sec", ""],
+            ),
+        ];
+        let mut runs = Vec::new();
+        for (script, messages) in rows {
+            for (target, message) in targets.iter().zip(messages) {
+                let status = if message.is_empty() {
+                    Status::Passed
+                } else {
+                    Status::Failed
+                };
+                let mut run = sample_run(script, None, status, message);
+                run.target = Some(target.to_string());
+                runs.push(run);
+            }
+        }
+        SuiteResult {
+            runs,
+            wall: Duration::from_millis(3_100),
+            jobs: 4,
+            interrupted: false,
+            targets: targets.map(str::to_string).to_vec(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! TAP version 13 and KTAP (the kernel selftests' dialect) for test harnesses that read them.
-//! One test point per script × variant; expected failures are `# SKIP`ped in TAP and
-//! `# XFAIL` in KTAP, failures carry their message as a comment and their text as diagnostics.
+//! One test point per script × variant (× `--compare` target, named in the description);
+//! expected failures are `# SKIP`ped in TAP and `# XFAIL` in KTAP, failures carry their message
+//! as a comment and their text as diagnostics.
 
 use super::{RunRecord, Status, SuiteResult};
 
@@ -76,7 +77,7 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::sample;
+    use crate::report::tests::{compared_sample, sample};
 
     #[test]
     fn tap_and_ktap_points() {
@@ -96,5 +97,11 @@ mod tests {
         assert!(ktap.starts_with("KTAP version 1\n1..5\n"));
         assert!(ktap.contains("ok 5 self/err.pkt # XFAIL err.pkt:6:"));
         assert!(ktap.contains("# Totals: pass:2 fail:2 xfail:1 xpass:0 skip:0 error:0\n"));
+    }
+
+    #[test]
+    fn compared_targets_are_in_the_descriptions() {
+        let tap = render_tap(&compared_sample());
+        assert!(tap.contains("\nok 3 tcp/fastopen.pkt on kernel\nnot ok 4 tcp/fastopen.pkt on libstackdrill_smoltcp.so\n"));
     }
 }

@@ -1,10 +1,11 @@
 //! Many scripts at once (suite mode): every `*.pkt` under the given paths × its IP-version
-//! variants, each run as a child process of this binary in its own process group, PID, mount
+//! variants (× the `--compare` targets), each run as a child process of this binary in its own process group, PID, mount
 //! and network namespaces, `--jobs` at a time, longest first; near misses in timing retried
-//! alone; the verdicts rendered as the reports asked for. Ctrl-C or SIGTERM stops every child
+//! alone; the verdicts rendered as the reports asked for (and, comparing, as a matrix). Ctrl-C or SIGTERM stops every child
 //! and still writes the reports (with the runs that never ended marked not run).
 
 pub mod child;
+pub mod compare;
 pub mod expect;
 pub mod options;
 pub mod plan;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 
 use crate::config::CommandLine;
+use crate::report::matrix::CompareMatrix;
 use crate::report::{self, RunRecord, Status, SuiteResult};
 
 use child::{ChildCommand, ChildExit, ChildOutcome};
@@ -68,8 +70,9 @@ pub fn is_requested(command_line: &CommandLine) -> bool {
     !command_line.suite_settings.is_empty() || command_line.scripts.iter().any(|p| p.is_dir())
 }
 
-/// Runs the suite and writes its reports. Returns the exit status: 0 when every run passed or
-/// failed as expected, 1 otherwise, 128+N after signal N interrupted it.
+/// Runs the suite and writes its reports (and, with `--compare`, prints the matrix after the
+/// summary line). Returns the exit status: 0 when every run passed or failed as expected (also
+/// when comparing: the matrix is information), 1 otherwise, 128+N after signal N interrupted it.
 pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
     if options.variants != variants::VariantSelection::AsGiven
         && command_line.settings.iter().any(|s| s.name == "ip_version")
@@ -77,8 +80,15 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         eprintln!("stackdrill: error: --variants and --ip_version cannot be combined");
         return 1;
     }
+    let targets = match compare_targets(command_line, options) {
+        Ok(targets) => targets,
+        Err(e) => {
+            eprintln!("stackdrill: error: --compare: {e}");
+            return 1;
+        }
+    };
     let runs = match plan::plan_runs(&command_line.scripts, &options.variants) {
-        Ok(runs) => runs,
+        Ok(runs) => plan::on_targets(runs, &targets),
         Err(e) => {
             eprintln!("stackdrill: error: {e}");
             return 1;
@@ -143,21 +153,41 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         wall: started.elapsed(),
         jobs: options.jobs,
         interrupted: interrupted_by != 0,
+        targets: targets.into_iter().map(|target| target.label).collect(),
     };
     let mut status = if suite.succeeded() { 0 } else { 1 };
     if let Err(e) = write_reports(&suite, options) {
         eprintln!("stackdrill: error: {e}");
         status = 1;
     }
+    let mut closing = format!("{}\n", suite.summary_line());
+    if let Some(matrix) = CompareMatrix::of(&suite) {
+        closing.push('\n');
+        closing.push_str(&matrix.render_text());
+    }
     if options.report_on_stdout() {
-        eprintln!("{}", suite.summary_line());
+        eprint!("{closing}");
     } else {
-        println!("{}", suite.summary_line());
+        print!("{closing}");
     }
     if interrupted_by != 0 {
         status = 128 + interrupted_by as i32;
     }
     status
+}
+
+/// The `--compare` targets (none without `--compare`), checked before anything runs.
+fn compare_targets(
+    command_line: &CommandLine,
+    options: &SuiteOptions,
+) -> Result<Vec<compare::CompareTarget>, String> {
+    let Some(list) = &options.compare else {
+        return Ok(Vec::new());
+    };
+    compare::check_no_conflicting_flags(&command_line.settings)?;
+    let current_dir =
+        std::env::current_dir().map_err(|e| format!("cannot find the current directory: {e}"))?;
+    compare::parse_targets(list, &current_dir)
 }
 
 /// Runs not started yet, and the short scripts running now. Two variants of one short script
@@ -343,6 +373,9 @@ impl Runner<'_> {
             );
         }
         args.extend(self.command_line.settings.iter().map(setting_for_child));
+        if let Some(target) = &run.target {
+            args.extend(target.child_args());
+        }
         if !self
             .command_line
             .settings
@@ -366,15 +399,31 @@ impl Runner<'_> {
         }
     }
 
-    /// `DIR/NAME-without-.pkt[.VARIANT].pcap`, keeping the script's subdirectories.
+    /// `DIR/NAME-without-.pkt[.VARIANT][.TARGET].pcap`, keeping the script's subdirectories
+    /// (the target's label with characters other than letters, digits, `.`, `-` and `_` as `_`).
     fn pcap_path(&self, run: &PlannedRun) -> Option<PathBuf> {
         let dir = self.options.pcap_dir.as_ref()?;
         let stem = run.name.strip_suffix(".pkt").unwrap_or(&run.name);
         let stem = stem.trim_start_matches("../").trim_start_matches('/');
-        let name = match run.variant {
-            Some(variant) => format!("{stem}.{variant}.pcap"),
-            None => format!("{stem}.pcap"),
-        };
+        let mut name = stem.to_string();
+        if let Some(variant) = run.variant {
+            name.push_str(&format!(".{variant}"));
+        }
+        if let Some(target) = &run.target {
+            let safe: String = target
+                .label
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            name.push_str(&format!(".{safe}"));
+        }
+        name.push_str(".pcap");
         let path = std::path::absolute(dir.join(name)).ok()?;
         std::fs::create_dir_all(path.parent()?).ok()?;
         Some(path)
@@ -413,6 +462,7 @@ impl Runner<'_> {
         RunRecord {
             script: run.name.clone(),
             variant: run.variant.map(|v| v.name().to_string()),
+            target: run.target.as_ref().map(|target| target.label.clone()),
             status,
             expected: run.expectation.describe(),
             message,

@@ -1,5 +1,5 @@
-//! Suite mode's own settings (`--jobs`, `--timeout_secs`, `--variants`, the report files):
-//! validated from the command line's suite settings into one value.
+//! Suite mode's own settings (`--jobs`, `--timeout_secs`, `--variants`, `--compare`, the report
+//! files): validated from the command line's suite settings into one value.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,6 +36,9 @@ pub struct SuiteOptions {
     pub json: Option<PathBuf>,
     pub html: Option<PathBuf>,
     pub pcap_dir: Option<PathBuf>,
+    /// `--compare`'s LIST as given: checked against the file system and the command line's
+    /// other flags when the suite starts (`compare::parse_targets`).
+    pub compare: Option<String>,
 }
 
 impl Default for SuiteOptions {
@@ -52,6 +55,7 @@ impl Default for SuiteOptions {
             json: None,
             html: None,
             pcap_dir: None,
+            compare: None,
         }
     }
 }
@@ -112,6 +116,7 @@ impl SuiteOptions {
                 "json" => options.json = Some(file()?),
                 "html" => options.html = Some(file()?),
                 "pcap_dir" => options.pcap_dir = Some(file()?),
+                "compare" => options.compare = Some(value.unwrap_or_default().to_string()),
                 other => unreachable!("suite option '{other}' is in the table but not handled"),
             }
         }

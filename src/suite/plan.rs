@@ -1,6 +1,6 @@
-//! The plan of a suite: every script found under the given paths × its variants, with what
-//! each is expected to do and how long it should take (its last event's script time), so that
-//! the longest runs start first.
+//! The plan of a suite: every script found under the given paths × its variants (× the
+//! `--compare` targets), with what each is expected to do and how long it should take (its last
+//! event's script time), so that the longest runs start first.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::script::ast::EventTime;
 
+use super::compare::CompareTarget;
 use super::expect::Expectation;
 use super::scripts_under;
 use super::variants::{Variant, VariantSelection};
@@ -21,6 +22,8 @@ pub struct PlannedRun {
     /// or the path as given for a file.
     pub name: String,
     pub variant: Option<Variant>,
+    /// The `--compare` target, or `None` when the suite compares none.
+    pub target: Option<CompareTarget>,
     pub expectation: Expectation,
     /// The script's own length (time of its last event).
     pub estimated: Duration,
@@ -58,6 +61,7 @@ pub fn plan_runs(
                     script: absolute.clone(),
                     name: name.clone(),
                     variant,
+                    target: None,
                     expectation: expectation.clone(),
                     estimated,
                 });
@@ -65,6 +69,22 @@ pub fn plan_runs(
         }
     }
     Ok(runs)
+}
+
+/// Each run once per target, the targets of a run next to each other in `targets`' order;
+/// `runs` unchanged without targets.
+pub fn on_targets(runs: Vec<PlannedRun>, targets: &[CompareTarget]) -> Vec<PlannedRun> {
+    if targets.is_empty() {
+        return runs;
+    }
+    runs.into_iter()
+        .flat_map(|run| {
+            targets.iter().map(move |target| PlannedRun {
+                target: Some(target.clone()),
+                ..run.clone()
+            })
+        })
+        .collect()
 }
 
 /// The script time of the last event (0 when the script does not parse: the run will say why).
@@ -146,6 +166,32 @@ mod tests {
         );
         assert_eq!(runs[0].estimated, Duration::from_millis(2500));
         assert_eq!(start_order(&runs)[..2], [0, 1]);
+        let target = |label: &str| CompareTarget {
+            label: label.to_string(),
+            library: None,
+            flags: None,
+        };
+        let compared = on_targets(runs[..2].to_vec(), &[target("kernel"), target("lib.so")]);
+        let labels: Vec<String> = compared
+            .iter()
+            .map(|run| {
+                format!(
+                    "{} {}",
+                    run.variant.unwrap(),
+                    run.target.as_ref().unwrap().label
+                )
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "ipv4 kernel",
+                "ipv4 lib.so",
+                "ipv4-mapped-ipv6 kernel",
+                "ipv4-mapped-ipv6 lib.so"
+            ]
+        );
+        assert_eq!(on_targets(runs.clone(), &[]).len(), runs.len());
         let empty = dir.join("empty");
         std::fs::create_dir_all(&empty).unwrap();
         let error = plan_runs(&[empty], &VariantSelection::AsGiven).unwrap_err();

@@ -1,0 +1,338 @@
+//! The comparison matrix of a `--compare` suite: one row per script × variant, one column per
+//! target, each cell the run's verdict and, in a row where the targets disagree, the first
+//! error of each run that did not pass (the first difference). Built from the suite result,
+//! rendered here as the plain-text table printed after the summary line; the JSON and HTML
+//! reports render the same rows.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{RunRecord, Status, SuiteResult};
+
+/// Text cells longer than this many characters are cut, ending in `…`.
+pub const TEXT_CELL_WIDTH: usize = 90;
+
+/// Columns of the text table are this far apart.
+const COLUMN_GAP: &str = "  ";
+
+/// Every row of a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompareMatrix {
+    /// The targets' labels, in `--compare` order (the columns).
+    pub targets: Vec<String>,
+    /// Rows where every target gave the same verdict.
+    pub agree: usize,
+    /// Rows where they did not.
+    pub disagree: usize,
+    pub rows: Vec<MatrixRow>,
+}
+
+/// One script × variant.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixRow {
+    pub script: String,
+    pub variant: Option<String>,
+    /// Whether every target gave the same verdict.
+    pub agree: bool,
+    /// One per target, in column order.
+    pub cells: Vec<MatrixCell>,
+}
+
+/// One run of a row.
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixCell {
+    pub target: String,
+    pub status: Status,
+    /// `pass`, `FAIL`, `TIMEOUT`, `CRASH`, `xfail` or `not run`.
+    pub verdict: &'static str,
+    /// In a row where the targets disagree, a run that did not pass: its first error as
+    /// `LINE: message` (see [`first_difference`]).
+    pub difference: Option<String>,
+    /// The run's full one-line message (empty on a pass).
+    pub message: String,
+    /// The run's index in the suite's runs (for links to its details).
+    #[serde(skip)]
+    pub run_index: Option<usize>,
+}
+
+impl MatrixRow {
+    /// `SCRIPT` or `SCRIPT (VARIANT)`.
+    pub fn label(&self) -> String {
+        match &self.variant {
+            Some(variant) => format!("{} ({variant})", self.script),
+            None => self.script.clone(),
+        }
+    }
+}
+
+/// The cell's verdict word: failures in capitals, so that they stand out in a column.
+pub fn verdict_word(status: Status) -> &'static str {
+    match status {
+        Status::Passed => "pass",
+        Status::Failed => "FAIL",
+        Status::TimedOut => "TIMEOUT",
+        Status::Crashed => "CRASH",
+        Status::ExpectedFailure => "xfail",
+        Status::NotRun => "not run",
+    }
+}
+
+impl CompareMatrix {
+    /// The matrix of a suite that compared targets; `None` when it did not.
+    pub fn of(suite: &SuiteResult) -> Option<Self> {
+        if suite.targets.is_empty() {
+            return None;
+        }
+        let mut rows: Vec<MatrixRow> = Vec::new();
+        let mut row_of: BTreeMap<(String, Option<String>), usize> = BTreeMap::new();
+        for (index, run) in suite.runs.iter().enumerate() {
+            let Some(column) = run
+                .target
+                .as_ref()
+                .and_then(|target| suite.targets.iter().position(|t| t == target))
+            else {
+                continue;
+            };
+            let key = (run.script.clone(), run.variant.clone());
+            let row = *row_of.entry(key).or_insert_with(|| {
+                rows.push(empty_row(run, &suite.targets));
+                rows.len() - 1
+            });
+            let cell = &mut rows[row].cells[column];
+            cell.status = run.status;
+            cell.verdict = verdict_word(run.status);
+            cell.message = run.message.clone();
+            cell.run_index = Some(index);
+        }
+        for row in &mut rows {
+            row.agree = row
+                .cells
+                .windows(2)
+                .all(|pair| pair[0].status == pair[1].status);
+            if !row.agree {
+                for cell in &mut row.cells {
+                    if cell.status != Status::Passed && cell.run_index.is_some() {
+                        cell.difference = Some(first_difference(&cell.message));
+                    }
+                }
+            }
+        }
+        let agree = rows.iter().filter(|row| row.agree).count();
+        Some(Self {
+            targets: suite.targets.clone(),
+            agree,
+            disagree: rows.len() - agree,
+            rows,
+        })
+    }
+
+    /// `The 2 targets agree on 24 of 26 scripts and disagree on 2`.
+    pub fn agreement_line(&self) -> String {
+        let noun = if self.rows.iter().any(|row| row.variant.is_some()) {
+            "script variants"
+        } else {
+            "scripts"
+        };
+        format!(
+            "The {} targets agree on {} of {} {noun} and disagree on {}",
+            self.targets.len(),
+            self.agree,
+            self.rows.len(),
+            self.disagree
+        )
+    }
+
+    /// The table (aligned columns, long cells cut with `…`) and the agreement line.
+    pub fn render_text(&self) -> String {
+        let mut table: Vec<Vec<String>> = Vec::with_capacity(self.rows.len() + 1);
+        let mut header = vec!["script".to_string()];
+        header.extend(self.targets.iter().cloned());
+        table.push(header);
+        for row in &self.rows {
+            let mut line = vec![row.label()];
+            line.extend(row.cells.iter().map(|cell| {
+                let text = match &cell.difference {
+                    Some(difference) => format!("{} {difference}", cell.verdict),
+                    None => cell.verdict.to_string(),
+                };
+                shortened(&text, TEXT_CELL_WIDTH)
+            }));
+            table.push(line);
+        }
+        let columns = table[0].len();
+        let widths: Vec<usize> = (0..columns)
+            .map(|column| {
+                table
+                    .iter()
+                    .map(|line| line[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let mut text = String::new();
+        for line in &table {
+            let mut out = String::new();
+            for (column, cell) in line.iter().enumerate() {
+                if column > 0 {
+                    out.push_str(COLUMN_GAP);
+                }
+                out.push_str(cell);
+                let padding = widths[column] - cell.chars().count();
+                out.extend(std::iter::repeat_n(' ', padding));
+            }
+            text.push_str(out.trim_end());
+            text.push('\n');
+        }
+        text.push_str(&self.agreement_line());
+        text.push('\n');
+        text
+    }
+}
+
+fn empty_row(run: &RunRecord, targets: &[String]) -> MatrixRow {
+    MatrixRow {
+        script: run.script.clone(),
+        variant: run.variant.clone(),
+        agree: true,
+        cells: targets
+            .iter()
+            .map(|target| MatrixCell {
+                target: target.clone(),
+                status: Status::NotRun,
+                verdict: verdict_word(Status::NotRun),
+                difference: None,
+                message: String::new(),
+                run_index: None,
+            })
+            .collect(),
+    }
+}
+
+/// A run's one-line message as a cell shows it: without the script's name (see
+/// [`without_script_name`]), and without the words every error of its kind repeats:
+/// `error handling packet: ` left out, `runtime error in NAME call: ` as `NAME: `.
+pub fn first_difference(message: &str) -> String {
+    let text = without_script_name(message);
+    let (line, rest) = match text.split_once(": ") {
+        Some((line, rest)) if line.chars().all(|c| c.is_ascii_digit()) => {
+            (format!("{line}: "), rest)
+        }
+        _ => (String::new(), text),
+    };
+    let rest = rest.strip_prefix("error handling packet: ").unwrap_or(rest);
+    let rest = match rest
+        .strip_prefix("runtime error in ")
+        .and_then(|after| after.split_once(" call: "))
+    {
+        Some((call, what)) => format!("{call}: {what}"),
+        None => rest.to_string(),
+    };
+    line + &rest
+}
+
+/// `NAME.pkt:LINE: message` → `LINE: message`; `NAME.pkt: message` → `message`; other text
+/// as it is.
+pub fn without_script_name(message: &str) -> &str {
+    let Some((first_word, rest)) = message.split_once(' ') else {
+        return message;
+    };
+    match first_word.find(".pkt:") {
+        Some(end) => {
+            let line = &first_word[end + ".pkt:".len()..];
+            if line.is_empty() {
+                rest
+            } else {
+                &message[end + ".pkt:".len()..]
+            }
+        }
+        None => message,
+    }
+}
+
+/// `text` cut to at most `width` characters, the last of them `…` when it was cut.
+pub fn shortened(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.truncate(cut.trim_end().len());
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::{compared_sample, sample};
+
+    #[test]
+    fn cells_verdicts_and_first_differences() {
+        let matrix = CompareMatrix::of(&compared_sample()).unwrap();
+        assert_eq!(matrix.targets, ["kernel", "libstackdrill_smoltcp.so"]);
+        assert_eq!((matrix.agree, matrix.disagree), (2, 2));
+        let fastopen = &matrix.rows[1];
+        assert_eq!(fastopen.label(), "tcp/fastopen.pkt");
+        assert!(!fastopen.agree);
+        assert_eq!(fastopen.cells[0].verdict, "pass");
+        assert_eq!(fastopen.cells[0].difference, None);
+        assert_eq!(fastopen.cells[1].verdict, "FAIL");
+        assert_eq!(
+            fastopen.cells[1].difference.as_deref(),
+            Some("4: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)")
+        );
+        // Both fail: they agree, and no message is repeated.
+        assert!(matrix.rows[2].agree);
+        assert_eq!(matrix.rows[2].cells[1].difference, None);
+        // The first target alone fails: its error is the difference.
+        assert_eq!(
+            matrix.rows[3].cells[0].difference.as_deref(),
+            Some("7: timing error: expected outbound packet at 0.100000 sec but happened at 0.300000 sec; tolerance 0.004000 sec")
+        );
+        assert!(CompareMatrix::of(&sample()).is_none());
+    }
+
+    #[test]
+    fn text_table_is_aligned_and_cut() {
+        let text = CompareMatrix::of(&compared_sample()).unwrap().render_text();
+        assert_eq!(
+            text,
+            "\
+script            kernel                                                                                      libstackdrill_smoltcp.so
+tcp/a.pkt         pass                                                                                        pass
+tcp/fastopen.pkt  pass                                                                                        FAIL 4: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)
+tcp/b.pkt         FAIL                                                                                        FAIL
+tcp/c.pkt         FAIL 7: timing error: expected outbound packet at 0.100000 sec but happened at 0.300000 s…  pass
+The 2 targets agree on 2 of 4 scripts and disagree on 2
+"
+        );
+    }
+
+    #[test]
+    fn script_names_are_left_out_of_differences() {
+        assert_eq!(without_script_name("x.pkt:12: bad ack"), "12: bad ack");
+        assert_eq!(
+            without_script_name("x.pkt: error executing command"),
+            "error executing command"
+        );
+        assert_eq!(
+            without_script_name("timed out after 180 s"),
+            "timed out after 180 s"
+        );
+        assert_eq!(
+            first_difference("x.pkt:12: runtime error in setsockopt call: Expected result 0"),
+            "12: setsockopt: Expected result 0"
+        );
+        assert_eq!(
+            first_difference("x.pkt:5: error handling packet: live packet field tcp_ack_seq"),
+            "5: live packet field tcp_ack_seq"
+        );
+        assert_eq!(
+            first_difference("timed out after 180 s"),
+            "timed out after 180 s"
+        );
+        assert_eq!(shortened("abcdef", 6), "abcdef");
+        assert_eq!(shortened("abc defg", 5), "abc…");
+        assert_eq!(shortened("abcdefg", 6), "abcde…");
+    }
+}
