@@ -2,12 +2,13 @@
 # Installs the Debian packages stackdrill and the scripts it runs need, only those missing (a
 # second run needs no network): python3-dev (pyo3 links Debian's libpython, see
 # .cargo/config.toml); iproute2 and ethtool (scripts' shell commands call ip, tc and ethtool);
-# gcc (tests build a C adapter against stacks/include/packetdrill.h).
+# gcc (tests build a C adapter against stacks/include/packetdrill.h); curl (scripts read
+# the introspection server).
 # Extra package names may be given as arguments.
 set -euo pipefail
 needed=()
 dpkg -s python3-dev >/dev/null 2>&1 || needed+=(python3-dev)
-for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool" "cc:gcc"; do
+for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool" "cc:gcc" "curl:curl"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || needed+=("${pair##*:}")
 done
 for package in "$@"; do

@@ -251,6 +251,9 @@ pub struct Config {
     pub send_omit_free: bool,
     /// `--psp_udp_port`; 0 = PSP off.
     pub psp_udp_port: u16,
+    /// `--http_port`: where the introspection server listens (127.0.0.1, in the run's
+    /// namespace); `--no_http` turns it off (None).
+    pub http_port: Option<u16>,
     /// `--code_command` (`python3`).
     pub code_command: String,
     /// `--code_format` (python).
@@ -316,6 +319,7 @@ impl Default for Config {
             is_anyip: false,
             send_omit_free: false,
             psp_udp_port: 0,
+            http_port: Some(crate::introspect::DEFAULT_HTTP_PORT),
             code_command: DEFAULT_CODE_COMMAND.to_string(),
             code_format: CodeFormat::Python,
             code_sockopt: None,
@@ -547,6 +551,18 @@ const OPTIONS: &[OptionSpec] = &[
         Some("PATH"),
         "none (test the kernel)",
         "shared object implementing the stack under test",
+    ),
+    opt(
+        "http_port",
+        Some("PORT"),
+        "8899",
+        "serve /netstat, /ss, /tcpinfo, /pollinghang on 127.0.0.1:PORT in the run's namespace",
+    ),
+    opt(
+        "no_http",
+        None,
+        "off",
+        "do not serve introspection over HTTP",
     ),
     opt(
         "userspace_stack",
@@ -1024,6 +1040,7 @@ impl Config {
             "is_anyip" => self.is_anyip = true,
             "send_omit_free" => self.send_omit_free = true,
             "userspace_stack" => self.userspace_stack = true,
+            "no_http" => self.http_port = None,
             "debug" => self.debug = self.debug.saturating_add(1),
             "verbose" => self.verbose = self.verbose.saturating_add(1),
             "persistent_tun_dev" => self.persistent_tun_dev = true,
@@ -1040,6 +1057,7 @@ impl Config {
             "connect_port" => self.connect_port = parse_port(name, value, 1)?,
             "wire_server_port" => self.wire_server_port = parse_port(name, value, 1)?,
             "psp_udp_port" => self.psp_udp_port = parse_port(name, value, 0)?,
+            "http_port" => self.http_port = Some(parse_port(name, value, 1)?),
             "code_command" => self.code_command = parse_non_empty(name, value, "command")?,
             "code_format" => {
                 self.code_format = match value {

@@ -4,6 +4,7 @@
 //! This crate root only wires the modules together.
 
 pub mod config;
+pub mod introspect;
 pub mod load;
 pub mod netdev;
 pub mod netns;

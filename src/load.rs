@@ -17,6 +17,17 @@ pub struct LoadedScript {
     pub config: Config,
     /// Events that cannot run because a `-D` define they use was not given.
     pub missing_defines: Vec<ScriptError>,
+    /// The target's profile of defines (the script's and the command line's win over it).
+    pub profile: BTreeMap<String, String>,
+}
+
+impl LoadedScript {
+    /// Every define in force: the profile, then the script's `--define` lines, then `-D`.
+    pub fn defines(&self) -> BTreeMap<String, String> {
+        let mut all = self.profile.clone();
+        all.extend(self.config.define_map());
+        all
+    }
 }
 
 /// Parses `path` and applies its option lines, then the command line's settings, which win.
@@ -68,6 +79,7 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
         source: String::from_utf8_lossy(&source).into_owned(),
         config,
         missing_defines,
+        profile,
     })
 }
 

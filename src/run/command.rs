@@ -1,16 +1,24 @@
 //! Back-quoted shell commands: run with `/bin/sh -c` in the script's directory, with
-//! `PACKETDRILL_PID` set to this process, as packetdrill runs them.
+//! `PACKETDRILL_PID` set to this process, as packetdrill runs them, and the run's defines in
+//! the environment (a stackdrill addition: a portable script's command can use a value the
+//! target's profile supplies, `grep "cwnd:$INITIAL_CWND"`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 /// Runs `text`; Err carries packetdrill's wording after "error executing …": the exit status or
 /// the signal.
-pub fn run_shell_command(text: &str, directory: &Path) -> Result<(), String> {
+pub fn run_shell_command(
+    text: &str,
+    directory: &Path,
+    defines: &[(String, String)],
+) -> Result<(), String> {
     let status = Command::new("/bin/sh")
         .arg("-c")
         .arg(text)
         .current_dir(directory)
+        .envs(defines.iter().map(|(name, value)| (name, value)))
         .env("PACKETDRILL_PID", std::process::id().to_string())
         .env("NSTAT_HISTORY", nstat_history_path())
         .status()
@@ -24,6 +32,24 @@ pub fn run_shell_command(text: &str, directory: &Path) -> Result<(), String> {
         (None, Some(signal)) => Err(format!("killed by signal {signal}")),
         _ => Err("failed".to_string()),
     }
+}
+
+/// The defines a command sees as environment variables: those whose names can be variable
+/// names, and never one that would replace PATH, HOME and the like (names already set in
+/// stackdrill's own environment are left alone).
+pub fn defines_for_commands(defines: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    defines
+        .iter()
+        .filter(|(name, _)| {
+            let mut chars = name.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && std::env::var_os(name.as_str()).is_none()
+        })
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect()
 }
 
 /// Where `nstat` keeps its counter history for this run. Its default is one file per user in
@@ -40,9 +66,9 @@ mod tests {
     #[test]
     fn status_and_environment() {
         let dir = std::env::temp_dir();
-        assert_eq!(run_shell_command("true", &dir), Ok(()));
+        assert_eq!(run_shell_command("true", &dir, &[]), Ok(()));
         assert_eq!(
-            run_shell_command("exit 3", &dir),
+            run_shell_command("exit 3", &dir, &[]),
             Err("non-zero status 3".into())
         );
         let check_pid = format!(
@@ -50,10 +76,31 @@ mod tests {
             std::process::id(),
             std::process::id()
         );
-        assert_eq!(run_shell_command(&check_pid, &dir), Ok(()));
+        assert_eq!(run_shell_command(&check_pid, &dir, &[]), Ok(()));
         assert_eq!(
-            run_shell_command("kill -TERM $$", &dir),
+            run_shell_command("kill -TERM $$", &dir, &[]),
             Err("killed by signal 15".into())
+        );
+    }
+
+    #[test]
+    fn defines_become_environment_variables_but_never_replace_one() {
+        let defines: BTreeMap<String, String> = [
+            ("INITIAL_CWND", "10"),
+            ("PATH", "/nowhere"),
+            ("NOT-A-NAME", "x"),
+            ("CMD", "`true`"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+        let env = defines_for_commands(&defines);
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["CMD", "INITIAL_CWND"]);
+        let dir = std::env::temp_dir();
+        assert_eq!(
+            run_shell_command("test \"$INITIAL_CWND\" = 10", &dir, &env),
+            Ok(())
         );
     }
 }

@@ -112,6 +112,8 @@ pub struct Executor<'a> {
     warnings: Vec<String>,
     /// (scheduled, actual) script times of every injection, for the timing benchmark.
     pub injection_log: Vec<(i64, i64)>,
+    /// The run's defines, as the environment of its commands.
+    pub command_env: Vec<(String, String)>,
 }
 
 impl<'a> Executor<'a> {
@@ -154,6 +156,7 @@ impl<'a> Executor<'a> {
             reserved_ports: Vec::new(),
             warnings: Vec::new(),
             injection_log: Vec::new(),
+            command_env: Vec::new(),
         }
     }
 
@@ -281,12 +284,14 @@ impl<'a> Executor<'a> {
             Action::Command(command) => {
                 let started = self.start_at(event_time, "command", line, previous_time)?;
                 self.verbose(|| format!("{:.6} `{}`", started as f64 / 1e6, command.text));
-                run_shell_command(&command.text, self.directory).map_err(|e| {
-                    RunError::at(
-                        line,
-                        format!("error executing `{}` command: {e}", command.text),
-                    )
-                })?;
+                run_shell_command(&command.text, self.directory, &self.command_env).map_err(
+                    |e| {
+                        RunError::at(
+                            line,
+                            format!("error executing `{}` command: {e}", command.text),
+                        )
+                    },
+                )?;
                 self.previous = Some((event_time, false));
             }
             Action::Code(code) => {

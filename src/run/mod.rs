@@ -19,6 +19,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::introspect::kernel::kernel_view;
+use crate::introspect::polled::polled_view;
+use crate::introspect::server::HttpServer;
 use crate::load::LoadedScript;
 use crate::netdev::capture::CapturingNetdev;
 use crate::netdev::so::SoNetdev;
@@ -90,8 +93,9 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         None => netdev,
     };
 
+    let command_env = command::defines_for_commands(&loaded.defines());
     if let Some(init) = &script.init_command {
-        command::run_shell_command(&init.text, directory)
+        command::run_shell_command(&init.text, directory, &command_env)
             .map_err(|e| format!("{name}: error executing init command: {e}"))?;
     }
 
@@ -117,6 +121,10 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     };
     let stack = userspace.unwrap_or_else(StackThread::spawn_kernel);
     stack.send(StackRequest::Begin(Box::new(env)));
+    let _http = match config.http_port {
+        Some(port) => Some(start_introspection(&stack, port).map_err(|e| format!("{name}: {e}"))?),
+        None => None,
+    };
     let mut executor = Executor::new(
         &name,
         script,
@@ -129,11 +137,12 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         clock,
         script_start_usecs,
     );
+    executor.command_env = command_env;
 
     let outcome = executor.run_events();
     write_injection_log(&executor.injection_log);
     let cleanup = script.cleanup_command.as_ref().map(|cleanup| {
-        command::run_shell_command(&cleanup.text, directory)
+        command::run_shell_command(&cleanup.text, directory, &executor.command_env)
             .map_err(|e| format!("{name}: error executing cleanup command: {e}"))
     });
     outcome.map_err(fail)?;
@@ -145,6 +154,17 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         code::run_code_blocks(&name, &config.code_command, &runs).map_err(|e| e.to_string())?;
     }
     executor.finish().map_err(fail)
+}
+
+/// Serves the stack's sockets over HTTP on 127.0.0.1:`port` of the run's namespace.
+fn start_introspection(stack: &StackThread, port: u16) -> Result<HttpServer, String> {
+    let view = if stack.is_polled() {
+        polled_view(stack.requester(), stack.fd_map())
+    } else {
+        kernel_view(stack.fd_map(), port)
+    };
+    HttpServer::start(port, view)
+        .map_err(|e| format!("{e} (--http_port=PORT picks another, --no_http turns it off)"))
 }
 
 /// Starts the stack thread of a userspace stack: it loads the library, initialises it with

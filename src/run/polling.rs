@@ -8,6 +8,7 @@
 //! on two threads at once except while a call sleeps in it, and a call returns at the same
 //! stack time on every run.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use crate::target::{PolledStack, Target};
 
 use super::clock::{realtime_usecs, Clock, RealClock};
 use super::stack::{
-    close_all, run_call, this_tid, thread_asleep_steadily, PolledRequest, StackReply, StackRequest,
-    StackThread,
+    close_all, run_call, this_tid, thread_asleep_steadily, FdMap, PolledRequest, StackReply,
+    StackRequest, StackThread,
 };
 use super::syscall::{snapshot_for_code, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
 
@@ -32,6 +33,9 @@ const CALL_STACK_TIME_BUDGET_USECS: i64 = 3_600 * 1_000_000;
 const BLIND_STEP_USECS: i64 = 1_000;
 /// How many `usleep`s in a row may leave the stack's clock where it was.
 const STALLED_SLEEPS: u32 = 1_000;
+/// What the socket table request answers when the library cannot list its sockets.
+pub const NO_SOCKET_TABLE: &str =
+    "this stack does not export stackdrill_sockets, so it cannot list its sockets";
 /// How often an idle thread polls the stack (for stacks on the real clock).
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
@@ -65,6 +69,10 @@ struct Driver {
     /// For `%{ }%` snapshots, made while no call runs.
     snapshot_target: Box<dyn Target>,
     stalled_sleeps: u32,
+    /// A `/pollinghang` in progress: until this time on the stack's clock, the stack is not
+    /// polled, packets for it wait in `held`, and the ones it sent stay with it.
+    hang_until: Option<i64>,
+    held: VecDeque<Vec<u8>>,
 }
 
 impl StackThread {
@@ -78,6 +86,8 @@ impl StackThread {
         let tid = Arc::new(AtomicI32::new(0));
         let in_call = Arc::new(AtomicBool::new(false));
         let (worker_tid, worker_in_call) = (tid.clone(), in_call.clone());
+        let fd_map = FdMap::default();
+        let worker_fd_map = fd_map.clone();
         let (started_tx, started_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
         let (ended_tx, ended) = channel::<()>();
         let handle = std::thread::Builder::new()
@@ -91,7 +101,7 @@ impl StackThread {
                     }
                 };
                 let worker_target = stack.call_target(worker_in_call.clone());
-                let (jobs, done) = spawn_worker(worker_target, worker_tid.clone());
+                let (jobs, done) = spawn_worker(worker_target, worker_tid.clone(), worker_fd_map);
                 let mut driver = Driver {
                     snapshot_target: stack.call_target(Arc::default()),
                     stack,
@@ -103,7 +113,15 @@ impl StackThread {
                     worker_stuck: false,
                     replies: reply_tx,
                     stalled_sleeps: 0,
+                    hang_until: None,
+                    held: VecDeque::new(),
                 };
+                // Right after the network setup, before anything else: the sign that
+                // stackdrill drives the stack's polling (packetdrill.h, stackdrill_poll).
+                if let Err(e) = driver.stack.poll() {
+                    let _ = started_tx.send(Err(e));
+                    return;
+                }
                 let _ = started_tx.send(Ok(()));
                 driver.serve(request_rx);
                 let _ = ended_tx.send(());
@@ -118,6 +136,7 @@ impl StackThread {
             tid,
             in_call,
             polled: true,
+            fd_map,
             ended: Some(ended),
             _handle: handle,
         })
@@ -128,6 +147,7 @@ impl StackThread {
 fn spawn_worker(
     mut target: Box<dyn Target>,
     tid: Arc<AtomicI32>,
+    fd_map: FdMap,
 ) -> (Sender<WorkerJob>, Receiver<WorkerDone>) {
     let (jobs, job_rx) = channel::<WorkerJob>();
     let (done_tx, done) = channel::<WorkerDone>();
@@ -149,9 +169,10 @@ fn spawn_worker(
                         &mut fds,
                         target.as_mut(),
                         None,
+                        &fd_map,
                     )),
                     WorkerJob::CloseAll => {
-                        WorkerDone::ClosedAll(close_all(&mut fds, target.as_mut()))
+                        WorkerDone::ClosedAll(close_all(&mut fds, target.as_mut(), &fd_map))
                     }
                 };
                 if done_tx.send(answer).is_err() {
@@ -198,10 +219,35 @@ impl Driver {
     /// Between requests: let a stack on the real clock run its timers, and pass on a call that
     /// finished meanwhile.
     fn idle(&mut self) {
-        if self.stack.has_poll() && self.stack.poll().is_err() {
+        if self.stack.has_poll() && self.poll_stack().is_err() {
             return;
         }
         let _ = self.settle();
+    }
+
+    /// Polls the stack, unless a polling hang is in progress.
+    fn poll_stack(&mut self) -> Result<Option<i64>, String> {
+        if self.hang_until.is_some() {
+            return Ok(None);
+        }
+        self.stack.poll()
+    }
+
+    /// Ends a polling hang whose time has come: the packets held back go to the stack, in
+    /// order, and polling resumes.
+    fn end_hang_if_over(&mut self) -> Result<(), String> {
+        let Some(until) = self.hang_until else {
+            return Ok(());
+        };
+        if self.now()? < until {
+            return Ok(());
+        }
+        self.hang_until = None;
+        while let Some(packet) = self.held.pop_front() {
+            self.stack.netdev_send(&packet)?;
+        }
+        self.stack.poll()?;
+        self.settle()
     }
 
     fn now(&mut self) -> Result<i64, String> {
@@ -228,8 +274,8 @@ impl Driver {
                 ));
             }
         }
-        self.stack.poll()?;
-        Ok(())
+        self.poll_stack()?;
+        self.end_hang_if_over()
     }
 
     /// How far the stack's clock may move in one step toward `deadline`: to its next timer
@@ -237,6 +283,10 @@ impl Driver {
     /// None: nothing is scheduled, so nothing can happen before the deadline.
     fn step_toward(&mut self, deadline: i64, now: i64) -> Result<Option<i64>, String> {
         let left = deadline.saturating_sub(now);
+        if let Some(until) = self.hang_until {
+            // Nothing may poll the stack before the hang ends.
+            return Ok(Some(left.min(until - now).max(1)));
+        }
         Ok(match self.stack.poll()? {
             Some(next) => Some(left.min(next.max(1))),
             None if self.stack.has_poll() => None,
@@ -318,8 +368,16 @@ impl Driver {
             let _ = self.forward(call_fault(message));
             return;
         }
-        if let Err(e) = self.settle() {
-            let _ = self.forward(call_fault(e));
+        // Returned or asleep, the call may have given the stack work (a SYN to send, data
+        // to queue): a stack driven by stackdrill_poll does it now.
+        let outcome = self
+            .settle()
+            .and_then(|()| self.poll_stack())
+            .and_then(|_| self.settle());
+        if let Err(e) = outcome {
+            if self.in_flight.is_some() {
+                let _ = self.forward(call_fault(e));
+            }
             return;
         }
         if !blocking {
@@ -402,6 +460,18 @@ impl Driver {
                 let result = self.wait_until(deadline);
                 let _ = answer.send(result);
             }
+            PolledRequest::Sockets(answer) => {
+                let result = match self.stack.sockets() {
+                    Ok(Some(sockets)) => Ok(sockets),
+                    Ok(None) => Err(NO_SOCKET_TABLE.to_string()),
+                    Err(e) => Err(e),
+                };
+                let _ = answer.send(result);
+            }
+            PolledRequest::PollingHang(millis, answer) => {
+                let result = self.polling_hang(millis);
+                let _ = answer.send(result);
+            }
             PolledRequest::CodeSnapshot(live_fd, answer) => {
                 let result = snapshot_for_code(self.snapshot_target.as_mut(), live_fd, true);
                 let _ = answer.send(result);
@@ -410,16 +480,32 @@ impl Driver {
     }
 
     fn inject(&mut self, packet: &[u8]) -> Result<(), String> {
+        self.end_hang_if_over()?;
+        if self.hang_until.is_some() {
+            self.held.push_back(packet.to_vec());
+            return Ok(());
+        }
         self.stack.netdev_send(packet)?;
         self.stack.poll()?;
         self.settle()
     }
 
+    /// Starts a polling hang of `millis` ms on the stack's clock.
+    fn polling_hang(&mut self, millis: u64) -> Result<(), String> {
+        let now = self.now()?;
+        let until = now.saturating_add(millis.saturating_mul(1_000) as i64);
+        self.hang_until = Some(self.hang_until.map_or(until, |u| u.max(until)));
+        Ok(())
+    }
+
     fn receive(&mut self, deadline: Option<i64>) -> Result<Option<(Vec<u8>, i64)>, String> {
         let deadline = deadline.unwrap_or(i64::MAX);
         loop {
-            if let Some(packet) = self.stack.netdev_receive()? {
-                return Ok(Some(packet));
+            self.end_hang_if_over()?;
+            if self.hang_until.is_none() {
+                if let Some(packet) = self.stack.netdev_receive()? {
+                    return Ok(Some(packet));
+                }
             }
             let now = self.now()?;
             if now >= deadline {
@@ -428,8 +514,10 @@ impl Driver {
             if self.stack.has_clock() {
                 let step = self.step_toward(deadline, now)?;
                 // That poll may have sent something at this very time.
-                if let Some(packet) = self.stack.netdev_receive()? {
-                    return Ok(Some(packet));
+                if self.hang_until.is_none() {
+                    if let Some(packet) = self.stack.netdev_receive()? {
+                        return Ok(Some(packet));
+                    }
                 }
                 match step {
                     Some(step) => self.advance(step)?,
@@ -442,7 +530,7 @@ impl Driver {
                     }
                 }
             } else {
-                self.stack.poll()?;
+                self.poll_stack()?;
                 let slice = (deadline - now).min(100);
                 RealClock.wait_until(now + slice);
             }
@@ -462,8 +550,9 @@ impl Driver {
             } else {
                 RealClock.wait_until(now + (deadline - now).min(1_000));
                 if self.stack.has_poll() {
-                    self.stack.poll()?;
+                    self.poll_stack()?;
                 }
+                self.end_hang_if_over()?;
             }
             self.settle()?;
         }

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,6 +22,10 @@ use super::syscall::{
 
 /// A value the stack thread sends back on a request's own channel.
 pub type Answer<T> = SyncSender<Result<T, String>>;
+
+/// The script's open fds as (script fd, live fd), published by the thread that owns them after
+/// every call, for the HTTP server's `/tcpinfo?fd=N`.
+pub type FdMap = Arc<Mutex<Vec<(i64, i32)>>>;
 
 /// Work for the stack thread.
 pub enum StackRequest {
@@ -53,6 +57,10 @@ pub enum PolledRequest {
     WaitUntil(i64, Answer<()>),
     /// The `%{ }%` snapshot of one live fd, taken through the stack's getsockopt.
     CodeSnapshot(i32, Answer<Vec<(String, i64)>>),
+    /// The stack's socket table (`stackdrill_sockets`).
+    Sockets(Answer<Vec<crate::introspect::SocketRecord>>),
+    /// Stop polling the stack for this many ms of its time; answered when the hang begins.
+    PollingHang(u64, Answer<()>),
 }
 
 /// What the stack thread answers to calls, in request order.
@@ -76,19 +84,23 @@ pub struct StackThread {
     pub(super) in_call: Arc<AtomicBool>,
     /// Whether this is a userspace stack's thread (code snapshots go through it).
     pub(super) polled: bool,
+    /// The script's open fds, as the thread that runs the calls last saw them.
+    pub(super) fd_map: FdMap,
     /// Signalled when the thread has ended; waited for (briefly) on drop, so the stack's own
     /// teardown runs before the process exits.
     pub(super) ended: Option<Receiver<()>>,
     pub(super) _handle: JoinHandle<()>,
 }
 
-/// Runs one call, with `in_call` (when given) set around it for the main thread to read.
+/// Runs one call, with `in_call` (when given) set around it for the main thread to read, and
+/// publishes the fds open after it.
 pub(super) fn run_call(
     call: &ast::Syscall,
     env: Option<&SyscallEnv>,
     fds: &mut FdTable,
     target: &mut dyn Target,
     in_call: Option<&AtomicBool>,
+    fd_map: &FdMap,
 ) -> Result<SyscallOutcome, SyscallError> {
     let Some(env) = env else {
         return Err(SyscallError {
@@ -98,17 +110,28 @@ pub(super) fn run_call(
     in_call.inspect(|flag| flag.store(true, Ordering::SeqCst));
     let result = execute(call, env, fds, target);
     in_call.inspect(|flag| flag.store(false, Ordering::SeqCst));
+    publish(fds, fd_map);
     result
 }
 
+fn publish(fds: &FdTable, fd_map: &FdMap) {
+    let mut map = fd_map.lock().unwrap_or_else(|e| e.into_inner());
+    *map = fds
+        .entries
+        .iter()
+        .map(|e| (e.script_fd, e.live_fd))
+        .collect();
+}
+
 /// Closes every fd the script still has open.
-pub(super) fn close_all(fds: &mut FdTable, target: &mut dyn Target) -> Vec<i32> {
+pub(super) fn close_all(fds: &mut FdTable, target: &mut dyn Target, fd_map: &FdMap) -> Vec<i32> {
     let mut closed = Vec::new();
     for entry in fds.entries.drain(..) {
         // SAFETY: closing an fd the script opened; no pointers involved.
         let _ = unsafe { target.close(entry.live_fd) };
         closed.push(entry.live_fd);
     }
+    publish(fds, fd_map);
     closed
 }
 
@@ -126,6 +149,8 @@ impl StackThread {
         let tid = Arc::new(AtomicI32::new(0));
         let in_call = Arc::new(AtomicBool::new(false));
         let (thread_tid, thread_in_call) = (tid.clone(), in_call.clone());
+        let fd_map = FdMap::default();
+        let thread_fd_map = fd_map.clone();
         // Block (never spin: we run at real-time priority and the new thread does not yet)
         // until the thread is up and has said who it is.
         let (started_tx, started_rx) = std::sync::mpsc::sync_channel::<()>(1);
@@ -151,6 +176,7 @@ impl StackThread {
                                 &mut fds,
                                 &mut target,
                                 Some(&thread_in_call),
+                                &thread_fd_map,
                             );
                             StackReply::Syscall {
                                 result,
@@ -158,7 +184,7 @@ impl StackThread {
                             }
                         }
                         StackRequest::CloseAll => {
-                            StackReply::ClosedAll(close_all(&mut fds, &mut target))
+                            StackReply::ClosedAll(close_all(&mut fds, &mut target, &thread_fd_map))
                         }
                         // The kernel's packets travel on tun and its clock is the host's.
                         StackRequest::Polled(_) => continue,
@@ -177,6 +203,7 @@ impl StackThread {
             tid,
             in_call,
             polled: false,
+            fd_map,
             ended: None,
             _handle: handle,
         }
@@ -186,6 +213,16 @@ impl StackThread {
         // The thread only stops when this side is dropped; a send error means it panicked,
         // which the next receive reports.
         let _ = self.requests.send(request);
+    }
+
+    /// Whether this is a userspace stack's thread (else the kernel's).
+    pub fn is_polled(&self) -> bool {
+        self.polled
+    }
+
+    /// The script's open fds, as last published.
+    pub fn fd_map(&self) -> FdMap {
+        self.fd_map.clone()
     }
 
     /// A sender for requests, for the netdev and clock of a userspace stack.

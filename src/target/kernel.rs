@@ -14,6 +14,8 @@ pub const PROFILE_DEFINES: &[(&str, &str)] = &[
     ("ZERO_WINDOW_PROBE_START", "0"),
     ("ZERO_WINDOW_PROBE_END", "0"),
     ("ZERO_WINDOW_PROBE_LEN", "0"),
+    // A new connection's congestion window, in segments (RFC 6928's IW10).
+    ("INITIAL_CWND", "10"),
     // Keep-alive probes are the same kind of segment.
     ("KEEPALIVE_PROBE_END", "0"),
     ("KEEPALIVE_PROBE_LEN", "0"),

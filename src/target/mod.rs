@@ -5,7 +5,8 @@
 //! `userdata` argument) and take raw pointers, so a shared-object target can pass them through
 //! unchanged. Each returns the call's result, or the `errno` it set.
 
-pub mod abi;
+/// The shared-object ABI as Rust types (the `stackdrill-abi` crate, shared with Rust adapters).
+pub use stackdrill_abi as abi;
 pub mod kernel;
 pub mod so;
 
@@ -161,6 +162,8 @@ pub trait PolledStack: Send {
     fn poll(&mut self) -> Result<Option<i64>, String>;
     /// Whether `poll` reaches the stack at all (else it always says "nothing scheduled").
     fn has_poll(&self) -> bool;
+    /// The stack's socket table (`stackdrill_sockets`); None when the stack cannot tell.
+    fn sockets(&mut self) -> Result<Option<Vec<crate::introspect::SocketRecord>>, String>;
     /// A `Target` making socket calls into the same stack, for the stack thread's call worker;
     /// it keeps `in_library` set while a call is inside the stack.
     fn call_target(&self, in_library: Arc<AtomicBool>) -> Box<dyn Target>;

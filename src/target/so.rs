@@ -16,8 +16,9 @@ use libc::{
     socklen_t,
 };
 
-use super::abi::{self, PacketdrillInterface, StackdrillNetwork};
+use super::abi::{self, PacketdrillInterface, StackdrillNetwork, StackdrillSocket};
 use super::{last_errno, PolledStack, SysResult, Target};
+use crate::introspect::SocketRecord;
 
 /// Largest packet `netdev_receive` may return (packetdrill's buffer size).
 const RECEIVE_BUFFER: usize = 64 * 1024;
@@ -29,6 +30,7 @@ pub struct SharedObject {
     table: PacketdrillInterface,
     poll: Option<abi::Poll>,
     network_setup: Option<abi::NetworkSetup>,
+    sockets: Option<abi::Sockets>,
     /// Kept open for the run (the object stays mapped after that: RTLD_NODELETE, as upstream).
     _library: libloading::os::unix::Library,
 }
@@ -146,6 +148,10 @@ impl SharedObject {
         let network_setup = unsafe { library.get::<abi::NetworkSetup>(abi::NETWORK_SETUP_SYMBOL) }
             .ok()
             .map(|s| *s);
+        // SAFETY: as above.
+        let sockets = unsafe { library.get::<abi::Sockets>(abi::SOCKETS_SYMBOL) }
+            .ok()
+            .map(|s| *s);
         let file_name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -155,14 +161,13 @@ impl SharedObject {
             table,
             poll,
             network_setup,
+            sockets,
             _library: library,
         }))
     }
 
     fn userdata(&self) -> *mut c_void {
-        self.table
-            .userdata
-            .map_or(std::ptr::null_mut(), |p| p.as_ptr())
+        self.table.userdata
     }
 
     /// Tells the stack its network (`stackdrill_network_setup`), when it wants to know.
@@ -698,6 +703,30 @@ impl PolledStack for SoStack {
         self.library.poll.is_some()
     }
 
+    fn sockets(&mut self) -> Result<Option<Vec<SocketRecord>>, String> {
+        let Some(list) = self.library.sockets else {
+            return Ok(None);
+        };
+        let mut entries = vec![StackdrillSocket::default(); 64];
+        for _ in 0..4 {
+            let room = entries.len() as c_int;
+            // SAFETY: `entries` holds `room` writable structs.
+            let count = unsafe { list(self.library.userdata(), entries.as_mut_ptr(), room) };
+            if count < 0 {
+                return Err("the stack's stackdrill_sockets failed".to_string());
+            }
+            if count <= room {
+                return entries[..count as usize]
+                    .iter()
+                    .map(socket_record)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some);
+            }
+            entries = vec![StackdrillSocket::default(); count as usize];
+        }
+        Err("the stack's stackdrill_sockets keeps growing".to_string())
+    }
+
     fn call_target(&self, in_library: Arc<AtomicBool>) -> Box<dyn Target> {
         Box::new(SoTarget::new(self.library.clone(), in_library))
     }
@@ -712,6 +741,40 @@ impl PolledStack for SoStack {
             unsafe { free(self.library.userdata()) };
         }
     }
+}
+
+/// One `struct stackdrill_socket` as a record, checking what cannot be trusted.
+fn socket_record(entry: &StackdrillSocket) -> Result<SocketRecord, String> {
+    let address = |ip: &[u8; 16], port: u16| -> Result<std::net::SocketAddr, String> {
+        let ip: std::net::IpAddr = match entry.family {
+            libc::AF_INET => std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).into(),
+            libc::AF_INET6 => std::net::Ipv6Addr::from(*ip).into(),
+            other => return Err(format!("stackdrill_sockets: unknown family {other}")),
+        };
+        Ok(std::net::SocketAddr::new(ip, port))
+    };
+    if !(0..=255).contains(&entry.state) {
+        return Err(format!(
+            "stackdrill_sockets: state {} is not a TCP state",
+            entry.state
+        ));
+    }
+    let info_len = (entry.tcp_info_len as usize).min(entry.tcp_info.len());
+    let name_end = entry.congestion.iter().position(|&c| c == 0).unwrap_or(16);
+    let congestion: Vec<u8> = entry.congestion[..name_end]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    Ok(SocketRecord {
+        protocol: entry.protocol,
+        local: address(&entry.local_ip, entry.local_port)?,
+        remote: address(&entry.remote_ip, entry.remote_port)?,
+        state: entry.state as u8,
+        recv_queue: entry.recv_queue,
+        send_queue: entry.send_queue,
+        congestion: (!congestion.is_empty()).then(|| String::from_utf8_lossy(&congestion).into()),
+        tcp_info: entry.tcp_info[..info_len].to_vec(),
+    })
 }
 
 #[cfg(test)]

@@ -113,9 +113,40 @@ typedef int (*stackdrill_network_setup_t)(void *userdata, const struct stackdril
  * due at its current time (received packets, due timers, packets to send). Returns 0 and sets
  * *next_timer_usecs to the time until the stack next needs a poll, or -1 when it has nothing
  * scheduled. With a virtual clock, this is how stackdrill knows how far it may advance time
- * in one usleep while it waits for a packet. Non-zero return: the run stops. */
+ * in one usleep while it waits for a packet. Non-zero return: the run stops.
+ *
+ * Driven polling: stackdrill calls stackdrill_poll once right after stackdrill_network_setup,
+ * before any other call, and then between operations. A library may take that first call as
+ * the sign that stackdrill drives its polling: from then on netdev_send may only queue the
+ * packet and usleep only move the clock, and socket calls need not run the stack either,
+ * leaving all processing (received packets, due timers, sending) to stackdrill_poll —
+ * stackdrill polls right after every netdev_send, usleep and socket call, and at every timer
+ * the stack reports. That is what lets /pollinghang stop the stack: while a hang lasts,
+ * stackdrill moves the clock but calls neither stackdrill_poll nor netdev_send (packets wait
+ * in stackdrill) nor netdev_receive. */
 int stackdrill_poll(void *userdata, long long *next_timer_usecs);
 typedef int (*stackdrill_poll_t)(void *userdata, long long *next_timer_usecs);
+
+/* One socket of the stack, for stackdrill's netstat/ss introspection (/netstat, /ss). */
+struct stackdrill_socket {
+	int fd;                      /* the stack's fd for it, or -1 (e.g. TIME_WAIT after close) */
+	int family;                  /* AF_INET or AF_INET6: of the addresses below */
+	int protocol;                /* IPPROTO_TCP (UDP sockets may be listed too) */
+	int state;                   /* Linux TCP state numbers: TCP_ESTABLISHED 1 ... TCP_LISTEN 10, TCP_CLOSING 11 */
+	unsigned char local_ip[16];  /* network order, IPv4 in the first 4 bytes */
+	unsigned char remote_ip[16]; /* all zero for a listener */
+	unsigned short local_port;   /* host order */
+	unsigned short remote_port;  /* 0 for a listener */
+	unsigned int recv_queue;     /* bytes received, not yet read; a listener: connections waiting for accept() */
+	unsigned int send_queue;     /* bytes sent or queued, not yet acknowledged; a listener: its backlog */
+	char congestion[16];         /* congestion control name ("reno"), NUL-terminated, or empty */
+	unsigned int tcp_info_len;   /* bytes of tcp_info filled, 0 when unknown */
+	unsigned char tcp_info[256]; /* struct tcp_info, Linux layout; fields the stack does not know are 0 */
+};
+/* Fills up to `max` entries and returns how many sockets there are (call again with a bigger
+ * array when that is more than max), or -1 on error. */
+int stackdrill_sockets(void *userdata, struct stackdrill_socket *out, int max);
+typedef int (*stackdrill_sockets_t)(void *userdata, struct stackdrill_socket *out, int max);
 
 /* The stack's profile of script defines: values where stacks legitimately differ (initial
  * window, minimum RTO...), so one script runs unchanged on several stacks. Writes

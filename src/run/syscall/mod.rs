@@ -3,7 +3,7 @@
 //! Runs on the stack thread; reports socket life-cycle changes back as `SocketEffect`s.
 
 mod msg;
-mod snapshot;
+pub mod snapshot;
 mod value;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};

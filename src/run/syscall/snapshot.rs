@@ -275,6 +275,15 @@ fn cc_fields(name: &str, info: &[u8], out: &mut Vec<(String, i64)>) {
     }
 }
 
+/// The fields of a `struct tcp_info` given as bytes (as long as the stack filled it), by their
+/// `tcpi_*` names, in declaration order.
+pub fn decode_tcp_info(info: &[u8]) -> Vec<(&'static str, u64)> {
+    TCP_INFO_FIELDS
+        .iter()
+        .filter_map(|(name, field)| field.read(info).map(|value| (*name, value)))
+        .collect()
+}
+
 /// See [`super::snapshot_for_code`].
 pub(crate) fn snapshot(
     target: &mut dyn Target,

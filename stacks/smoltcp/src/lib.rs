@@ -8,10 +8,12 @@
 //! - [`adapter`]: the mutex, the condition variable and blocking calls.
 //! - [`socket_calls`], [`tcp_socket`], [`udp_socket`], [`socket_options`], [`readiness`]: the
 //!   BSD socket layer with Linux semantics.
-//! - [`stack`]: smoltcp's interface and sockets, the virtual clock, post-poll bookkeeping.
+//! - [`stack`]: smoltcp's interface and sockets, the virtual clock, who polls, post-poll
+//!   bookkeeping; [`socket_table`]: the sockets as `stackdrill_sockets` lists them.
 //! - [`virtual_link`], [`wire_tap`]: the network device and what it sees and adjusts.
 
-pub mod abi;
+/// The C structures exchanged with stackdrill: the shared `stackdrill-abi` crate.
+pub use stackdrill_abi as abi;
 pub mod adapter;
 pub mod clock;
 pub mod config;
@@ -22,7 +24,9 @@ pub mod readiness;
 pub mod sockaddr;
 pub mod socket_calls;
 pub mod socket_entry_points;
+pub mod socket_internals;
 pub mod socket_options;
+pub mod socket_table;
 pub mod stack;
 pub mod stack_entry_points;
 pub mod tcp_info;
@@ -33,5 +37,5 @@ pub mod wire_tap;
 
 pub use stack_entry_points::{
     packetdrill_interface_init, stackdrill_network_setup, stackdrill_poll,
-    stackdrill_profile_defines,
+    stackdrill_profile_defines, stackdrill_sockets,
 };

@@ -1,0 +1,154 @@
+//! The kernel's side of introspection: its TCP sockets in the run's namespace, read through
+//! netlink sock_diag (the messages built and parsed by netlink-packet-sock-diag), and tcp_info
+//! of a script fd through getsockopt. The kernel is not polled, so `/pollinghang` is refused.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_sock_diag::inet::nlas::Nla;
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NetlinkAddr};
+
+use super::{Refusal, SocketRecord, StackView};
+use crate::run::stack::FdMap;
+use crate::run::syscall::snapshot_for_code;
+use crate::target::kernel::KernelTarget;
+
+/// Every TCP socket of the current network namespace, IPv4 and IPv6, with tcp_info and the
+/// congestion control name (request sockets of listeners included, as SYN_RECV).
+pub fn tcp_sockets() -> std::io::Result<Vec<SocketRecord>> {
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+    socket.bind_auto()?;
+    socket.connect(&NetlinkAddr::new(0, 0))?;
+    let mut records = Vec::new();
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        dump_family(&socket, family, &mut records)?;
+    }
+    Ok(records)
+}
+
+fn dump_family(socket: &Socket, family: u8, out: &mut Vec<SocketRecord>) -> std::io::Result<()> {
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let socket_id = if family == libc::AF_INET as u8 {
+        SocketId::new_v4()
+    } else {
+        SocketId::new_v6()
+    };
+    let mut request = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family,
+            protocol: libc::IPPROTO_TCP as u8,
+            extensions: ExtensionFlags::INFO | ExtensionFlags::CONG,
+            states: StateFlags::all(),
+            socket_id,
+        })
+        .into(),
+    );
+    request.finalize();
+    let mut bytes = vec![0; request.buffer_len()];
+    request.serialize(&mut bytes);
+    socket.send(&bytes, 0)?;
+
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let received = socket.recv(&mut &mut buffer[..], 0)?;
+        let mut offset = 0;
+        while offset < received {
+            let message = <NetlinkMessage<SockDiagMessage>>::deserialize(&buffer[offset..received])
+                .map_err(|e| std::io::Error::other(format!("sock_diag answer: {e}")))?;
+            let length = message.header.length as usize;
+            match message.payload {
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                    out.push(record_of(&response));
+                }
+                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Error(e) => {
+                    return Err(std::io::Error::other(format!("sock_diag: {e}")));
+                }
+                _ => {}
+            }
+            if length == 0 {
+                break;
+            }
+            offset += length;
+        }
+    }
+}
+
+fn record_of(response: &netlink_packet_sock_diag::inet::InetResponse) -> SocketRecord {
+    let header = &response.header;
+    let id = &header.socket_id;
+    let mut record = SocketRecord {
+        protocol: libc::IPPROTO_TCP,
+        local: SocketAddr::new(id.source_address, id.source_port),
+        remote: SocketAddr::new(id.destination_address, id.destination_port),
+        state: header.state,
+        recv_queue: header.recv_queue,
+        send_queue: header.send_queue,
+        congestion: None,
+        tcp_info: Vec::new(),
+    };
+    for nla in &response.nlas {
+        match nla {
+            Nla::TcpInfo(bytes) => record.tcp_info = bytes.clone(),
+            Nla::Congestion(name) => record.congestion = Some(name.clone()),
+            _ => {}
+        }
+    }
+    record
+}
+
+/// Whether a socket belongs to stackdrill's own HTTP server or its clients (curl): not the
+/// stack under test's, so not shown.
+fn is_introspection(record: &SocketRecord, http_port: u16) -> bool {
+    let loopback = |ip: IpAddr| ip.is_loopback();
+    (record.local.port() == http_port && loopback(record.local.ip()))
+        || (record.remote.port() == http_port && loopback(record.remote.ip()))
+}
+
+/// The kernel target as the HTTP server sees it.
+pub struct KernelView {
+    pub fd_map: FdMap,
+    pub http_port: u16,
+}
+
+impl StackView for KernelView {
+    fn sockets(&self) -> Result<Vec<SocketRecord>, Refusal> {
+        let mut records =
+            tcp_sockets().map_err(|e| Refusal::Failed(format!("reading sock_diag: {e}")))?;
+        records.retain(|r| !is_introspection(r, self.http_port));
+        Ok(records)
+    }
+
+    fn tcp_info(&self, script_fd: i64) -> Result<Vec<(String, i64)>, Refusal> {
+        let live_fd = live_fd_of(&self.fd_map, script_fd)?;
+        snapshot_for_code(&mut KernelTarget, live_fd, false).map_err(Refusal::Failed)
+    }
+
+    fn polling_hang(&self, _millis: u64) -> Result<(), Refusal> {
+        Err(Refusal::BadRequest(
+            "/pollinghang stops a userspace stack's polling; the kernel target is not polled"
+                .to_string(),
+        ))
+    }
+}
+
+/// The live fd behind a script fd, or a 400 naming it.
+pub fn live_fd_of(fd_map: &FdMap, script_fd: i64) -> Result<i32, Refusal> {
+    let map = fd_map.lock().unwrap_or_else(|e| e.into_inner());
+    map.iter()
+        .find(|(script, _)| *script == script_fd)
+        .map(|(_, live)| *live)
+        .ok_or_else(|| Refusal::BadRequest(format!("fd={script_fd}: no such script fd is open")))
+}
+
+/// A view for the kernel target.
+pub fn kernel_view(fd_map: FdMap, http_port: u16) -> Arc<dyn StackView> {
+    Arc::new(KernelView { fd_map, http_port })
+}
