@@ -4,8 +4,9 @@
 //! - every entry point takes the mutex for its whole run, so only one thread works on the stack;
 //! - a socket call that cannot complete waits on the condition variable, which releases the
 //!   mutex and sleeps in the kernel (stackdrill sees the thread asleep and goes on);
-//! - every entry point notifies the condition variable when it leaves, so blocked calls look
-//!   again after anything that may have changed socket state;
+//! - every entry point that may have changed socket state notifies the condition variable when
+//!   it leaves, so blocked calls look again (when stackdrill drives the polling, that is
+//!   `stackdrill_poll` and the socket calls, not `netdev_send` or `usleep`);
 //! - panics never cross the C boundary: they are caught at each entry point.
 
 use std::any::Any;
@@ -69,14 +70,25 @@ impl Adapter {
         Ok(result)
     }
 
+    /// A call of the stack thread that runs the stack only when it runs itself (netdev_send,
+    /// usleep): `op` says whether it did, and only then are blocked calls woken.
+    pub fn stack_thread_step<T>(&self, op: impl FnOnce(&mut Stack) -> (T, bool)) -> SysResult<T> {
+        let (result, ran) = op(&mut *self.lock()?);
+        if ran {
+            self.wakeup.notify_all();
+        }
+        Ok(result)
+    }
+
     /// A call of the stack thread that changes no socket state (netdev_receive,
-    /// gettimeofday): blocked calls are not woken for it.
+    /// gettimeofday, stackdrill_sockets): blocked calls are not woken for it.
     pub fn stack_thread_query<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> SysResult<T> {
         Ok(op(&mut *self.lock()?))
     }
 
     /// A socket call that never blocks: runs `op`, lets the stack react at once (e.g. send
-    /// the SYN or the data just queued), then wakes blocked calls.
+    /// the SYN or the data just queued) unless stackdrill drives the polling, then wakes
+    /// blocked calls.
     pub fn call<T: std::fmt::Debug>(
         &self,
         name: &str,
@@ -84,7 +96,7 @@ impl Adapter {
     ) -> SysResult<T> {
         let mut stack = self.lock()?;
         let result = op(&mut stack);
-        stack.settle();
+        stack.after_socket_call();
         stack.debug(|| format!("{name} -> {result:?}"));
         drop(stack);
         self.wakeup.notify_all();
@@ -103,7 +115,7 @@ impl Adapter {
         let started = stack.now();
         loop {
             let attempt = op(&mut stack, started);
-            stack.settle();
+            stack.after_socket_call();
             match attempt {
                 Attempt::Done(result) => {
                     stack.debug(|| format!("{name} -> {result:?}"));

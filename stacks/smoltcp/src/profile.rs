@@ -1,7 +1,7 @@
 //! The stack's profile of script defines (`stackdrill_profile_defines`): values where smoltcp
 //! legitimately differs from Linux, kept in one table so a portable script can name them.
 
-use crate::config::StackConfig;
+use crate::config::{CongestionChoice, StackConfig};
 
 /// One define: its name and its value under a given configuration (flags may change values).
 pub struct ProfileDefine {
@@ -38,6 +38,16 @@ pub const PROFILE_DEFINES: &[ProfileDefine] = &[
     ProfileDefine {
         name: "ZERO_WINDOW_PROBE_LEN",
         value: |_| "1".to_string(),
+    },
+    // The congestion window of a new connection, in segments of 1000 bytes (the MSS the
+    // portable scripts negotiate): smoltcp's Reno and Cubic start at 2048 bytes; without
+    // congestion control there is no window (0). Linux: 10 segments.
+    ProfileDefine {
+        name: "INITIAL_CWND",
+        value: |config| match config.congestion {
+            CongestionChoice::None => "0".to_string(),
+            CongestionChoice::Reno | CongestionChoice::Cubic => "2".to_string(),
+        },
     },
     // A command that makes the stack back off SYN retransmissions exponentially from 1 s:
     // smoltcp always does (Linux needs net.ipv4.tcp_syn_linear_timeouts=0).

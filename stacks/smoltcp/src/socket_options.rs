@@ -2,18 +2,19 @@
 //! encodings and errors, and applying them to the smoltcp sockets behind a descriptor.
 
 use libc::{c_int, linger, timeval};
-use smoltcp::iface::SocketSet;
+use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 
 use crate::config::{CongestionChoice, StackConfig, MAX_SOCKET_BUFFER, MIN_MSS, MIN_SOCKET_BUFFER};
 use crate::errno::{fail, Errno, SysResult};
+use crate::socket_internals::{self, CongestionWindow};
 use crate::stack::{FdEntry, Network, Stack};
 use crate::tcp_info::{
     linux_tcp_state, LinuxTcpInfo, TCPI_OPT_SACK, TCPI_OPT_TIMESTAMPS, TCPI_OPT_WSCALE,
 };
-use crate::tcp_socket::{apply_liveness, smoltcp_congestion, TcpConnection, TcpFd, TcpRole};
-use crate::wire_tap::WireTap;
+use crate::tcp_socket::{apply_liveness, smoltcp_congestion, TcpFd, TcpRole};
+use crate::wire_tap::{TcpTuple, WireTap};
 
 /// Linux's TCP_MSS_DEFAULT: what TCP_MAXSEG reports before a connection exists.
 const DEFAULT_REPORTED_MSS: u32 = 536;
@@ -25,7 +26,9 @@ const MAX_MAXSEG: i32 = 32767;
 /// Longest SO_RCVTIMEO / SO_SNDTIMEO kept (a year); longer ones are that long.
 const MAX_SOCKET_TIMEOUT_SECS: u64 = 365 * 24 * 3600;
 /// Length of a congestion control name (TCP_CA_NAME_MAX).
-const CONGESTION_NAME_LEN: usize = 16;
+pub const CONGESTION_NAME_LEN: usize = 16;
+/// Linux's TCP_INFINITE_SSTHRESH: tcpi_snd_ssthresh before the first loss.
+const INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 
 /// Option values of one descriptor. Accepted connections inherit the listener's.
 #[derive(Clone, Debug)]
@@ -133,8 +136,8 @@ fn read_timeout(value: &[u8]) -> SysResult<Option<Duration>> {
 }
 
 /// The MSS the stack sends with on a connection (what TCP_MAXSEG and tcpi_snd_mss report).
-fn send_mss(network: &Network, connection: &TcpConnection, config: &StackConfig) -> Option<u32> {
-    let seen = network.link.egress.tap.observations(&connection.tuple)?;
+fn send_mss(network: &Network, tuple: &TcpTuple, config: &StackConfig) -> Option<u32> {
+    let seen = network.link.egress.tap.observations(tuple)?;
     let local_mss = seen.local_syn?.mss?;
     let peer_mss = seen.peer_mss_seen_by_stack.unwrap_or(536);
     let options = if config.timestamps && seen.negotiated(|syn| syn.timestamps) {
@@ -145,27 +148,65 @@ fn send_mss(network: &Network, connection: &TcpConnection, config: &StackConfig)
     Some(u32::from(local_mss.min(peer_mss)).saturating_sub(options))
 }
 
-fn tcp_info(stack: &Stack, tcp: &TcpFd) -> LinuxTcpInfo {
-    let mut info = LinuxTcpInfo::default();
-    let state = match &tcp.role {
-        TcpRole::Idle => tcp::State::Closed,
-        TcpRole::Listening(_) => tcp::State::Listen,
-        TcpRole::Connection(connection) => connection.state(&stack.sockets),
+/// getsockopt(TCP_INFO) of a descriptor.
+pub fn tcp_info(stack: &Stack, tcp: &TcpFd) -> LinuxTcpInfo {
+    match &tcp.role {
+        TcpRole::Idle => tcp_info_of(stack, tcp::State::Closed, None),
+        TcpRole::Listening(_) => tcp_info_of(stack, tcp::State::Listen, None),
+        TcpRole::Connection(connection) => tcp_info_of(
+            stack,
+            connection.state(&stack.sockets),
+            Some((&connection.tuple, connection.handle)),
+        ),
+    }
+}
+
+/// tcp_info of a socket in `state`; for a connection (with or without a descriptor), from its
+/// tuple (what the link saw) and its smoltcp socket, when it still has one.
+pub fn tcp_info_of(
+    stack: &Stack,
+    state: tcp::State,
+    connection: Option<(&TcpTuple, Option<SocketHandle>)>,
+) -> LinuxTcpInfo {
+    let mut info = LinuxTcpInfo {
+        tcpi_state: linux_tcp_state(state),
+        tcpi_ato: if stack.config.ack_delay_ms > 0 {
+            (stack.config.ack_delay_ms * 1000) as u32
+        } else {
+            0
+        },
+        ..LinuxTcpInfo::default()
     };
-    info.tcpi_state = linux_tcp_state(state);
-    info.tcpi_ato = if stack.config.ack_delay_ms > 0 {
-        (stack.config.ack_delay_ms * 1000) as u32
-    } else {
-        0
-    };
-    let (Some(connection), Some(network)) = (tcp.connection(), stack.network.as_ref()) else {
+    let (Some((tuple, handle)), Some(network)) = (connection, stack.network.as_ref()) else {
         return info;
     };
+    let internals = handle.map_or_else(Default::default, |handle| {
+        socket_internals::read(stack.sockets.get::<tcp::Socket>(handle))
+    });
+    if let Some(rtt) = internals.rtt {
+        info.tcpi_rto = rtt.rto_ms.saturating_mul(1000);
+        if rtt.have_measurement {
+            info.tcpi_rtt = rtt.srtt_ms.saturating_mul(1000);
+            info.tcpi_rttvar = rtt.rttvar_ms.saturating_mul(1000);
+        }
+    }
     info.tcpi_pmtu = network.link.mtu() as u32;
-    let Some(seen) = network.link.egress.tap.observations(&connection.tuple) else {
+    let Some(seen) = network.link.egress.tap.observations(tuple) else {
         return info;
     };
-    let snd_mss = send_mss(network, connection, &stack.config).unwrap_or(DEFAULT_REPORTED_MSS);
+    let snd_mss = send_mss(network, tuple, &stack.config).unwrap_or(DEFAULT_REPORTED_MSS);
+    if let Some(CongestionWindow::Window { cwnd, ssthresh }) = internals.congestion {
+        // Linux counts both in segments of snd_mss; smoltcp in bytes. Whole segments.
+        let segments = |bytes: usize| {
+            u32::try_from(bytes / snd_mss.max(1) as usize).unwrap_or(INFINITE_SSTHRESH)
+        };
+        info.tcpi_snd_cwnd = segments(cwnd);
+        info.tcpi_snd_ssthresh = if ssthresh == usize::MAX {
+            INFINITE_SSTHRESH
+        } else {
+            segments(ssthresh).min(INFINITE_SSTHRESH)
+        };
+    }
     let mut snd_wscale = 0;
     let mut rcv_wscale = 0;
     if seen.negotiated(|syn| syn.timestamps) && stack.config.timestamps {
@@ -201,7 +242,7 @@ fn tcp_info(stack: &Stack, tcp: &TcpFd) -> LinuxTcpInfo {
     info.tcpi_bytes_retrans = seen.bytes_retrans;
     info.tcpi_snd_wnd = u32::from(seen.peer_window) << snd_wscale.min(14);
     info.tcpi_rcv_wnd = u32::from(seen.local_window) << rcv_wscale.min(14);
-    if let Some(handle) = connection.handle {
+    if let Some(handle) = handle {
         let queued = stack.sockets.get::<tcp::Socket>(handle).send_queue() as u32;
         info.tcpi_notsent_bytes = queued.saturating_sub(in_flight);
     }
@@ -314,10 +355,9 @@ impl Stack {
         match name {
             libc::TCP_NODELAY => Ok(int_bytes(options.nodelay as c_int)),
             libc::TCP_MAXSEG => {
-                let connected = tcp
-                    .connection()
-                    .zip(self.network.as_ref())
-                    .and_then(|(connection, network)| send_mss(network, connection, &self.config));
+                let connected = tcp.connection().zip(self.network.as_ref()).and_then(
+                    |(connection, network)| send_mss(network, &connection.tuple, &self.config),
+                );
                 let mss = connected
                     .or(options.max_seg.map(u32::from))
                     .unwrap_or(DEFAULT_REPORTED_MSS);

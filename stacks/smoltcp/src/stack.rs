@@ -2,8 +2,11 @@
 //! virtual clock, the descriptor table, and the bookkeeping that runs after every poll
 //! (connection outcomes, listener pools, sockets still closing after their fd was closed).
 //!
-//! Time only moves in [`Stack::advance`], which polls smoltcp at every instant it asked for on
-//! the way, so each timer fires, and its packets are stamped, at its exact due time.
+//! Time only moves in [`Stack::advance`]. Who runs the stack depends on [`Polling`]: as
+//! upstream packetdrill expects, `netdev_send`, `usleep` (at every instant smoltcp asked for on
+//! the way, so each timer fires, and its packets are stamped, at its exact due time) and every
+//! socket call run it themselves; once stackdrill drives the polling, only `stackdrill_poll`
+//! does, and the other calls just queue a packet, move the clock or change socket state.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -45,6 +48,22 @@ pub enum FdEntry {
 pub struct ClosingSocket {
     pub handle: SocketHandle,
     pub tuple: TcpTuple,
+    /// The family of the fd it belonged to (its addresses in the socket table).
+    pub domain: SocketDomain,
+}
+
+/// Who runs the stack (packetdrill.h, `stackdrill_poll`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Polling {
+    /// No call has decided yet.
+    Undecided,
+    /// Upstream packetdrill's contract, chosen by the first `netdev_send`, `usleep` or socket
+    /// call: each of them runs the stack itself.
+    SelfDriven,
+    /// stackdrill called `stackdrill_poll` before any of those: only `stackdrill_poll` runs the
+    /// stack; `netdev_send` only queues, `usleep` only moves the clock, and socket calls only
+    /// change socket state.
+    Driven,
 }
 
 /// The link and interface, once stackdrill has told the stack its network.
@@ -82,6 +101,7 @@ pub struct Stack {
     pub network: Option<Network>,
     pub fds: FdTable<FdEntry>,
     pub closing: Vec<ClosingSocket>,
+    pub polling: Polling,
     waits: Vec<(u64, Option<Instant>)>,
     next_wait_id: u64,
     next_ephemeral_port: u16,
@@ -96,6 +116,7 @@ impl Stack {
             network: None,
             fds: FdTable::default(),
             closing: Vec::new(),
+            polling: Polling::Undecided,
             waits: Vec::new(),
             next_wait_id: 0,
             next_ephemeral_port: *EPHEMERAL_PORTS.start(),
@@ -186,13 +207,43 @@ impl Stack {
         self.network.as_ref().ok_or(Errno(libc::ENETUNREACH))
     }
 
-    /// A packet from the peer: queued and processed at once, at the current time.
-    pub fn inject(&mut self, packet: Vec<u8>) -> SysResult<()> {
+    /// Whether `netdev_send`, `usleep` and socket calls run the stack themselves. The first
+    /// such call made before any `stackdrill_poll` settles it: they do, for good.
+    pub fn runs_itself(&mut self) -> bool {
+        if self.polling == Polling::Undecided {
+            self.polling = Polling::SelfDriven;
+            self.debug(|| "polling: self-driven (packetdrill's contract)".to_string());
+        }
+        self.polling == Polling::SelfDriven
+    }
+
+    /// `stackdrill_poll`: a first call before anything else hands the polling to stackdrill.
+    pub fn note_driven_poll(&mut self) {
+        if self.polling == Polling::Undecided {
+            self.polling = Polling::Driven;
+            self.debug(|| "polling: driven by stackdrill_poll".to_string());
+        }
+    }
+
+    /// What follows a socket call: the stack reacts at once (sends the SYN or the data just
+    /// queued), unless stackdrill drives the polling.
+    pub fn after_socket_call(&mut self) {
+        if self.runs_itself() {
+            self.settle();
+        }
+    }
+
+    /// A packet from the peer, queued; processed at once unless stackdrill drives the polling.
+    /// Returns whether the stack ran.
+    pub fn inject(&mut self, packet: Vec<u8>) -> SysResult<bool> {
         let now = self.clock.now();
         let network = self.network.as_mut().ok_or(Errno(libc::ENETDOWN))?;
         network.link.inject(packet, now);
-        self.settle();
-        Ok(())
+        let runs = self.runs_itself();
+        if runs {
+            self.settle();
+        }
+        Ok(runs)
     }
 
     /// The next packet the stack sent.
@@ -256,9 +307,15 @@ impl Stack {
             .min()
     }
 
-    /// `usleep`: moves the clock `usecs` forward, running everything due on the way at its time.
-    pub fn advance(&mut self, usecs: u64) {
+    /// `usleep`: moves the clock `usecs` forward, running everything due on the way at its time
+    /// (only moving the clock when stackdrill drives the polling). Returns whether the stack
+    /// ran.
+    pub fn advance(&mut self, usecs: u64) -> bool {
         let target = self.clock.after(Duration::from_micros(usecs));
+        if !self.runs_itself() {
+            self.clock.advance_to(target);
+            return false;
+        }
         loop {
             self.settle();
             match self.next_wakeup() {
@@ -268,6 +325,17 @@ impl Stack {
         }
         self.clock.advance_to(target);
         self.settle();
+        true
+    }
+
+    /// `stackdrill_poll`: does everything due at the current time (received packets, timers
+    /// that came due, packets to send) and returns the µs until the stack next needs a poll.
+    pub fn poll_due_work(&mut self) -> Option<i64> {
+        self.note_driven_poll();
+        self.settle();
+        let now = self.now();
+        self.next_wakeup()
+            .map(|when| (when - now).total_micros() as i64)
     }
 
     /// Registers a blocked call's deadline (`None`: it waits for a state change only).

@@ -1,12 +1,12 @@
 //! The symbols this library exports (`packetdrill_interface_init`, `stackdrill_network_setup`,
-//! `stackdrill_poll`, `stackdrill_profile_defines`) and the stack-thread entries of the table:
-//! `free`, `netdev_send`, `netdev_receive`, `usleep`, `gettimeofday`.
+//! `stackdrill_poll`, `stackdrill_sockets`, `stackdrill_profile_defines`) and the stack-thread
+//! entries of the table: `free`, `netdev_send`, `netdev_receive`, `usleep`, `gettimeofday`.
 
 use std::ffi::{c_char, c_void, CStr};
 
 use libc::{c_int, size_t, timeval, useconds_t};
 
-use crate::abi::{PacketdrillInterface, StackdrillNetwork};
+use crate::abi::{PacketdrillInterface, StackdrillNetwork, StackdrillSocket};
 use crate::adapter::{without_unwinding, Adapter};
 use crate::config::{ConfigError, StackConfig};
 use crate::errno::{set_thread_errno, Errno};
@@ -135,7 +135,9 @@ pub unsafe extern "C" fn stackdrill_network_setup(
     })
 }
 
-/// Does all work due now, and reports the µs until the stack next needs a poll (-1: none).
+/// Does all work due now, and reports the µs until the stack next needs a poll (-1: none). A
+/// first call before any netdev_send, usleep or socket call hands the polling to stackdrill
+/// (see [`crate::stack::Polling`]).
 ///
 /// # Safety
 /// `userdata` must come from `packetdrill_interface_init`; `next_timer_usecs` must be NULL or
@@ -146,13 +148,7 @@ pub unsafe extern "C" fn stackdrill_poll(
     next_timer_usecs: *mut i64,
 ) -> c_int {
     stack_entry("stackdrill_poll", userdata, -1, |adapter| {
-        let next = adapter.stack_thread_call(|stack| {
-            stack.settle();
-            let now = stack.now();
-            stack
-                .next_wakeup()
-                .map_or(-1, |when| (when - now).total_micros() as i64)
-        });
+        let next = adapter.stack_thread_call(|stack| stack.poll_due_work().unwrap_or(-1));
         match next {
             Ok(next) => {
                 // SAFETY: stackdrill passes a valid pointer (NULL is skipped).
@@ -163,6 +159,37 @@ pub unsafe extern "C" fn stackdrill_poll(
             }
             Err(_) => -1,
         }
+    })
+}
+
+/// The stack's TCP sockets (see [`crate::socket_table`]): fills up to `max` entries of `out`
+/// and returns how many there are, or -1 on error. Only reads: the stack does not run.
+///
+/// # Safety
+/// `userdata` must come from `packetdrill_interface_init`; `out` must have `max` writable
+/// entries (it may be NULL when `max` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn stackdrill_sockets(
+    userdata: *mut c_void,
+    out: *mut StackdrillSocket,
+    max: c_int,
+) -> c_int {
+    stack_entry("stackdrill_sockets", userdata, -1, |adapter| {
+        let Ok(room) = usize::try_from(max) else {
+            return -1;
+        };
+        if out.is_null() && room > 0 {
+            return -1;
+        }
+        let Ok(table) = adapter.stack_thread_query(|stack| stack.socket_table()) else {
+            return -1;
+        };
+        for (index, entry) in table.iter().take(room).enumerate() {
+            // SAFETY: `out` has `max` writable entries and index < max; write_unaligned copes
+            // with a caller's array that is not 4-byte aligned.
+            unsafe { std::ptr::write_unaligned(out.add(index), *entry) };
+        }
+        c_int::try_from(table.len()).unwrap_or(c_int::MAX)
     })
 }
 
@@ -215,7 +242,7 @@ unsafe extern "C" fn free(userdata: *mut c_void) {
     })
 }
 
-/// A packet from the peer, processed at once.
+/// A packet from the peer, processed at once (only queued when stackdrill drives the polling).
 unsafe extern "C" fn netdev_send(
     userdata: *mut c_void,
     buf: *const c_void,
@@ -227,7 +254,11 @@ unsafe extern "C" fn netdev_send(
         }
         // SAFETY: stackdrill passes `count` readable bytes.
         let packet = unsafe { std::slice::from_raw_parts(buf as *const u8, count) }.to_vec();
-        match adapter.stack_thread_call(|stack| stack.inject(packet)) {
+        let injected = adapter.stack_thread_step(|stack| match stack.inject(packet) {
+            Ok(ran) => (Ok(()), ran),
+            Err(errno) => (Err(errno), false),
+        });
+        match injected {
             Ok(Ok(())) => 0,
             _ => -1,
         }
@@ -264,10 +295,11 @@ unsafe extern "C" fn netdev_receive(
     })
 }
 
-/// Advances the virtual clock by `usec`, running every timer due on the way.
+/// Advances the virtual clock by `usec`, running every timer due on the way (only moving the
+/// clock when stackdrill drives the polling).
 unsafe extern "C" fn usleep(userdata: *mut c_void, usec: useconds_t) -> c_int {
     stack_entry("usleep", userdata, -1, |adapter| {
-        match adapter.stack_thread_call(|stack| stack.advance(u64::from(usec))) {
+        match adapter.stack_thread_step(|stack| ((), stack.advance(u64::from(usec)))) {
             Ok(()) => 0,
             Err(errno) => {
                 set_thread_errno(errno);

@@ -24,6 +24,8 @@ use crate::wire_tap::{TcpTuple, WireTap};
 const MAX_LISTEN_POOL: usize = 32;
 /// Most connections one listener queues (established, plus in handshake).
 const MAX_BACKLOG: usize = 128;
+/// Linux's default net.core.somaxconn: the largest backlog listen() keeps.
+const SOMAXCONN: u32 = 4096;
 
 /// Descriptor flags shared by every socket kind.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,6 +94,8 @@ pub struct Listener {
     pub endpoint: IpListenEndpoint,
     /// Connections queued plus in handshake, at most (from the backlog).
     pub capacity: usize,
+    /// The backlog as Linux keeps it (`sk_max_ack_backlog`), for the socket table.
+    pub backlog: u32,
     /// smoltcp sockets in LISTEN or SYN-RECEIVED.
     pub pool: Vec<SocketHandle>,
     /// Established connections, oldest first.
@@ -395,12 +399,17 @@ impl Listener {
     }
 
     /// Drops the pool and aborts queued connections (they get an RST, like Linux).
-    fn tear_down(self, sockets: &mut SocketSet<'static>, closing: &mut Vec<ClosingSocket>) {
+    fn tear_down(
+        self,
+        domain: SocketDomain,
+        sockets: &mut SocketSet<'static>,
+        closing: &mut Vec<ClosingSocket>,
+    ) {
         for handle in self.pool {
             sockets.remove(handle);
         }
         for connection in self.ready {
-            close_connection(connection, true, sockets, closing);
+            close_connection(connection, domain, true, sockets, closing);
         }
     }
 }
@@ -409,6 +418,7 @@ impl Listener {
 /// when received data was never read. The smoltcp socket lives on until it reaches CLOSED.
 fn close_connection(
     connection: TcpConnection,
+    domain: SocketDomain,
     abort: bool,
     sockets: &mut SocketSet<'static>,
     closing: &mut Vec<ClosingSocket>,
@@ -434,6 +444,7 @@ fn close_connection(
     closing.push(ClosingSocket {
         handle,
         tuple: connection.tuple,
+        domain,
     });
 }
 
@@ -508,10 +519,13 @@ impl Stack {
 
     pub fn tcp_listen(&mut self, fd: c_int, backlog: c_int) -> SysResult<()> {
         let capacity = (backlog.max(0) as usize + 1).min(MAX_BACKLOG);
+        // Linux compares the backlog as unsigned: a negative one means somaxconn.
+        let linux_backlog = (backlog as u32).min(SOMAXCONN);
         let binding = match &mut tcp_fd(self, fd)?.role {
             TcpRole::Connection(_) => return fail(libc::EINVAL),
             TcpRole::Listening(listener) => {
                 listener.capacity = capacity;
+                listener.backlog = linux_backlog;
                 return Ok(());
             }
             TcpRole::Idle => tcp_fd(self, fd)?.binding,
@@ -542,6 +556,7 @@ impl Stack {
                 port: binding.port,
             },
             capacity,
+            backlog: linux_backlog,
             pool: Vec::new(),
             ready: VecDeque::new(),
         };
@@ -607,7 +622,7 @@ impl Stack {
                 else {
                     return Ok(ConnectStart::Done);
                 };
-                close_connection(connection, true, sockets, closing);
+                close_connection(connection, tcp.domain, true, sockets, closing);
                 return Ok(ConnectStart::Done);
             }
             (TcpRole::Idle, SocketAddress::Unspecified) => return Ok(ConnectStart::Done),
@@ -849,7 +864,7 @@ impl Stack {
                     else {
                         return Ok(());
                     };
-                    listener.tear_down(sockets, closing);
+                    listener.tear_down(tcp.domain, sockets, closing);
                 }
                 Ok(())
             }
@@ -878,11 +893,15 @@ impl Stack {
         match tcp.role {
             TcpRole::Idle => {}
             TcpRole::Listening(listener) => {
-                listener.tear_down(&mut self.sockets, &mut self.closing)
+                listener.tear_down(tcp.domain, &mut self.sockets, &mut self.closing)
             }
-            TcpRole::Connection(connection) => {
-                close_connection(connection, abort, &mut self.sockets, &mut self.closing)
-            }
+            TcpRole::Connection(connection) => close_connection(
+                connection,
+                tcp.domain,
+                abort,
+                &mut self.sockets,
+                &mut self.closing,
+            ),
         }
     }
 }

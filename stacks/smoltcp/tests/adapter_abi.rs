@@ -150,7 +150,13 @@ fn passive_open_answers_with_options_and_virtual_timestamps() {
 
 #[test]
 fn data_is_sent_at_once_and_retransmitted_at_the_rto() {
-    let stack = Stack::new(Some("timestamps=on"));
+    for polling in BOTH_POLLINGS {
+        data_is_sent_at_once_and_retransmitted_at_the_rto_with(polling);
+    }
+}
+
+fn data_is_sent_at_once_and_retransmitted_at_the_rto_with(polling: Polling) {
+    let stack = Stack::with_polling(Some("timestamps=on"), polling);
     let (fd, isn) = stack.passive_open(8080);
     stack.usleep(10_000);
     assert_eq!(stack.write(fd, &[7u8; 500]), 500);
@@ -185,7 +191,13 @@ fn data_is_sent_at_once_and_retransmitted_at_the_rto() {
 
 #[test]
 fn peer_fin_gives_eof_and_close_sends_fin() {
-    let stack = Stack::new(None);
+    for polling in BOTH_POLLINGS {
+        peer_fin_gives_eof_and_close_sends_fin_with(polling);
+    }
+}
+
+fn peer_fin_gives_eof_and_close_sends_fin_with(polling: Polling) {
+    let stack = Stack::with_polling(None, polling);
     let (fd, isn) = stack.passive_open(8080);
     let mut data = Segment::to_stack(8080, TcpControl::Psh, 1, Some(isn));
     data.payload = b"hello".to_vec();
@@ -290,7 +302,13 @@ fn linger_zero_close_resets() {
 
 #[test]
 fn blocking_connect_completes_when_the_syn_ack_arrives() {
-    let stack = Arc::new(Stack::new(None));
+    for polling in BOTH_POLLINGS {
+        blocking_connect_completes_when_the_syn_ack_arrives_with(polling);
+    }
+}
+
+fn blocking_connect_completes_when_the_syn_ack_arrives_with(polling: Polling) {
+    let stack = Arc::new(Stack::with_polling(None, polling));
     let fd = stack.socket(libc::AF_INET, libc::SOCK_STREAM);
     let (tid_tx, tid_rx) = mpsc::channel();
     let worker = {
@@ -303,6 +321,8 @@ fn blocking_connect_completes_when_the_syn_ack_arrives() {
     };
     let tid = tid_rx.recv().unwrap();
     wait_until_asleep(tid);
+    // stackdrill polls once the call sleeps (driving the polling, that sends the SYN).
+    stack.poll_stack();
     let now = stack.now_us();
     let (syn, at) = stack.receive_tcp();
     assert_eq!(at, now);
@@ -333,7 +353,13 @@ fn blocking_connect_completes_when_the_syn_ack_arrives() {
 
 #[test]
 fn blocking_accept_sleeps_until_the_handshake_completes() {
-    let stack = Arc::new(Stack::new(None));
+    for polling in BOTH_POLLINGS {
+        blocking_accept_sleeps_until_the_handshake_completes_with(polling);
+    }
+}
+
+fn blocking_accept_sleeps_until_the_handshake_completes_with(polling: Polling) {
+    let stack = Arc::new(Stack::with_polling(None, polling));
     let listener = stack.socket(libc::AF_INET, libc::SOCK_STREAM);
     assert_eq!(stack.bind_v4(listener, LOCAL, 8080), 0);
     assert_eq!(stack.listen(listener, 5), 0);
@@ -365,7 +391,13 @@ fn blocking_accept_sleeps_until_the_handshake_completes() {
 
 #[test]
 fn nonblocking_connect_reports_progress_and_refusal() {
-    let stack = Stack::new(None);
+    for polling in BOTH_POLLINGS {
+        nonblocking_connect_reports_progress_and_refusal_with(polling);
+    }
+}
+
+fn nonblocking_connect_reports_progress_and_refusal_with(polling: Polling) {
+    let stack = Stack::with_polling(None, polling);
     let fd = stack.socket(libc::AF_INET, libc::SOCK_STREAM);
     assert_eq!(stack.fcntl(fd, libc::F_GETFL, 0), libc::O_RDWR);
     assert_eq!(stack.fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK), 0);
@@ -422,7 +454,13 @@ fn nonblocking_connect_succeeds_once_then_eisconn() {
 
 #[test]
 fn unanswered_syn_times_out_silently() {
-    let stack = Stack::new(Some("syn_timeout=20000"));
+    for polling in BOTH_POLLINGS {
+        unanswered_syn_times_out_silently_with(polling);
+    }
+}
+
+fn unanswered_syn_times_out_silently_with(polling: Polling) {
+    let stack = Stack::with_polling(Some("syn_timeout=20000"), polling);
     let fd = stack.socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK);
     let start = stack.now_us();
     assert_eq!(stack.connect_v4(fd, REMOTE, 80), -1);
@@ -452,7 +490,13 @@ fn unanswered_syn_times_out_silently() {
 
 #[test]
 fn poll_timeout_waits_for_the_virtual_deadline() {
-    let stack = Arc::new(Stack::new(None));
+    for polling in BOTH_POLLINGS {
+        poll_timeout_waits_for_the_virtual_deadline_with(polling);
+    }
+}
+
+fn poll_timeout_waits_for_the_virtual_deadline_with(polling: Polling) {
+    let stack = Arc::new(Stack::with_polling(None, polling));
     let (fd, _) = stack.passive_open(8080);
     let (tid_tx, tid_rx) = mpsc::channel();
     let worker = {
@@ -481,7 +525,13 @@ fn poll_timeout_waits_for_the_virtual_deadline() {
 
 #[test]
 fn recv_timeout_returns_eagain_at_the_deadline() {
-    let stack = Arc::new(Stack::new(None));
+    for polling in BOTH_POLLINGS {
+        recv_timeout_returns_eagain_at_the_deadline_with(polling);
+    }
+}
+
+fn recv_timeout_returns_eagain_at_the_deadline_with(polling: Polling) {
+    let stack = Arc::new(Stack::with_polling(None, polling));
     let (fd, _) = stack.passive_open(8080);
     let timeout = libc::timeval {
         tv_sec: 0,
@@ -660,7 +710,13 @@ fn socket_options_follow_linux_conventions() {
 
 #[test]
 fn write_blocks_until_everything_is_queued() {
-    let stack = Arc::new(Stack::new(Some("sndbuf=4096")));
+    for polling in BOTH_POLLINGS {
+        write_blocks_until_everything_is_queued_with(polling);
+    }
+}
+
+fn write_blocks_until_everything_is_queued_with(polling: Polling) {
+    let stack = Arc::new(Stack::with_polling(Some("sndbuf=4096"), polling));
     let (fd, isn) = stack.passive_open(8080);
     let (tid_tx, tid_rx) = mpsc::channel();
     let worker = {
@@ -674,8 +730,10 @@ fn write_blocks_until_everything_is_queued() {
     let mut acked = isn;
     let mut wakeups = 0;
     while !worker.is_finished() {
-        // The write has queued what fits (4 KiB) and sleeps; everything it sent is queued.
+        // The write has queued what fits (4 KiB) and sleeps; stackdrill polls, and everything
+        // the stack sent is queued.
         wait_until_asleep(tid);
+        stack.poll_stack();
         wakeups += 1;
         while let Some((bytes, _)) = stack.receive() {
             let segment = parse_tcp(&bytes);
@@ -702,7 +760,15 @@ fn write_blocks_until_everything_is_queued() {
 
 #[test]
 fn keepalive_switched_on_later_probes_keepidle_after_the_peer_was_last_heard() {
-    let stack = Stack::new(None);
+    for polling in BOTH_POLLINGS {
+        keepalive_switched_on_later_probes_keepidle_after_the_peer_was_last_heard_with(polling);
+    }
+}
+
+fn keepalive_switched_on_later_probes_keepidle_after_the_peer_was_last_heard_with(
+    polling: Polling,
+) {
+    let stack = Stack::with_polling(None, polling);
     let (fd, isn) = stack.passive_open(8080);
     let heard = stack.now_us();
     stack.usleep(500_000);

@@ -8,6 +8,14 @@ use smoltcp::wire::TcpControl;
 
 const SECOND: i64 = 1_000_000;
 
+/// tcpi_snd_cwnd of a descriptor.
+fn snd_cwnd(stack: &Stack, fd: i32) -> u32 {
+    let (result, info) = stack.getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, 280);
+    assert_eq!(result, 0);
+    let offset = std::mem::offset_of!(stackdrill_smoltcp::tcp_info::LinuxTcpInfo, tcpi_snd_cwnd);
+    u32::from_ne_bytes(info[offset..offset + 4].try_into().unwrap())
+}
+
 /// Reads every segment the stack has queued.
 fn drain(stack: &Stack) -> Vec<(Segment, i64)> {
     std::iter::from_fn(|| stack.receive())
@@ -26,6 +34,7 @@ fn reno_starts_with_a_2048_byte_window() {
         .collect();
     // Two 1000-byte segments; Nagle holds the 48 bytes the window still allows.
     assert_eq!(flight, vec![1000, 1000]);
+    assert_eq!(snd_cwnd(&stack, fd), 2, "2048 bytes in 1000-byte segments");
     let ack = Segment::to_stack(8080, TcpControl::None, 1, Some(isn.wrapping_add(2000)));
     stack.inject_tcp(&ack);
     let next: Vec<_> = drain(&stack)
@@ -34,6 +43,7 @@ fn reno_starts_with_a_2048_byte_window() {
         .collect();
     // Slow start adds one MSS per ACK, however much it acknowledges (Linux: per segment).
     assert_eq!(next, vec![1000, 1000, 1000]);
+    assert_eq!(snd_cwnd(&stack, fd), 3, "3048 bytes");
 }
 
 #[test]

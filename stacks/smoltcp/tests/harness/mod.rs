@@ -1,12 +1,17 @@
 //! Test harness: drives the adapter through its extern "C" functions exactly as stackdrill
 //! does (init with flags, network setup, the table's entries), and builds/parses the IPv4 TCP
 //! and UDP packets the simulated peer exchanges with it.
+//!
+//! A [`Stack`] is driven like stackdrill drives polling ([`Polling::Driven`]: stackdrill_poll
+//! right after network setup, and after every netdev_send, usleep and socket call), or like
+//! upstream packetdrill ([`Polling::Legacy`]: stackdrill_poll only when a test asks).
 
 #![allow(dead_code)]
 
 use std::ffi::{c_void, CString};
 use std::mem::size_of;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as RealDuration, Instant as RealInstant};
 
 use libc::{c_int, sockaddr, sockaddr_in, socklen_t};
@@ -15,8 +20,10 @@ use smoltcp::wire::{
     IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpOption, TcpPacket, TcpRepr,
     TcpSeqNumber, TcpTimestampRepr, UdpPacket, UdpRepr,
 };
-use stackdrill_smoltcp::abi::{PacketdrillInterface, StackdrillNetwork};
-use stackdrill_smoltcp::{packetdrill_interface_init, stackdrill_network_setup, stackdrill_poll};
+use stackdrill_smoltcp::abi::{PacketdrillInterface, StackdrillNetwork, StackdrillSocket};
+use stackdrill_smoltcp::{
+    packetdrill_interface_init, stackdrill_network_setup, stackdrill_poll, stackdrill_sockets,
+};
 
 pub const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
 pub const REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -25,9 +32,24 @@ pub const PEER_PORT: u16 = 40000;
 /// A socket address as (family, address bytes, port).
 pub type PeerAddress = (c_int, Vec<u8>, u16);
 
+/// Who polls the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Polling {
+    /// stackdrill's way: a first stackdrill_poll right after network setup, then one after
+    /// every netdev_send, usleep and socket call.
+    Driven,
+    /// Upstream packetdrill's way: the stack runs itself; stackdrill_poll only when asked.
+    Legacy,
+}
+
+pub const BOTH_POLLINGS: [Polling; 2] = [Polling::Driven, Polling::Legacy];
+
 /// The adapter's table, shared with helper threads the way stackdrill's call worker shares it.
 pub struct Stack {
     pub table: PacketdrillInterface,
+    pub polling: Polling,
+    /// Set while [`Stack::unpolled`] runs: no automatic stackdrill_poll.
+    hold_polls: AtomicBool,
 }
 
 // SAFETY: the adapter serialises every entry behind its own mutex (that is its contract with
@@ -258,9 +280,23 @@ pub fn decode_sockaddr(storage: &libc::sockaddr_storage, len: socklen_t) -> Peer
     }
 }
 
+fn set_errno(value: c_int) {
+    // SAFETY: __errno_location returns the calling thread's errno.
+    unsafe { *libc::__errno_location() = value };
+}
+
 impl Stack {
-    /// A stack set up like stackdrill's default test network.
+    /// A stack set up like stackdrill's default test network, driven by stackdrill_poll.
     pub fn new(flags: Option<&str>) -> Stack {
+        Stack::with_polling(flags, Polling::Driven)
+    }
+
+    /// A stack that runs itself, as under upstream packetdrill.
+    pub fn legacy(flags: Option<&str>) -> Stack {
+        Stack::with_polling(flags, Polling::Legacy)
+    }
+
+    pub fn with_polling(flags: Option<&str>, polling: Polling) -> Stack {
         let table = init_table(flags);
         assert!(!table.userdata.is_null(), "init filled the table");
         let mut net = StackdrillNetwork {
@@ -276,46 +312,73 @@ impl Stack {
         net.remote_ip[..4].copy_from_slice(&REMOTE.octets());
         // SAFETY: userdata from init and a valid network description.
         assert_eq!(unsafe { stackdrill_network_setup(table.userdata, &net) }, 0);
-        Stack { table }
+        let stack = Stack {
+            table,
+            polling,
+            hold_polls: AtomicBool::new(false),
+        };
+        if polling == Polling::Driven {
+            stack.poll_stack();
+        }
+        stack
     }
 
     fn ud(&self) -> *mut c_void {
         self.table.userdata
     }
 
+    /// What stackdrill does after a netdev_send, usleep or socket call when it drives the
+    /// polling: stackdrill_poll (the call's errno is kept).
+    fn after_call<T>(&self, result: T) -> T {
+        if self.polling == Polling::Driven && !self.hold_polls.load(Ordering::SeqCst) {
+            let saved = errno();
+            self.poll_stack();
+            set_errno(saved);
+        }
+        result
+    }
+
+    /// Runs `calls` without the automatic stackdrill_poll after each call (driven mode).
+    pub fn unpolled<T>(&self, calls: impl FnOnce(&Stack) -> T) -> T {
+        self.hold_polls.store(true, Ordering::SeqCst);
+        let result = calls(self);
+        self.hold_polls.store(false, Ordering::SeqCst);
+        result
+    }
+
     pub fn socket(&self, domain: c_int, kind: c_int) -> c_int {
         // SAFETY: valid userdata; plain integer arguments.
-        unsafe { (self.table.socket.unwrap())(self.ud(), domain, kind, 0) }
+        self.after_call(unsafe { (self.table.socket.unwrap())(self.ud(), domain, kind, 0) })
     }
 
     pub fn bind_v4(&self, fd: c_int, addr: Ipv4Addr, port: u16) -> c_int {
         let sin = sockaddr_v4(addr, port);
         // SAFETY: a valid sockaddr_in and its size.
-        unsafe {
+        self.after_call(unsafe {
             (self.table.bind.unwrap())(
                 self.ud(),
                 fd,
                 &sin as *const _ as *const sockaddr,
                 size_of::<sockaddr_in>() as socklen_t,
             )
-        }
+        })
     }
 
     pub fn bind_raw(&self, fd: c_int, addr: &[u8]) -> c_int {
         // SAFETY: a readable buffer and its size.
-        unsafe {
+        self.after_call(unsafe {
             (self.table.bind.unwrap())(
                 self.ud(),
                 fd,
                 addr.as_ptr() as *const sockaddr,
                 addr.len() as socklen_t,
             )
-        }
+        })
     }
 
     pub fn listen(&self, fd: c_int, backlog: c_int) -> c_int {
         // SAFETY: valid userdata.
-        unsafe { (self.table.listen.unwrap())(self.ud(), fd, backlog) }
+        self.after_call(unsafe { (self.table.listen.unwrap())(self.ud(), fd, backlog) })
     }
 
     /// accept, with the peer address decoded.
@@ -324,14 +387,14 @@ impl Stack {
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
         // SAFETY: a writable sockaddr_storage and its size.
-        let result = unsafe {
+        let result = self.after_call(unsafe {
             (self.table.accept.unwrap())(
                 self.ud(),
                 fd,
                 &mut storage as *mut _ as *mut sockaddr,
                 &mut len,
             )
-        };
+        });
         (
             result,
             (result >= 0).then(|| decode_sockaddr(&storage, len)),
@@ -341,48 +404,53 @@ impl Stack {
     pub fn connect_v4(&self, fd: c_int, addr: Ipv4Addr, port: u16) -> c_int {
         let sin = sockaddr_v4(addr, port);
         // SAFETY: a valid sockaddr_in and its size.
-        unsafe {
+        self.after_call(unsafe {
             (self.table.connect.unwrap())(
                 self.ud(),
                 fd,
                 &sin as *const _ as *const sockaddr,
                 size_of::<sockaddr_in>() as socklen_t,
             )
-        }
+        })
     }
 
     pub fn read(&self, fd: c_int, len: usize) -> (isize, Vec<u8>) {
         let mut buf = vec![0u8; len];
         // SAFETY: a writable buffer of `len` bytes.
-        let n = unsafe { (self.table.read.unwrap())(self.ud(), fd, buf.as_mut_ptr() as _, len) };
+        let n = self.after_call(unsafe {
+            (self.table.read.unwrap())(self.ud(), fd, buf.as_mut_ptr() as _, len)
+        });
         buf.truncate(n.max(0) as usize);
         (n, buf)
     }
 
     pub fn write(&self, fd: c_int, data: &[u8]) -> isize {
         // SAFETY: a readable buffer of data.len() bytes.
-        unsafe { (self.table.write.unwrap())(self.ud(), fd, data.as_ptr() as _, data.len()) }
+        self.after_call(unsafe {
+            (self.table.write.unwrap())(self.ud(), fd, data.as_ptr() as _, data.len())
+        })
     }
 
     pub fn close(&self, fd: c_int) -> c_int {
         // SAFETY: valid userdata.
-        unsafe { (self.table.close.unwrap())(self.ud(), fd) }
+        self.after_call(unsafe { (self.table.close.unwrap())(self.ud(), fd) })
     }
 
     pub fn shutdown(&self, fd: c_int, how: c_int) -> c_int {
         // SAFETY: valid userdata.
-        unsafe { (self.table.shutdown.unwrap())(self.ud(), fd, how) }
+        self.after_call(unsafe { (self.table.shutdown.unwrap())(self.ud(), fd, how) })
     }
 
     pub fn fcntl(&self, fd: c_int, cmd: c_int, arg: c_int) -> c_int {
         // SAFETY: valid userdata; the int argument is passed as the variadic one.
-        unsafe { (self.table.fcntl.unwrap())(self.ud(), fd, cmd, arg) }
+        self.after_call(unsafe { (self.table.fcntl.unwrap())(self.ud(), fd, cmd, arg) })
     }
 
     pub fn ioctl_int(&self, fd: c_int, request: libc::c_ulong) -> (c_int, c_int) {
         let mut value: c_int = -7;
         // SAFETY: a writable int.
-        let result = unsafe { (self.table.ioctl.unwrap())(self.ud(), fd, request, &mut value) };
+        let result = self
+            .after_call(unsafe { (self.table.ioctl.unwrap())(self.ud(), fd, request, &mut value) });
         (result, value)
     }
 
@@ -390,7 +458,7 @@ impl Stack {
         let mut buf = vec![0u8; len + 1];
         let mut optlen = len as socklen_t;
         // SAFETY: a writable buffer of len + 1 bytes and its length.
-        let result = unsafe {
+        let result = self.after_call(unsafe {
             (self.table.getsockopt.unwrap())(
                 self.ud(),
                 fd,
@@ -399,7 +467,7 @@ impl Stack {
                 buf.as_mut_ptr() as _,
                 &mut optlen,
             )
-        };
+        });
         buf.truncate(optlen as usize);
         (result, buf)
     }
@@ -412,7 +480,7 @@ impl Stack {
 
     pub fn setsockopt(&self, fd: c_int, level: c_int, name: c_int, value: &[u8]) -> c_int {
         // SAFETY: a readable buffer and its length.
-        unsafe {
+        self.after_call(unsafe {
             (self.table.setsockopt.unwrap())(
                 self.ud(),
                 fd,
@@ -421,7 +489,7 @@ impl Stack {
                 value.as_ptr() as _,
                 value.len() as socklen_t,
             )
-        }
+        })
     }
 
     pub fn setsockopt_int(&self, fd: c_int, level: c_int, name: c_int, value: c_int) -> c_int {
@@ -430,13 +498,15 @@ impl Stack {
 
     pub fn poll(&self, fds: &mut [libc::pollfd], timeout: c_int) -> c_int {
         // SAFETY: a writable pollfd array.
-        unsafe { (self.table.poll.unwrap())(self.ud(), fds.as_mut_ptr(), fds.len() as _, timeout) }
+        self.after_call(unsafe {
+            (self.table.poll.unwrap())(self.ud(), fds.as_mut_ptr(), fds.len() as _, timeout)
+        })
     }
 
     pub fn sendto_v4(&self, fd: c_int, data: &[u8], addr: Ipv4Addr, port: u16) -> isize {
         let sin = sockaddr_v4(addr, port);
         // SAFETY: readable data and a valid sockaddr_in.
-        unsafe {
+        self.after_call(unsafe {
             (self.table.sendto.unwrap())(
                 self.ud(),
                 fd,
@@ -446,7 +516,7 @@ impl Stack {
                 &sin as *const _ as *const sockaddr,
                 size_of::<sockaddr_in>() as socklen_t,
             )
-        }
+        })
     }
 
     pub fn recvfrom(
@@ -460,7 +530,7 @@ impl Stack {
         let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut addrlen = size_of::<libc::sockaddr_storage>() as socklen_t;
         // SAFETY: writable buffers and lengths.
-        let n = unsafe {
+        let n = self.after_call(unsafe {
             (self.table.recvfrom.unwrap())(
                 self.ud(),
                 fd,
@@ -470,7 +540,7 @@ impl Stack {
                 &mut storage as *mut _ as *mut sockaddr,
                 &mut addrlen,
             )
-        };
+        });
         buf.truncate(n.max(0) as usize);
         let from = (n >= 0 && addrlen > 0).then(|| decode_sockaddr(&storage, addrlen));
         (n, buf, from)
@@ -483,6 +553,7 @@ impl Stack {
             (self.table.netdev_send.unwrap())(self.ud(), packet.as_ptr() as _, packet.len())
         };
         assert_eq!(result, 0, "netdev_send");
+        self.after_call(());
     }
 
     pub fn inject_tcp(&self, segment: &Segment) {
@@ -525,6 +596,7 @@ impl Stack {
     pub fn usleep(&self, usecs: u32) {
         // SAFETY: valid userdata.
         assert_eq!(unsafe { (self.table.usleep.unwrap())(self.ud(), usecs) }, 0);
+        self.after_call(());
     }
 
     /// The virtual clock in µs.
@@ -544,6 +616,26 @@ impl Stack {
         // SAFETY: valid userdata and an out slot.
         assert_eq!(unsafe { stackdrill_poll(self.ud(), &mut next) }, 0);
         next
+    }
+
+    /// stackdrill_poll, as stackdrill calls it between operations (e.g. once a blocking call
+    /// sleeps).
+    pub fn poll_stack(&self) -> i64 {
+        self.next_timer()
+    }
+
+    /// stackdrill_sockets, asked twice the way stackdrill does: the count, then the entries.
+    pub fn sockets(&self) -> Vec<StackdrillSocket> {
+        // SAFETY: valid userdata; NULL with max 0 asks for the count only.
+        let count = unsafe { stackdrill_sockets(self.ud(), std::ptr::null_mut(), 0) };
+        assert!(count >= 0, "stackdrill_sockets failed");
+        let mut entries = vec![StackdrillSocket::zeroed(); count as usize + 1];
+        // SAFETY: a writable array of entries.len() entries.
+        let again =
+            unsafe { stackdrill_sockets(self.ud(), entries.as_mut_ptr(), entries.len() as c_int) };
+        assert_eq!(again, count, "the table did not change between the calls");
+        entries.truncate(count as usize);
+        entries
     }
 
     /// Advances virtual time the way stackdrill waits for a packet: usleep by the smaller of
