@@ -11,6 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+mod common;
+use common::smoltcp_adapter;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
 
 fn portable_dir() -> PathBuf {
@@ -27,19 +30,6 @@ fn portable_scripts() -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// The adapter as `cargo build -p stackdrill-smoltcp` leaves it beside this test's binary.
-fn smoltcp_adapter() -> PathBuf {
-    // CARGO_TARGET_TMPDIR is TARGET/tmp; the debug build's artefacts are in TARGET/debug.
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).parent().unwrap();
-    let library = target.join("debug/libstackdrill_smoltcp.so");
-    assert!(
-        library.exists(),
-        "{} is missing: run `cargo build -p stackdrill-smoltcp` first (scripts/test.sh does)",
-        library.display()
-    );
-    library
 }
 
 /// Runs the portable directory as a suite with `args` and returns each script's status from
