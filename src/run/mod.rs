@@ -99,6 +99,14 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
             .map_err(|e| format!("{name}: error executing init command: {e}"))?;
     }
 
+    // Threads and the HTTP server start before time 0 is chosen, so none of that work falls
+    // inside the script's timeline (and the server's threads are not real-time ones).
+    let stack = userspace.unwrap_or_else(StackThread::spawn_kernel);
+    let _http = match config.http_port {
+        Some(port) => Some(start_introspection(&stack, port).map_err(|e| format!("{name}: {e}"))?),
+        None => None,
+    };
+
     // Before choosing time 0: locking memory takes milliseconds, which must not eat into the
     // script's first events (alignment only sleeps, so real-time priority costs others nothing).
     prefer_realtime_scheduling();
@@ -119,12 +127,7 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         script_start_usecs,
         tolerance_usecs: i64::from(config.tolerance_usecs),
     };
-    let stack = userspace.unwrap_or_else(StackThread::spawn_kernel);
     stack.send(StackRequest::Begin(Box::new(env)));
-    let _http = match config.http_port {
-        Some(port) => Some(start_introspection(&stack, port).map_err(|e| format!("{name}: {e}"))?),
-        None => None,
-    };
     let mut executor = Executor::new(
         &name,
         script,
