@@ -80,17 +80,7 @@ fn the_kernel_refuses_a_polling_hang_with_a_reason() {
 #[test]
 fn a_library_without_a_socket_table_answers_501_naming_the_symbol() {
     // The deliberately broken adapter of tests/userspace_broken.rs exports no stackdrill_sockets.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let library = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libbroken_for_introspect.so");
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-shared", "-fPIC", "-I"])
-        .arg(root.join("stacks/include"))
-        .arg("-o")
-        .arg(&library)
-        .arg(root.join("tests/solib/broken_stack.c"))
-        .status()
-        .expect("run the C compiler");
-    assert!(status.success());
+    let library = common::build_broken_library("libbroken_for_introspect.so");
     let script =
         format!("{OPEN_AND_ASK}+0 `curl -s -w ' %{{http_code}}' http://127.0.0.1:8899/netstat`\n");
     let output = run("no_table.pkt", &script, &[so(&library)]);

@@ -8,24 +8,12 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod common;
+
 /// The broken library, compiled once per test binary.
 fn broken_library() -> &'static Path {
     static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
-    LIBRARY.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libbroken_stack.so");
-        let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
-        let status = Command::new(&compiler)
-            .args(["-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I"])
-            .arg(root.join("stacks/include"))
-            .arg("-o")
-            .arg(&out)
-            .arg(root.join("tests/solib/broken_stack.c"))
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler}: {e}"));
-        assert!(status.success(), "compiling broken_stack.c failed");
-        out
-    })
+    LIBRARY.get_or_init(|| common::build_broken_library("libbroken_stack.so"))
 }
 
 struct Run {

@@ -13,7 +13,7 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NetlinkAddr};
 
-use super::{Refusal, SocketRecord, StackView};
+use super::{live_fd_of, Refusal, SocketRecord, StackView};
 use crate::run::stack::FdMap;
 use crate::run::syscall::snapshot_for_code;
 use crate::target::kernel::KernelTarget;
@@ -137,15 +137,6 @@ impl StackView for KernelView {
                 .to_string(),
         ))
     }
-}
-
-/// The live fd behind a script fd, or a 400 naming it.
-pub fn live_fd_of(fd_map: &FdMap, script_fd: i64) -> Result<i32, Refusal> {
-    let map = fd_map.lock().unwrap_or_else(|e| e.into_inner());
-    map.iter()
-        .find(|(script, _)| *script == script_fd)
-        .map(|(_, live)| *live)
-        .ok_or_else(|| Refusal::BadRequest(format!("fd={script_fd}: no such script fd is open")))
 }
 
 /// A view for the kernel target.

@@ -11,6 +11,8 @@ pub mod server;
 
 use std::net::SocketAddr;
 
+use crate::run::stack::FdMap;
+
 /// The port the server listens on unless `--http_port` says otherwise.
 pub const DEFAULT_HTTP_PORT: u16 = 8899;
 
@@ -76,4 +78,13 @@ pub trait StackView: Send + Sync {
     /// Stops polling the stack for `millis` ms of the stack's time; returns when the hang has
     /// begun.
     fn polling_hang(&self, millis: u64) -> Result<(), Refusal>;
+}
+
+/// The live fd behind a script fd, or a 400 naming it.
+pub(crate) fn live_fd_of(fd_map: &FdMap, script_fd: i64) -> Result<i32, Refusal> {
+    let map = fd_map.lock().unwrap_or_else(|e| e.into_inner());
+    map.iter()
+        .find(|(script, _)| *script == script_fd)
+        .map(|(_, live)| *live)
+        .ok_or_else(|| Refusal::BadRequest(format!("fd={script_fd}: no such script fd is open")))
 }

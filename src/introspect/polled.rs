@@ -4,8 +4,7 @@
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::kernel::live_fd_of;
-use super::{Refusal, SocketRecord, StackView};
+use super::{live_fd_of, Refusal, SocketRecord, StackView};
 use crate::run::polling::NO_SOCKET_TABLE;
 use crate::run::stack::{ask, FdMap, PolledRequest, StackRequest};
 

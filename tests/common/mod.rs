@@ -1,6 +1,11 @@
-//! What several integration tests share: where the smoltcp adapter they load was built.
+//! What several integration tests share: the smoltcp adapter they load, and the deliberately
+//! broken C adapter (tests/solib/broken_stack.c) they build.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The adapter as `cargo build -p stackdrill-smoltcp` leaves it beside the test binaries.
 pub fn smoltcp_adapter() -> PathBuf {
@@ -13,4 +18,23 @@ pub fn smoltcp_adapter() -> PathBuf {
         library.display()
     );
     library
+}
+
+/// Compiles tests/solib/broken_stack.c against stacks/include/packetdrill.h (warnings are
+/// errors) into `file_name` in the tests' scratch directory, and returns its path. Each test
+/// binary passes its own name, so binaries running side by side never share the file.
+pub fn build_broken_library(file_name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(file_name);
+    let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let status = Command::new(&compiler)
+        .args(["-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", "-I"])
+        .arg(root.join("stacks/include"))
+        .arg("-o")
+        .arg(&out)
+        .arg(root.join("tests/solib/broken_stack.c"))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler}: {e}"));
+    assert!(status.success(), "compiling broken_stack.c failed");
+    out
 }

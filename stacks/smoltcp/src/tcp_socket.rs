@@ -732,14 +732,12 @@ impl Stack {
     ) -> Attempt<usize> {
         let now = self.now();
         let Stack { fds, sockets, .. } = self;
-        let Some(FdEntry::Tcp(tcp)) = fds.get_mut(fd) else {
-            return Attempt::Done(fail(libc::EBADF));
+        let call = match data_call(fds, fd, flags, libc::ENOTCONN) {
+            Ok(call) => call,
+            Err(errno) => return Attempt::Done(Err(errno)),
         };
-        let nonblocking = tcp.flags.nonblocking || flags & libc::MSG_DONTWAIT != 0;
-        let recv_timeout = tcp.options.recv_timeout;
-        let TcpRole::Connection(connection) = &mut tcp.role else {
-            return Attempt::Done(fail(libc::ENOTCONN));
-        };
+        let (connection, nonblocking) = (call.connection, call.nonblocking);
+        let recv_timeout = call.recv_timeout;
         let wanted: usize = dst.iter().map(|buf| buf.len()).sum();
         let state = connection.state(sockets);
         if let Some(handle) = connection.handle {
@@ -786,14 +784,12 @@ impl Stack {
     ) -> Attempt<usize> {
         let now = self.now();
         let Stack { fds, sockets, .. } = self;
-        let Some(FdEntry::Tcp(tcp)) = fds.get_mut(fd) else {
-            return Attempt::Done(fail(libc::EBADF));
+        let call = match data_call(fds, fd, flags, libc::EPIPE) {
+            Ok(call) => call,
+            Err(errno) => return Attempt::Done(Err(errno)),
         };
-        let nonblocking = tcp.flags.nonblocking || flags & libc::MSG_DONTWAIT != 0;
-        let send_timeout = tcp.options.send_timeout;
-        let TcpRole::Connection(connection) = &mut tcp.role else {
-            return Attempt::Done(fail(libc::EPIPE));
-        };
+        let (connection, nonblocking) = (call.connection, call.nonblocking);
+        let send_timeout = call.send_timeout;
         if *sent == 0 {
             if let Some(errno) = connection.take_error() {
                 return Attempt::Done(Err(errno));
@@ -930,5 +926,38 @@ pub fn wait_until<T>(
     match timeout.map(|timeout| started + timeout) {
         Some(deadline) if now >= deadline => Attempt::Done(fail(on_timeout)),
         deadline => Attempt::Wait(deadline),
+    }
+}
+
+/// What a data call (receive or send) on a TCP fd works with.
+struct DataCall<'a> {
+    connection: &'a mut TcpConnection,
+    /// O_NONBLOCK on the fd, or MSG_DONTWAIT on the call.
+    nonblocking: bool,
+    recv_timeout: Option<Duration>,
+    send_timeout: Option<Duration>,
+}
+
+/// The connection behind `fd` for a data call with `flags`; EBADF for an fd that is not a TCP
+/// socket, `unconnected` for one that is not a connection.
+fn data_call(
+    fds: &mut FdTable<FdEntry>,
+    fd: c_int,
+    flags: c_int,
+    unconnected: c_int,
+) -> Result<DataCall<'_>, Errno> {
+    let Some(FdEntry::Tcp(tcp)) = fds.get_mut(fd) else {
+        return Err(Errno(libc::EBADF));
+    };
+    let nonblocking = tcp.flags.nonblocking || flags & libc::MSG_DONTWAIT != 0;
+    let (recv_timeout, send_timeout) = (tcp.options.recv_timeout, tcp.options.send_timeout);
+    match &mut tcp.role {
+        TcpRole::Connection(connection) => Ok(DataCall {
+            connection,
+            nonblocking,
+            recv_timeout,
+            send_timeout,
+        }),
+        _ => Err(Errno(unconnected)),
     }
 }
