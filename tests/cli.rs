@@ -37,6 +37,8 @@ fn bad_command_lines_get_one_line_each() {
         &["--dry_run"],
         &["--dry_run", "no/such/script.pkt"],
         &["--jobs=0", "valid/01-passive-open.pkt"],
+        &["--pin_cpu=x", "valid/01-passive-open.pkt"],
+        &["--pin_cpu=1024", "valid/01-passive-open.pkt"],
         &["--junit=", "valid"],
         &["valid", "--jobs"],
     ];

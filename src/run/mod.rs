@@ -7,6 +7,7 @@ pub mod addresses;
 pub mod clock;
 pub mod code;
 pub mod command;
+pub mod cpu;
 pub mod executor;
 pub mod outbound;
 pub mod packets;
@@ -60,6 +61,10 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     if config.userspace_stack && config.so_filename.is_none() {
         return Err("--userspace_stack needs --so_filename=PATH (the stack to test)".to_string());
     }
+
+    // Before any thread starts, so that they all inherit it.
+    cpu::pin_run(config.pin_cpu, config.so_filename.is_none())
+        .map_err(|e| format!("{name}: {e}"))?;
 
     // A userspace stack needs no tun device, but the namespace still isolates the scripts'
     // commands and the ports reserved for the simulated peer.

@@ -1,5 +1,6 @@
-//! What several integration tests share: the smoltcp adapter they load, and the deliberately
-//! broken C adapter (tests/solib/broken_stack.c) they build.
+//! What several integration tests share: whether kernel runs are possible here, the smoltcp
+//! adapter they load, and the deliberately broken C adapter (tests/solib/broken_stack.c) they
+//! build.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -37,4 +38,20 @@ pub fn build_broken_library(file_name: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler}: {e}"));
     assert!(status.success(), "compiling broken_stack.c failed");
     out
+}
+
+/// Whether this process may create tun devices (kernel runs need root); when not, says so on
+/// stderr, naming what is skipped, and the caller's test passes without running anything.
+pub fn tun_usable(skipped: &str) -> bool {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+    {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot open /dev/net/tun ({e}); {skipped} need root");
+            false
+        }
+    }
 }

@@ -1,0 +1,104 @@
+//! Which CPU a run's threads use (`--pin_cpu`). A kernel run keeps all of its threads on one
+//! CPU by default: the kernel arms a timer (a delayed ACK, an RTO) on the CPU that handled the
+//! packet or call, and on a CPU that does not keep jiffies its tick can read jiffies before
+//! they advance and leave the timer for the next tick, 4 ms late at HZ=250. With the run on one
+//! CPU and the machine otherwise idle, that CPU keeps jiffies itself.
+
+use crate::config::CpuPin;
+
+/// The CPUs this process may run on, in ascending order.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills the set we own, and CPU_ISSET
+    // only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|cpu| libc::CPU_ISSET(*cpu, &set))
+            .collect()
+    }
+}
+
+/// Pins the calling thread, and so every thread and process it starts afterwards, as `pin`
+/// says. `kernel` is whether the stack under test is the kernel: the default pins only those
+/// runs, since a userspace stack runs on its own virtual clock. Pinning to the current CPU is
+/// best effort (a process confined to one CPU has nothing to choose); an explicit CPU the
+/// process may not use is an error naming the flag.
+pub fn pin_run(pin: CpuPin, kernel: bool) -> Result<(), String> {
+    let cpu = match pin {
+        CpuPin::Off => return Ok(()),
+        CpuPin::StartingCpu if !kernel => return Ok(()),
+        CpuPin::StartingCpu => {
+            // SAFETY: sched_getcpu has no arguments and no preconditions.
+            let current = unsafe { libc::sched_getcpu() };
+            if current < 0 || allowed_cpus().len() < 2 {
+                return Ok(());
+            }
+            current as usize
+        }
+        CpuPin::Cpu(cpu) => {
+            let allowed = allowed_cpus();
+            if !allowed.contains(&cpu) {
+                return Err(format!(
+                    "--pin_cpu={cpu}: this process may not run on CPU {cpu} (it may use {})",
+                    describe_cpus(&allowed)
+                ));
+            }
+            cpu
+        }
+    };
+    // SAFETY: as above; the set is ours and `cpu` is below CPU_SETSIZE (checked when parsed
+    // or returned by the kernel).
+    let result = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if result != 0 {
+        return Err(format!(
+            "--pin_cpu={cpu}: cannot move to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+/// `0-3,6` style, as taskset and /sys print CPU lists.
+fn describe_cpus(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &cpu in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == cpu => *end = cpu,
+            _ => ranges.push((cpu, cpu)),
+        }
+    }
+    if ranges.is_empty() {
+        return "none".to_string();
+    }
+    ranges
+        .iter()
+        .map(|(start, end)| {
+            if start == end {
+                start.to_string()
+            } else {
+                format!("{start}-{end}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_read_like_taskset() {
+        assert_eq!(describe_cpus(&[0, 1, 2, 3, 6]), "0-3,6");
+        assert_eq!(describe_cpus(&[1]), "1");
+        assert_eq!(describe_cpus(&[0, 2, 3]), "0,2-3");
+        assert_eq!(describe_cpus(&[]), "none");
+    }
+}
