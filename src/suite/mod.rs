@@ -349,14 +349,14 @@ impl Runner<'_> {
         let mut command = self.child_command(run);
         // In parallel, each child's threads go where the scheduler finds room: kept on one CPU
         // (a single run's default, src/run/cpu.rs) they wait for each other, and 12 jobs on 2
-        // cores had 25-29 near misses to retry instead of 1-9. A retry runs alone, where one
-        // CPU is what keeps the kernel's timers on their tick.
+        // cores had 25-29 near misses to retry instead of 1-9. A run alone (a retry, or every
+        // run with --jobs=1) keeps to one CPU, which keeps the kernel's timers on their tick.
         let pinned_by_user = self
             .command_line
             .settings
             .iter()
             .any(|s| s.name == "pin_cpu");
-        if phase == Phase::Parallel && !pinned_by_user {
+        if phase == Phase::Parallel && self.options.jobs > 1 && !pinned_by_user {
             let before_script = command.args.len() - 2; // `-- NAME` stays last
             command
                 .args
