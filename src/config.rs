@@ -287,10 +287,8 @@ pub struct Config {
     pub pin_cpu: CpuPin,
 }
 
-/// Where a run's threads (injection, sniffing, system calls) run. On one CPU, the kernel's
-/// timers armed by the script's packets and calls are armed on the CPU whose tick then fires
-/// them; spread over two, a timer armed on the CPU that does not update jiffies can miss a
-/// tick and fire 4 ms late (measured: the delayed ACK of close-remote-fin-then-close.pkt).
+/// Where a run's threads (injection, sniffing, system calls) run; why one CPU is the default
+/// for kernel runs is in `crate::run::cpu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuPin {
     /// Kernel runs stay on the CPU they start on; userspace stacks (virtual time) roam.
