@@ -5,7 +5,8 @@
 # script, stackdrill's verdict and first error beside upstream's from ../shared/baseline.
 #
 # usage: scripts/compat-google.sh [-j JOBS] [-o RESULTS.tsv] [FILTER]
-#   -j JOBS   scripts run at once (default 1: serial, as the baseline was measured)
+#   -j JOBS   scripts run at once (default 1: serial, as the baseline was measured, each run
+#             with --pin_cpu=start)
 #   -o FILE   also write the per-run table as TSV
 #   FILTER    only scripts whose path contains FILTER
 set -euo pipefail
@@ -21,6 +22,10 @@ while getopts "j:o:" opt; do
     esac
 done
 shift $((OPTIND - 1))
+# Serially, each run keeps to the CPU it starts on, as the suite runs a script alone: the
+# kernel's timers then keep their tick (docs/compatibility.md, "Timing: one CPU per run").
+pin=""
+[ "$jobs" = 1 ] && pin="--pin_cpu=start"
 filter="${1:-}"
 
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
@@ -50,7 +55,7 @@ run_one() {
     base="$(basename "$script")"
     start=$(date +%s%N)
     # shellcheck disable=SC2046
-    if (cd "$dir" && timeout 180 "$bin" --send_omit_free $(variant_args "$variant") "$base") \
+    if (cd "$dir" && timeout 180 "$bin" --send_omit_free $pin $(variant_args "$variant") "$base") \
         >"$work/$n.out" 2>"$work/$n.err" </dev/null; then
         status=pass
     else

@@ -291,11 +291,12 @@ pub struct Config {
 /// for kernel runs is in `crate::run::cpu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuPin {
-    /// Kernel runs stay on the CPU they start on; userspace stacks (virtual time) roam.
+    /// `--pin_cpu=start`: a kernel run stays on the CPU it starts on (a userspace stack, on its
+    /// virtual clock, is left alone).
     StartingCpu,
     /// `--pin_cpu=N`: every run on CPU N.
     Cpu(usize),
-    /// `--pin_cpu=none`: the scheduler decides.
+    /// `--pin_cpu=none` (default): the scheduler decides, as for upstream's threads.
     Off,
 }
 
@@ -348,7 +349,7 @@ impl Default for Config {
             persistent_tun_dev: false,
             no_cleanup: false,
             pcap_file: None,
-            pin_cpu: CpuPin::StartingCpu,
+            pin_cpu: CpuPin::Off,
         }
     }
 }
@@ -666,9 +667,9 @@ const OPTIONS: &[OptionSpec] = &[
     ),
     opt(
         "pin_cpu",
-        Some("CPU|none"),
-        "the CPU a kernel run starts on",
-        "(stackdrill) run all of the run's threads on one CPU, so kernel timers keep their tick",
+        Some("CPU|start|none"),
+        "none",
+        "(stackdrill) run all of a kernel run's threads on one CPU (start: the one it starts on)",
     ),
     nplab(
         "local_linklocal_ip",
@@ -1185,6 +1186,7 @@ impl Config {
             "pcap" if value.is_empty() => return Err(bad(name, value, "expected a file name")),
             "pcap" => self.pcap_file = Some(PathBuf::from(value)),
             "pin_cpu" if value == "none" => self.pin_cpu = CpuPin::Off,
+            "pin_cpu" if value == "start" => self.pin_cpu = CpuPin::StartingCpu,
             "pin_cpu" => {
                 self.pin_cpu = match parse_decimal(value) {
                     Some(n) if n < libc::CPU_SETSIZE as u64 => CpuPin::Cpu(n as usize),
@@ -1192,7 +1194,10 @@ impl Config {
                         return Err(bad(
                             name,
                             value,
-                            &format!("expected a CPU number 0-{} or none", libc::CPU_SETSIZE - 1),
+                            &format!(
+                                "expected a CPU number 0-{}, start or none",
+                                libc::CPU_SETSIZE - 1
+                            ),
                         ))
                     }
                 }

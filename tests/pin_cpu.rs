@@ -1,6 +1,7 @@
-//! `--pin_cpu`: where a run's threads, and the commands they start, may run. A kernel run keeps
-//! to one CPU unless told otherwise; a userspace stack's run does not. The scripts check the
-//! affinity their own shell commands inherit (`Cpus_allowed_list` of /proc/self/status).
+//! `--pin_cpu`: where a run's threads, and the commands they start, may run. By default the
+//! scheduler decides; `start` keeps a kernel run (not a userspace stack's) on the CPU it starts
+//! on, N on CPU N. The scripts check the affinity their own shell commands inherit
+//! (`Cpus_allowed_list` of /proc/self/status).
 //!
 //! Needs root (tun devices, namespaces): without /dev/net/tun access the tests print why and
 //! pass without running anything.
@@ -52,14 +53,17 @@ fn allowed_cpus() -> Vec<usize> {
 }
 
 #[test]
-fn a_kernel_run_keeps_to_one_cpu_unless_told_otherwise() {
+fn a_kernel_run_keeps_to_one_cpu_when_told() {
     if !common::tun_usable("kernel runs") {
         return;
     }
     let cpus = allowed_cpus();
     let one_cpu = affinity_script("pin_one_cpu.pkt", "[0-9]+");
-    let (code, stderr) = run(&[], &one_cpu);
-    assert_eq!(code, 0, "default run not on one CPU:\n{stderr}");
+    let (code, stderr) = run(&["--pin_cpu=start"], &one_cpu);
+    assert_eq!(
+        code, 0,
+        "--pin_cpu=start did not keep the run on one CPU:\n{stderr}"
+    );
 
     let last = *cpus.last().unwrap();
     let on_last = affinity_script("pin_last_cpu.pkt", &last.to_string());
@@ -70,15 +74,17 @@ fn a_kernel_run_keeps_to_one_cpu_unless_told_otherwise() {
     );
 
     if cpus.len() < 2 {
-        eprintln!("SKIPPED the --pin_cpu=none part: this test may use one CPU only");
+        eprintln!("SKIPPED the unpinned part: this test may use one CPU only");
         return;
     }
-    let (code, stderr) = run(&["--pin_cpu=none"], &one_cpu);
-    assert_eq!(code, 1, "--pin_cpu=none still pinned the run:\n{stderr}");
-    assert!(
-        stderr.contains("pin_one_cpu.pkt:1: error executing `grep -E"),
-        "unexpected failure:\n{stderr}"
-    );
+    for unpinned in [&[][..], &["--pin_cpu=none"][..]] {
+        let (code, stderr) = run(unpinned, &one_cpu);
+        assert_eq!(code, 1, "{unpinned:?} pinned the run:\n{stderr}");
+        assert!(
+            stderr.contains("pin_one_cpu.pkt:1: error executing `grep -E"),
+            "unexpected failure:\n{stderr}"
+        );
+    }
 }
 
 #[test]
@@ -99,7 +105,7 @@ fn a_cpu_the_process_may_not_use_is_refused_before_the_run() {
 }
 
 #[test]
-fn a_userspace_stack_run_is_not_pinned_by_default() {
+fn start_leaves_a_userspace_stack_run_alone() {
     if allowed_cpus().len() < 2 {
         eprintln!("SKIPPED: this test may use one CPU only");
         return;
@@ -107,7 +113,7 @@ fn a_userspace_stack_run_is_not_pinned_by_default() {
     let library = common::smoltcp_adapter();
     let one_cpu = affinity_script("pin_userspace.pkt", "[0-9]+");
     let so_filename = format!("--so_filename={}", library.display());
-    let (code, stderr) = run(&[&so_filename], &one_cpu);
+    let (code, stderr) = run(&[&so_filename, "--pin_cpu=start"], &one_cpu);
     assert_eq!(code, 1, "the userspace run was pinned:\n{stderr}");
     assert!(stderr.contains("error executing `grep -E"), "{stderr}");
 }

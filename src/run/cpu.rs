@@ -1,8 +1,11 @@
-//! Which CPU a run's threads use (`--pin_cpu`). A kernel run keeps all of its threads on one
-//! CPU by default: the kernel arms a timer (a delayed ACK, an RTO) on the CPU that handled the
-//! packet or call, and on a CPU that does not keep jiffies its tick can read jiffies before
-//! they advance and leave the timer for the next tick, 4 ms late at HZ=250. With the run on one
-//! CPU and the machine otherwise idle, that CPU keeps jiffies itself.
+//! Which CPU a run's threads use (`--pin_cpu`). By default the scheduler decides, as for
+//! upstream's threads. A run alone on an idle machine is steadier on one CPU (`start`, which
+//! the suite uses for runs alone): the kernel arms a timer (a delayed ACK, an RTO) on the CPU
+//! that handled the packet or call, and on a CPU that does not keep jiffies its tick can read
+//! jiffies before they advance and leave the timer for the next tick, 4 ms late at HZ=250; with
+//! the run on one CPU, that CPU keeps jiffies itself. Runs side by side are better spread: kept
+//! to one CPU, a run cannot escape another's work there (a namespace torn down next to it made
+//! an injection 13 ms late).
 
 use crate::config::CpuPin;
 
@@ -22,8 +25,8 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Pins the calling thread, and so every thread and process it starts afterwards, as `pin`
-/// says. `kernel` is whether the stack under test is the kernel: the default pins only those
-/// runs, since a userspace stack runs on its own virtual clock. Pinning to the current CPU is
+/// says. `kernel` is whether the stack under test is the kernel: `start` pins only those runs,
+/// since a userspace stack runs on its own virtual clock. Pinning to the current CPU is
 /// best effort (a process confined to one CPU has nothing to choose); an explicit CPU the
 /// process may not use is an error naming the flag.
 pub fn pin_run(pin: CpuPin, kernel: bool) -> Result<(), String> {

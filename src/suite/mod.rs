@@ -368,7 +368,7 @@ impl Runner<'_> {
     }
 
     /// `stackdrill [variant flags] [the command line's flags] --verbose [--pcap=F]
-    /// [--pin_cpu=none] -- NAME`, run from the script's directory as run_all.py does.
+    /// [--pin_cpu=start] -- NAME`, run from the script's directory as run_all.py does.
     fn child_command(&self, run: &PlannedRun, phase: Phase) -> ChildCommand {
         let mut args: Vec<String> = Vec::new();
         if let Some(variant) = run.variant {
@@ -395,17 +395,18 @@ impl Runner<'_> {
         if let Some(pcap) = self.pcap_path(run) {
             args.push(format!("--pcap={}", pcap.display()));
         }
-        // In parallel, each child's threads go where the scheduler finds room: kept on one CPU
-        // (a single run's default, src/run/cpu.rs) they wait for each other, and 12 jobs on 2
-        // cores had 25-29 near misses to retry instead of 1-9. A run alone (a retry, or every
-        // run with --jobs=1) keeps to one CPU, which keeps the kernel's timers on their tick.
+        // A run alone (a retry, or every run with --jobs=1) keeps to one CPU, which keeps the
+        // kernel's timers on their tick (src/run/cpu.rs). In parallel, each child's threads go
+        // where the scheduler finds room: kept on one CPU each, 12 jobs on 2 cores had 25-29
+        // near misses to retry instead of 1-9.
         let pinned_by_user = self
             .command_line
             .settings
             .iter()
             .any(|s| s.name == "pin_cpu");
-        if phase == Phase::Parallel && self.options.jobs > 1 && !pinned_by_user {
-            args.push("--pin_cpu=none".to_string());
+        let alone = phase == Phase::Retry || self.options.jobs == 1;
+        if alone && !pinned_by_user {
+            args.push("--pin_cpu=start".to_string());
         }
         let directory = run.script.parent().unwrap_or(Path::new("/")).to_path_buf();
         let file = run.script.file_name().unwrap_or_default();
