@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::config::{CommandLine, Config, IpVersion, OptionSetting};
+use crate::cli::{CommandLine, Config, IpVersion, OptionSetting};
 use crate::script::ast::Action;
 use crate::script::{self, Script, ScriptError};
 
@@ -87,11 +87,13 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
 /// the userspace stack's own (`stackdrill_profile_defines`). Script and `-D` defines win.
 fn target_profile(config: &Config) -> Result<BTreeMap<String, String>, String> {
     let pairs: Vec<(String, String)> = match &config.so_filename {
-        None => crate::target::kernel::PROFILE_DEFINES
+        None => crate::sut::kernel::target::PROFILE_DEFINES
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect(),
-        Some(library) => crate::target::so::profile_defines(library, config.so_flags.as_deref())?,
+        Some(library) => {
+            crate::sut::so::library::profile_defines(library, config.so_flags.as_deref())?
+        }
     };
     Ok(pairs.into_iter().collect())
 }
@@ -99,7 +101,7 @@ fn target_profile(config: &Config) -> Result<BTreeMap<String, String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_command_line;
+    use crate::cli::parse_command_line;
 
     fn load(script_text: &str, args: &[&str]) -> Result<LoadedScript, ScriptError> {
         let dir = std::env::temp_dir().join(format!("stackdrill-load-{}", std::process::id()));

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use stackdrill::config::{self, parse_command_line};
+use stackdrill::cli::{self, parse_command_line};
 use stackdrill::load::load_script;
 use stackdrill::run::run_script;
 use stackdrill::suite::{self, options::SuiteOptions};
@@ -22,11 +22,11 @@ fn main() -> ExitCode {
         }
     };
     if command_line.help {
-        print!("{}", config::usage());
+        print!("{}", cli::usage());
         return ExitCode::SUCCESS;
     }
     if command_line.version {
-        println!("{}", config::version_text());
+        println!("{}", cli::version_text());
         return ExitCode::SUCCESS;
     }
     if command_line.scripts.is_empty() {

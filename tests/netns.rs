@@ -12,9 +12,9 @@ use std::net::{IpAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use stackdrill::netdev::tun::TunNetdev;
-use stackdrill::netdev::Netdev;
-use stackdrill::netns::{create_tun, enter_private_namespace, TunConfig};
+use stackdrill::sut::kernel::netns::{create_tun, enter_private_namespace, TunConfig};
+use stackdrill::sut::kernel::tun::TunNetdev;
+use stackdrill::sut::netdev::Netdev;
 
 const CHILD_ENV: &str = "STACKDRILL_NETNS_TEST_CHILD";
 const PARENT_NETNS_ENV: &str = "STACKDRILL_NETNS_TEST_PARENT_NETNS";

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use stackdrill::config::parse_command_line;
+use stackdrill::cli::parse_command_line;
 use stackdrill::load::load_script;
 use stackdrill::script::parse_source;
 

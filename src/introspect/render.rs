@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use serde_json::{json, Value};
 
 use super::SocketRecord;
-use crate::run::syscall::snapshot::decode_tcp_info;
+use crate::sut::socket_info::decode_tcp_info;
 
 /// Linux's TCP state numbers, with the names netstat and ss print.
 const STATES: &[(u8, &str, &str)] = &[

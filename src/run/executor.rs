@@ -8,16 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::netdev::Netdev;
+use crate::cli::Config;
 use crate::script::ast::{
     Action, Direction, Event, EventTime, Expr, ExprKind, Packet, PacketBody, Script, Syscall,
     TcpSequence, TimePoint,
 };
+use crate::sut::netdev::Netdev;
 use crate::wire::{self, tcp_flags, L4Repr, PacketRepr, TcpRepr};
 
-use super::addresses::Addresses;
-use super::clock::Clock;
 use super::code::CodeRun;
 use super::command::run_shell_command;
 use super::outbound::{describe_live, script_payload_len, verify, OutboundRules};
@@ -25,6 +23,8 @@ use super::packets::{build_inbound, describe_script_packet, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
 use super::stack::{StackReply, StackRequest, StackThread};
 use super::syscall::{SocketEffect, SyscallOutcome};
+use crate::sut::clock::Clock;
+use crate::sut::network::Addresses;
 
 /// A failed run, in packetdrill's format: `FILE:LINE: MESSAGE` (or `FILE: MESSAGE`), then
 /// optional detail lines.

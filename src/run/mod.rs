@@ -3,15 +3,11 @@
 //! calls. This file wires one run together: namespace and tun device, init command, start time,
 //! events, cleanup command, code blocks, final resets.
 
-pub mod addresses;
-pub mod clock;
 pub mod code;
 pub mod command;
-pub mod cpu;
 pub mod executor;
 pub mod outbound;
 pub mod packets;
-pub mod polling;
 pub mod sockets;
 pub mod stack;
 pub mod syscall;
@@ -19,21 +15,24 @@ pub mod syscall;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::Config;
-use crate::introspect::kernel::kernel_view;
-use crate::introspect::polled::polled_view;
+use crate::cli::Config;
 use crate::introspect::server::HttpServer;
 use crate::load::LoadedScript;
-use crate::netdev::capture::CapturingNetdev;
-use crate::netdev::so::SoNetdev;
-use crate::netdev::tun::TunNetdev;
-use crate::netdev::Netdev;
-use crate::target::abi::StackdrillNetwork;
-use crate::target::so::{SharedObject, SoStack};
-use crate::target::PolledStack;
+use crate::sut::abi::StackdrillNetwork;
+use crate::sut::capture::CapturingNetdev;
+use crate::sut::kernel::cpu;
+use crate::sut::kernel::sock_diag::kernel_view;
+use crate::sut::kernel::tun::TunNetdev;
+use crate::sut::netdev::Netdev;
+use crate::sut::so::clock::StackClock;
+use crate::sut::so::library::SharedObject;
+use crate::sut::so::netdev::SoNetdev;
+use crate::sut::so::stack::SoStack;
+use crate::sut::so::view::polled_view;
+use crate::sut::so::PolledStack;
 
-use addresses::Addresses;
-use clock::{Clock, RealClock, StackClock};
+use crate::sut::clock::{Clock, RealClock};
+use crate::sut::network::Addresses;
 use executor::{Executor, RunError};
 use stack::{StackRequest, StackThread};
 use syscall::SyscallEnv;
@@ -68,13 +67,14 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
 
     // A userspace stack needs no tun device, but the namespace still isolates the scripts'
     // commands and the ports reserved for the simulated peer.
-    crate::netns::enter_private_namespace()
+    crate::sut::kernel::netns::enter_private_namespace()
         .map_err(|e| format!("{name}: cannot create a private network namespace: {e}"))?;
     let (netdev, userspace, clock): (Box<dyn Netdev>, Option<StackThread>, Arc<dyn Clock>) =
         match &config.so_filename {
             None => {
-                let tun: TunNetdev = crate::netns::create_tun(&addresses.tun_config(config))
-                    .map_err(|e| format!("{name}: cannot set up the tun device: {e}"))?;
+                let tun: TunNetdev =
+                    crate::sut::kernel::netns::create_tun(&addresses.tun_config(config))
+                        .map_err(|e| format!("{name}: cannot set up the tun device: {e}"))?;
                 (Box::new(tun), None, Arc::new(RealClock))
             }
             Some(library) => {
@@ -82,7 +82,7 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
                 // ip link): a userspace stack's run gets one too, so those commands work, but
                 // nothing reads or writes it (upstream creates none, so they fail there). Best
                 // effort: without the privilege the run goes on without it.
-                let _ = crate::netns::create_unused_tun(&addresses.tun_config(config));
+                let _ = crate::sut::kernel::netns::create_unused_tun(&addresses.tun_config(config));
                 let stack = start_userspace_stack(library, config, &addresses)
                     .map_err(|e| format!("{name}: {e}"))?;
                 let netdev = Box::new(SoNetdev::new(stack.requester()));

@@ -3,7 +3,7 @@
 //!
 //! This file holds the request protocol and the kernel's stack thread, which runs each call in
 //! place. A userspace stack's stack thread (polling, its clock, a call worker) is in
-//! `polling.rs`; both answer the same requests through the same [`StackThread`] handle.
+//! `sut/so/driver.rs`; both answer the same requests through the same [`StackThread`] handle.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, SyncSender};
@@ -12,13 +12,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::script::ast;
-use crate::target::kernel::KernelTarget;
-use crate::target::Target;
+use crate::sut::kernel::target::KernelTarget;
+use crate::sut::target::Target;
 
-use super::clock::realtime_usecs;
-use super::syscall::{
-    execute, snapshot_for_code, FdTable, SyscallEnv, SyscallError, SyscallOutcome,
-};
+use super::syscall::{execute, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
+use crate::sut::clock::realtime_usecs;
 
 /// A value the stack thread sends back on a request's own channel.
 pub type Answer<T> = SyncSender<Result<T, String>>;
@@ -76,25 +74,25 @@ pub enum StackReply {
 
 /// The main thread's handle on the stack thread.
 pub struct StackThread {
-    pub(super) requests: Sender<StackRequest>,
-    pub(super) replies: Receiver<StackReply>,
+    pub(crate) requests: Sender<StackRequest>,
+    pub(crate) replies: Receiver<StackReply>,
     /// Linux thread id of the thread that makes target calls, to read its scheduler state.
-    pub(super) tid: Arc<AtomicI32>,
+    pub(crate) tid: Arc<AtomicI32>,
     /// Set while a call into the target is in progress.
-    pub(super) in_call: Arc<AtomicBool>,
+    pub(crate) in_call: Arc<AtomicBool>,
     /// Whether this is a userspace stack's thread (code snapshots go through it).
-    pub(super) polled: bool,
+    pub(crate) polled: bool,
     /// The script's open fds, as the thread that runs the calls last saw them.
-    pub(super) fd_map: FdMap,
+    pub(crate) fd_map: FdMap,
     /// Signalled when the thread has ended; waited for (briefly) on drop, so the stack's own
     /// teardown runs before the process exits.
-    pub(super) ended: Option<Receiver<()>>,
-    pub(super) _handle: JoinHandle<()>,
+    pub(crate) ended: Option<Receiver<()>>,
+    pub(crate) _handle: JoinHandle<()>,
 }
 
 /// Runs one call, with `in_call` (when given) set around it for the main thread to read, and
 /// publishes the fds open after it.
-pub(super) fn run_call(
+pub fn run_call(
     call: &ast::Syscall,
     env: Option<&SyscallEnv>,
     fds: &mut FdTable,
@@ -124,7 +122,7 @@ fn publish(fds: &FdTable, fd_map: &FdMap) {
 }
 
 /// Closes every fd the script still has open.
-pub(super) fn close_all(fds: &mut FdTable, target: &mut dyn Target, fd_map: &FdMap) -> Vec<i32> {
+pub fn close_all(fds: &mut FdTable, target: &mut dyn Target, fd_map: &FdMap) -> Vec<i32> {
     let mut closed = Vec::new();
     for entry in fds.entries.drain(..) {
         // SAFETY: closing an fd the script opened; no pointers involved.
@@ -136,7 +134,7 @@ pub(super) fn close_all(fds: &mut FdTable, target: &mut dyn Target, fd_map: &FdM
 }
 
 /// The calling thread's Linux thread id.
-pub(super) fn this_tid() -> i32 {
+pub fn this_tid() -> i32 {
     // SAFETY: gettid has no preconditions.
     unsafe { libc::gettid() }
 }
@@ -250,7 +248,7 @@ impl StackThread {
     /// stack's through its own getsockopt, on its thread.
     pub fn code_snapshot(&self, live_fd: i32) -> Result<Vec<(String, i64)>, String> {
         if !self.polled {
-            return snapshot_for_code(&mut KernelTarget, live_fd, false);
+            return crate::sut::socket_info::snapshot(&mut KernelTarget, live_fd, false);
         }
         ask(&self.requests, |answer| {
             PolledRequest::CodeSnapshot(live_fd, answer)
@@ -303,7 +301,7 @@ pub fn ask<T>(
 /// transient D of a page fault or lock), and stays so without running in between: a call
 /// sleeping in a userspace stack until the stack wakes it, not one that paused on a lock for a
 /// moment (which the kernel's own blocking calls need no protection from).
-pub(super) fn thread_asleep_steadily(tid: i32) -> bool {
+pub fn thread_asleep_steadily(tid: i32) -> bool {
     let Some(before) = ThreadProbe::read(tid) else {
         return false;
     };
@@ -347,7 +345,7 @@ impl ThreadProbe {
 }
 
 /// Whether thread `tid` of this process is asleep in the kernel (state S or D).
-pub(super) fn thread_sleeps(tid: i32) -> bool {
+pub fn thread_sleeps(tid: i32) -> bool {
     let path = format!("/proc/self/task/{tid}/stat");
     let Ok(stat) = std::fs::read_to_string(path) else {
         return false;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::OptionSetting;
+use crate::cli::OptionSetting;
 
 /// The syntax, for error messages.
 const EXPECTED: &str = "expected a comma list of kernel, so:PATH or so:PATH:FLAGS";

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use regex::Regex;
 
-use crate::config::CommandLine;
+use crate::cli::CommandLine;
 use crate::report::matrix::CompareMatrix;
 use crate::report::{self, RunRecord, Status, SuiteResult};
 
@@ -396,7 +396,7 @@ impl Runner<'_> {
             args.push(format!("--pcap={}", pcap.display()));
         }
         // A run alone (a retry, or every run with --jobs=1) keeps to one CPU, which keeps the
-        // kernel's timers on their tick (src/run/cpu.rs). In parallel, each child's threads go
+        // kernel's timers on their tick (src/sut/kernel/cpu.rs). In parallel, each child's threads go
         // where the scheduler finds room: kept on one CPU each, 12 jobs on 2 cores had 25-29
         // near misses to retry instead of 1-9.
         let pinned_by_user = self
@@ -636,7 +636,7 @@ fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), Stri
 /// A command-line setting as a child, which runs in its script's directory, must see it: a
 /// relative `--so_filename` path (one with a `/`; a bare name is looked up by the dynamic
 /// loader) is made absolute against the runner's working directory.
-fn setting_for_child(setting: &crate::config::OptionSetting) -> String {
+fn setting_for_child(setting: &crate::cli::OptionSetting) -> String {
     match (setting.name.as_str(), &setting.value) {
         ("so_filename", Some(path)) if path.contains('/') && Path::new(path).is_relative() => {
             let absolute = std::env::current_dir()
@@ -654,7 +654,7 @@ mod tests {
 
     #[test]
     fn children_get_an_absolute_library_path() {
-        use crate::config::OptionSetting;
+        use crate::cli::OptionSetting;
         let relative = OptionSetting::new("so_filename", Some("target/libx.so"));
         let expected = std::env::current_dir().unwrap().join("target/libx.so");
         assert_eq!(

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::OptionSetting;
+use crate::cli::OptionSetting;
 
 use super::variants::VariantSelection;
 

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::config::OptionSetting;
+use crate::cli::OptionSetting;
 
 /// One family a script runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

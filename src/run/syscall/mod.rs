@@ -3,7 +3,6 @@
 //! Runs on the stack thread; reports socket life-cycle changes back as `SocketEffect`s.
 
 mod msg;
-pub mod snapshot;
 mod value;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -12,7 +11,7 @@ use libc::{c_int, c_void, socklen_t};
 
 use crate::script::ast;
 use crate::script::symbols;
-use crate::target::{SysResult, Target};
+use crate::sut::target::{SysResult, Target};
 
 use self::msg::{CmsgCheck, Control};
 use self::value::{bad_type, get_int, get_s32, EpollData, Value};
@@ -160,26 +159,6 @@ pub fn execute(
         return Err(SyscallError { message });
     }
     result.map_err(|message| SyscallError { message })
-}
-
-/// The values `%{ }%` code blocks see for one socket: every `tcpi_*` field of TCP_INFO, the
-/// congestion-control fields of TCP_CC_INFO (bbr_*, dctcp_*, tcpv_*) when available, and the
-/// SK_MEMINFO_* entries of SO_MEMINFO, as (python name, value) pairs.
-///
-/// The symbolic names (`TCP_ESTABLISHED`…) are not included (the code writer emits them).
-/// TCP_INFO fields beyond the length the kernel returned are left out (the layout is Linux
-/// 7.0's, with the AccECN fields); the congestion-control fields are chosen by the socket's
-/// TCP_CONGESTION name (bbr*, dctcp, vegas; none for others). Failures carry packetdrill's
-/// messages (`can't find getsockopt to get TCP info`, `… TCP_CC_INFO`, `… sk_meminfo`).
-///
-/// A userspace stack (`only_tcp_info_required`) must answer TCP_INFO; the congestion-control
-/// and memory fields are left out when it does not have them.
-pub fn snapshot_for_code(
-    target: &mut dyn Target,
-    live_fd: i32,
-    only_tcp_info_required: bool,
-) -> Result<Vec<(String, i64)>, String> {
-    snapshot::snapshot(target, live_fd, only_tcp_info_required)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1372,7 +1351,7 @@ fn sys_cap_set(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
             data.as_ptr(),
         )
     };
-    let outcome = crate::target::from_libc(ret);
+    let outcome = crate::sut::target::from_libc(ret);
     cx.check(Mode::Fd, outcome)
 }
 
@@ -1387,7 +1366,7 @@ fn sys_open(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
         std::ffi::CString::new(path).map_err(|_| "open path contains a NUL byte".to_string())?;
     // SAFETY: a NUL-terminated path; the mode only matters with O_CREAT.
     let ret = unsafe { libc::open(path.as_ptr(), flags, 0o644 as libc::c_uint) };
-    let outcome = crate::target::from_libc(ret as i64);
+    let outcome = crate::sut::target::from_libc(ret as i64);
     let checked = cx.end(Mode::Fd, outcome)?;
     if checked.result >= 0 {
         cx.fds.insert(FdEntry {
@@ -1407,7 +1386,7 @@ fn sys_sendfile(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     let count = cx.s32_arg(3)?;
     // SAFETY: `offset` is a live off_t.
     let ret = unsafe { libc::sendfile(live_out, live_in, &mut offset, size_arg(count)) };
-    let outcome = crate::target::from_libc(ret as i64);
+    let outcome = crate::sut::target::from_libc(ret as i64);
     cx.check(Mode::Exact, outcome)
 }
 
@@ -1598,7 +1577,7 @@ fn sys_psp(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
 mod tests {
     use super::*;
     use crate::script::ast::{Action, Expr, ExprKind};
-    use crate::target::kernel::KernelTarget;
+    use crate::sut::kernel::target::KernelTarget;
 
     /// The system calls of a small script, in order.
     fn calls(text: &str) -> Vec<ast::Syscall> {
@@ -2005,7 +1984,7 @@ mod tests {
 
         // The %{ }% snapshot of the connected client.
         let live4 = r.live(4);
-        let snap = snapshot_for_code(&mut r.target, live4, false).unwrap();
+        let snap = crate::sut::socket_info::snapshot(&mut r.target, live4, false).unwrap();
         let get = |name: &str| snap.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
         assert_eq!(get("TCP_ESTABLISHED"), None);
         assert!(
@@ -2018,7 +1997,7 @@ mod tests {
         assert!(get("SK_MEMINFO_RCVBUF").unwrap() > 0);
         assert!(get("SK_MEMINFO_DROPS").is_some());
         let live7 = r.live(7);
-        let snap = snapshot_for_code(&mut r.target, live7, false).unwrap();
+        let snap = crate::sut::socket_info::snapshot(&mut r.target, live7, false).unwrap();
         // Shut down for writing: FIN_WAIT1 or FIN_WAIT2.
         assert!(snap
             .iter()
@@ -2031,7 +2010,7 @@ mod tests {
             vec![SocketEffect::Disconnected { script_fd: 4 }]
         );
         assert_eq!(
-            snapshot_for_code(&mut r.target, -1, false).unwrap_err(),
+            crate::sut::socket_info::snapshot(&mut r.target, -1, false).unwrap_err(),
             "can't find getsockopt to get TCP info"
         );
     }

@@ -2,11 +2,6 @@
 //! timestamps) with precise waiting (sleep most of the way, spin the last stretch), or a
 //! userspace stack's own clock, kept by its stack thread.
 
-use std::sync::mpsc::Sender;
-use std::sync::Mutex;
-
-use super::stack::{ask, PolledRequest, StackRequest};
-
 /// Where time comes from: the host's real clock, or the stack under test's.
 pub trait Clock: Send + Sync {
     /// Now, in microseconds.
@@ -21,52 +16,6 @@ pub trait Clock: Send + Sync {
     /// Why the clock stopped working, if it did (a userspace stack's clock can fail).
     fn fault(&self) -> Option<String> {
         None
-    }
-}
-
-/// A userspace stack's clock: asks the stack thread, which keeps it (virtual time when the
-/// stack's `usleep` advances its clock instead of sleeping).
-pub struct StackClock {
-    requests: Sender<StackRequest>,
-    fault: Mutex<Option<String>>,
-}
-
-impl StackClock {
-    pub fn new(requests: Sender<StackRequest>) -> Self {
-        StackClock {
-            requests,
-            fault: Mutex::new(None),
-        }
-    }
-
-    fn record(&self, error: String) {
-        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
-        fault.get_or_insert(error);
-    }
-}
-
-impl Clock for StackClock {
-    fn now_usecs(&self) -> i64 {
-        ask(&self.requests, PolledRequest::Now).unwrap_or_else(|e| {
-            self.record(e);
-            0
-        })
-    }
-
-    fn wait_until(&self, deadline_usecs: i64) {
-        if let Err(e) = ask(&self.requests, |answer| {
-            PolledRequest::WaitUntil(deadline_usecs, answer)
-        }) {
-            self.record(e);
-        }
-    }
-
-    fn is_host_clock(&self) -> bool {
-        false
-    }
-
-    fn fault(&self) -> Option<String> {
-        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

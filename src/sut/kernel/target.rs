@@ -5,7 +5,7 @@ use libc::{
     socklen_t,
 };
 
-use super::{from_libc, SysResult, Target};
+use crate::sut::target::{from_libc, SysResult, Target};
 
 /// The kernel's profile of script defines: the values portable scripts (tests/portable/) name
 /// where stacks legitimately differ; docs/stacks.md lists each stack's.

@@ -7,7 +7,7 @@
 //! to one CPU, a run cannot escape another's work there (a namespace torn down next to it made
 //! an injection 13 ms late).
 
-use crate::config::CpuPin;
+use crate::cli::CpuPin;
 
 /// The CPUs this process may run on, in ascending order.
 pub fn allowed_cpus() -> Vec<usize> {

@@ -14,15 +14,16 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError}
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::script::ast;
-use crate::target::{PolledStack, Target};
-
-use super::clock::{realtime_usecs, Clock, RealClock};
-use super::stack::{
+use crate::run::stack::{
     close_all, run_call, this_tid, thread_asleep_steadily, FdMap, PolledRequest, StackReply,
     StackRequest, StackThread,
 };
-use super::syscall::{snapshot_for_code, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
+use crate::run::syscall::{FdTable, SyscallEnv, SyscallError, SyscallOutcome};
+use crate::script::ast;
+use crate::sut::clock::{realtime_usecs, Clock, RealClock};
+use crate::sut::target::Target;
+
+use super::PolledStack;
 
 /// Longest real time a call may run without returning or sleeping, and a call the script does
 /// not mark as blocking may take to return.
@@ -473,7 +474,8 @@ impl Driver {
                 let _ = answer.send(result);
             }
             PolledRequest::CodeSnapshot(live_fd, answer) => {
-                let result = snapshot_for_code(self.snapshot_target.as_mut(), live_fd, true);
+                let result =
+                    crate::sut::socket_info::snapshot(self.snapshot_target.as_mut(), live_fd, true);
                 let _ = answer.send(result);
             }
         }

@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::config::{Config, IpVersion};
-use crate::netns::TunConfig;
+use crate::cli::{Config, IpVersion};
+use crate::sut::kernel::netns::TunConfig;
 
 /// Every address and family decision of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl Addresses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OptionSetting;
+    use crate::cli::OptionSetting;
 
     fn config(settings: &[(&str, &str)]) -> Config {
         let mut c = Config::default();

@@ -23,7 +23,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::netdev::tun::TunNetdev;
+use crate::sut::kernel::tun::TunNetdev;
 
 /// How to configure the test interface (all values already resolved from the configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ fn unshare_net() -> io::Result<()> {
 pub fn create_tun(config: &TunConfig) -> io::Result<TunNetdev> {
     let (tun, ifindex) = configure_tun(config)?;
     // 6. The sniffer.
-    let sniffer = crate::netdev::tun::open_sniffer(ifindex)?;
+    let sniffer = crate::sut::kernel::tun::open_sniffer(ifindex)?;
     Ok(TunNetdev::new(tun, sniffer, config.name.clone(), ifindex))
 }
 
@@ -182,7 +182,7 @@ fn configure_tun(config: &TunConfig) -> io::Result<(OwnedFd, u32)> {
             "TUNSETIFF asked for {name} but the kernel named the device {got}"
         )));
     }
-    let mut hdr_len: libc::c_int = crate::netdev::tun::VIRTIO_NET_HDR_LEN as libc::c_int;
+    let mut hdr_len: libc::c_int = crate::sut::kernel::tun::VIRTIO_NET_HDR_LEN as libc::c_int;
     ioctl_ptr(tun.as_raw_fd(), libc::TUNSETVNETHDRSZ, &mut hdr_len)
         .map_err(|e| annotate(e, "TUNSETVNETHDRSZ"))?;
     let offload = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6 | libc::TUN_F_TSO_ECN;

@@ -4,9 +4,10 @@
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use super::{live_fd_of, Refusal, SocketRecord, StackView};
-use crate::run::polling::NO_SOCKET_TABLE;
+use crate::introspect::live_fd_of;
 use crate::run::stack::{ask, FdMap, PolledRequest, StackRequest};
+use crate::sut::so::driver::NO_SOCKET_TABLE;
+use crate::sut::view::{Refusal, SocketRecord, StackView};
 
 /// A userspace stack as the HTTP server sees it.
 pub struct PolledView {

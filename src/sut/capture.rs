@@ -12,8 +12,8 @@ use std::time::Duration;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, TsResolution};
 
-use super::Netdev;
-use crate::run::clock::Clock;
+use crate::sut::clock::Clock;
+use crate::sut::netdev::Netdev;
 
 /// Packets larger than this (GSO super-packets can reach 64 KiB) are still written whole.
 const SNAPLEN: u32 = 262_144;

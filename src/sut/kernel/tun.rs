@@ -2,7 +2,7 @@
 //! the tun file descriptor; sniffs what the stack sends through a packet socket bound to the
 //! device, with kernel capture timestamps.
 //!
-//! Made by [`crate::netns::create_tun`]. Details:
+//! Made by [`crate::sut::kernel::netns::create_tun`]. Details:
 //! - **Injection** ([`Netdev::send`]): one `writev` of a 10-byte `struct virtio_net_hdr` and the
 //!   IP packet. A plain packet gets an all-zero header, so the kernel verifies every checksum as
 //!   it would for a real NIC without receive offload. A GSO super-packet (TCP, `gso_size` given,
@@ -31,7 +31,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::Netdev;
+use crate::sut::netdev::Netdev;
 
 /// Size of `struct virtio_net_hdr` (no `num_buffers`): what `TUNSETVNETHDRSZ` is set to.
 pub const VIRTIO_NET_HDR_LEN: usize = 10;

@@ -1,10 +1,6 @@
-//! Where packets travel: the `Netdev` seam. One implementation per file: a tun device in a
-//! private network namespace (default), and a userspace stack's own netdev (so.rs); the pcap
-//! writer wraps either.
-
-pub mod capture;
-pub mod so;
-pub mod tun;
+//! Where packets travel: the `Netdev` seam. One implementation per backend: a tun device in a
+//! private network namespace (`kernel/tun.rs`), a userspace stack's own netdev
+//! (`so/netdev.rs`); the pcap writer (`capture.rs`) wraps either.
 
 /// Moves layer-3 IP packets between stackdrill (the simulated peer) and the stack under test.
 pub trait Netdev: Send {

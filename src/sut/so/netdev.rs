@@ -6,8 +6,8 @@
 use std::io;
 use std::sync::mpsc::Sender;
 
-use super::Netdev;
 use crate::run::stack::{ask, PolledRequest, StackRequest};
+use crate::sut::netdev::Netdev;
 
 pub struct SoNetdev {
     requests: Sender<StackRequest>,

@@ -13,10 +13,11 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NetlinkAddr};
 
-use super::{live_fd_of, Refusal, SocketRecord, StackView};
+use crate::introspect::live_fd_of;
 use crate::run::stack::FdMap;
-use crate::run::syscall::snapshot_for_code;
-use crate::target::kernel::KernelTarget;
+use crate::sut::kernel::target::KernelTarget;
+use crate::sut::socket_info;
+use crate::sut::view::{Refusal, SocketRecord, StackView};
 
 /// Every TCP socket of the current network namespace, IPv4 and IPv6, with tcp_info and the
 /// congestion control name (request sockets of listeners included, as SYN_RECV).
@@ -128,7 +129,7 @@ impl StackView for KernelView {
 
     fn tcp_info(&self, script_fd: i64) -> Result<Vec<(String, i64)>, Refusal> {
         let live_fd = live_fd_of(&self.fd_map, script_fd)?;
-        snapshot_for_code(&mut KernelTarget, live_fd, false).map_err(Refusal::Failed)
+        socket_info::snapshot(&mut KernelTarget, live_fd, false).map_err(Refusal::Failed)
     }
 
     fn polling_hang(&self, _millis: u64) -> Result<(), Refusal> {

@@ -1,8 +1,8 @@
-//! The values `%{ }%` code blocks see: TCP_INFO, TCP_CC_INFO and SO_MEMINFO of one socket,
+//! The values `%{ }%` code blocks and introspection see: TCP_INFO, TCP_CC_INFO and SO_MEMINFO of one socket,
 //! decoded by hand from the Linux UAPI layouts (include/uapi/linux/tcp.h, sock_diag.h,
 //! inet_diag.h) so that fields newer than the build's libc are available too.
 
-use crate::target::Target;
+use crate::sut::target::Target;
 
 /// `TCP_INFO` buffer size: larger than any `struct tcp_info` so far (280 bytes in 7.0).
 const TCP_INFO_BUFFER: usize = 512;
@@ -284,8 +284,19 @@ pub fn decode_tcp_info(info: &[u8]) -> Vec<(&'static str, u64)> {
         .collect()
 }
 
-/// See [`super::snapshot_for_code`].
-pub(crate) fn snapshot(
+/// The values `%{ }%` code blocks (and `/tcpinfo`) see for one socket: every `tcpi_*` field of
+/// TCP_INFO, the congestion-control fields of TCP_CC_INFO (bbr_*, dctcp_*, tcpv_*) when
+/// available, and the SK_MEMINFO_* entries of SO_MEMINFO, as (python name, value) pairs.
+///
+/// The symbolic names (`TCP_ESTABLISHED`…) are not included (the code writer emits them).
+/// TCP_INFO fields beyond the length the kernel returned are left out (the layout is Linux
+/// 7.0's, with the AccECN fields); the congestion-control fields are chosen by the socket's
+/// TCP_CONGESTION name (bbr*, dctcp, vegas; none for others). Failures carry packetdrill's
+/// messages (`can't find getsockopt to get TCP info`, `… TCP_CC_INFO`, `… sk_meminfo`).
+///
+/// A userspace stack (`only_tcp_info_required`) must answer TCP_INFO; the congestion-control
+/// and memory fields are left out when it does not have them.
+pub fn snapshot(
     target: &mut dyn Target,
     live_fd: i32,
     only_tcp_info_required: bool,

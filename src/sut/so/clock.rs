@@ -1,0 +1,53 @@
+//! A userspace stack's clock as the run's `Clock`: asked of its stack thread, which keeps it.
+
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
+
+use crate::run::stack::{ask, PolledRequest, StackRequest};
+use crate::sut::clock::Clock;
+
+/// A userspace stack's clock: asks the stack thread, which keeps it (virtual time when the
+/// stack's `usleep` advances its clock instead of sleeping).
+pub struct StackClock {
+    requests: Sender<StackRequest>,
+    fault: Mutex<Option<String>>,
+}
+
+impl StackClock {
+    pub fn new(requests: Sender<StackRequest>) -> Self {
+        StackClock {
+            requests,
+            fault: Mutex::new(None),
+        }
+    }
+
+    fn record(&self, error: String) {
+        let mut fault = self.fault.lock().unwrap_or_else(|e| e.into_inner());
+        fault.get_or_insert(error);
+    }
+}
+
+impl Clock for StackClock {
+    fn now_usecs(&self) -> i64 {
+        ask(&self.requests, PolledRequest::Now).unwrap_or_else(|e| {
+            self.record(e);
+            0
+        })
+    }
+
+    fn wait_until(&self, deadline_usecs: i64) {
+        if let Err(e) = ask(&self.requests, |answer| {
+            PolledRequest::WaitUntil(deadline_usecs, answer)
+        }) {
+            self.record(e);
+        }
+    }
+
+    fn is_host_clock(&self) -> bool {
+        false
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}

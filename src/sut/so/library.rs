@@ -1,0 +1,206 @@
+//! Loading a userspace stack's shared object (`--so_filename`) with libloading: its
+//! packetdrill interface table, stackdrill's extension symbols, its profile of defines and its
+//! network setup. `target.rs` makes socket calls through the table, `stack.rs` drives its
+//! netdev, clock and polling.
+
+use std::ffi::CString;
+use std::path::Path;
+use std::sync::Arc;
+
+use libc::c_void;
+
+use crate::sut::abi::{self, PacketdrillInterface, StackdrillNetwork};
+
+/// A loaded and initialised shared object.
+pub struct SharedObject {
+    /// For messages: `so:FILE_NAME`.
+    pub(super) name: String,
+    pub(super) table: PacketdrillInterface,
+    pub(super) poll: Option<abi::Poll>,
+    pub(super) network_setup: Option<abi::NetworkSetup>,
+    pub(super) sockets: Option<abi::Sockets>,
+    /// Kept open for the run (the object stays mapped after that: RTLD_NODELETE, as upstream).
+    _library: libloading::os::unix::Library,
+}
+
+// SAFETY: the table is plain function pointers and an opaque userdata pointer. The library's
+// contract (stacks/README.md "Threads", the same as upstream packetdrill's) is that it is called
+// from the stack thread and one call worker, never from both at once except while a call
+// sleeps inside it; stackdrill's stack thread enforces that ordering.
+unsafe impl Send for SharedObject {}
+// SAFETY: as above: shared between the stack thread and its call worker only.
+unsafe impl Sync for SharedObject {}
+
+fn open_library(path: &Path) -> Result<libloading::os::unix::Library, String> {
+    let flags = libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NODELETE | libc::RTLD_DEEPBIND;
+    // SAFETY: loading runs the library's initialisers; choosing to run the stack under test is
+    // the point of --so_filename.
+    unsafe { libloading::os::unix::Library::open(Some(path), flags) }
+        .map_err(|e| format!("cannot load --so_filename={}: {e}", path.display()))
+}
+
+fn c_flags(flags: Option<&str>) -> Result<Option<CString>, String> {
+    flags
+        .map(|f| CString::new(f).map_err(|_| "--so_flags contains a NUL byte".to_string()))
+        .transpose()
+}
+
+/// The defines the library's profile gives scripts (`stackdrill_profile_defines`), as
+/// (name, value) pairs; none when it does not export the symbol.
+pub fn profile_defines(path: &Path, flags: Option<&str>) -> Result<Vec<(String, String)>, String> {
+    let library = open_library(path)?;
+    // SAFETY: the symbol, when present, has the documented signature (packetdrill.h).
+    let Ok(profile) = (unsafe { library.get::<abi::ProfileDefines>(abi::PROFILE_DEFINES_SYMBOL) })
+    else {
+        return Ok(Vec::new());
+    };
+    let flags = c_flags(flags)?;
+    let flags_ptr = flags.as_ref().map_or(std::ptr::null(), |f| f.as_ptr());
+    let mut buffer = vec![0u8; 4096];
+    for _ in 0..2 {
+        // SAFETY: the buffer has `len` bytes; the function writes at most that many.
+        let needed = unsafe { profile(flags_ptr, buffer.as_mut_ptr().cast(), buffer.len()) };
+        if needed < 0 {
+            return Err(format!(
+                "{}: stackdrill_profile_defines rejected --so_flags",
+                path.display()
+            ));
+        }
+        let needed = needed as usize;
+        if needed < buffer.len() {
+            let text = String::from_utf8_lossy(&buffer[..needed]);
+            return parse_profile(&text).map_err(|e| format!("{}: {e}", path.display()));
+        }
+        buffer = vec![0u8; needed + 1];
+    }
+    Err(format!(
+        "{}: stackdrill_profile_defines keeps asking for a bigger buffer",
+        path.display()
+    ))
+}
+
+/// "NAME=VALUE" lines; blank lines and `#` comments are skipped.
+fn parse_profile(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|line| match line.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => {
+                Ok((name.trim().to_string(), value.trim().to_string()))
+            }
+            _ => Err(format!(
+                "stackdrill_profile_defines: expected NAME=VALUE, got {line:?}"
+            )),
+        })
+        .collect()
+}
+
+impl SharedObject {
+    /// Loads the library and calls `packetdrill_interface_init(flags, &table)`.
+    pub fn load(path: &Path, flags: Option<&str>) -> Result<Arc<Self>, String> {
+        let library = open_library(path)?;
+        // SAFETY: the symbol has the ABI's signature (packetdrill.h).
+        let init =
+            unsafe { library.get::<abi::InterfaceInit>(abi::INIT_SYMBOL) }.map_err(|_| {
+                format!(
+                    "{} does not export packetdrill_interface_init",
+                    path.display()
+                )
+            })?;
+        let flags = c_flags(flags)?;
+        let mut table = PacketdrillInterface::default();
+        // SAFETY: a zeroed table for the library to fill in, and a NUL-terminated flags string
+        // (or NULL) that outlives the call.
+        unsafe {
+            init(
+                flags.as_ref().map_or(std::ptr::null(), |f| f.as_ptr()),
+                &mut table,
+            )
+        };
+        for (entry, present) in [
+            ("netdev_send", table.netdev_send.is_some()),
+            ("netdev_receive", table.netdev_receive.is_some()),
+        ] {
+            if !present {
+                return Err(format!(
+                    "{}: the stack does not implement {entry}, which every run needs",
+                    path.display()
+                ));
+            }
+        }
+        // SAFETY: optional extensions with the documented signatures.
+        let poll = unsafe { library.get::<abi::Poll>(abi::POLL_SYMBOL) }
+            .ok()
+            .map(|s| *s);
+        // SAFETY: as above.
+        let network_setup = unsafe { library.get::<abi::NetworkSetup>(abi::NETWORK_SETUP_SYMBOL) }
+            .ok()
+            .map(|s| *s);
+        // SAFETY: as above.
+        let sockets = unsafe { library.get::<abi::Sockets>(abi::SOCKETS_SYMBOL) }
+            .ok()
+            .map(|s| *s);
+        let file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        Ok(Arc::new(SharedObject {
+            name: format!("so:{file_name}"),
+            table,
+            poll,
+            network_setup,
+            sockets,
+            _library: library,
+        }))
+    }
+
+    pub(super) fn userdata(&self) -> *mut c_void {
+        self.table.userdata
+    }
+
+    /// Tells the stack its network (`stackdrill_network_setup`), when it wants to know.
+    pub fn set_network(&self, network: &StackdrillNetwork) -> Result<(), String> {
+        let Some(setup) = self.network_setup else {
+            return Ok(());
+        };
+        // SAFETY: a valid struct for the duration of the call.
+        let status = unsafe { setup(self.userdata(), network) };
+        if status != 0 {
+            return Err(format!(
+                "{}: stackdrill_network_setup refused the test network (returned {status})",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_lines_parse_and_bad_ones_are_named() {
+        let parsed = parse_profile("# comment\nRTO_MIN_MS=10\n\n IW = 4 \n").unwrap();
+        assert_eq!(
+            parsed,
+            vec![
+                ("RTO_MIN_MS".to_string(), "10".to_string()),
+                ("IW".to_string(), "4".to_string())
+            ]
+        );
+        let e = parse_profile("JUNK\n").unwrap_err();
+        assert!(e.contains("expected NAME=VALUE, got \"JUNK\""), "{e}");
+    }
+
+    #[test]
+    fn a_missing_library_is_a_clear_error() {
+        let e = SharedObject::load(Path::new("/nonexistent/libx.so"), None)
+            .err()
+            .unwrap();
+        assert!(
+            e.starts_with("cannot load --so_filename=/nonexistent/libx.so: "),
+            "{e}"
+        );
+    }
+}

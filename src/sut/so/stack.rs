@@ -1,0 +1,201 @@
+//! A userspace stack's network device, clock and polling, as its stack thread drives them
+//! (`PolledStack`), and its socket table for introspection.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use libc::{c_int, size_t};
+
+use super::library::SharedObject;
+use super::target::SoTarget;
+use super::PolledStack;
+use crate::sut::abi::StackdrillSocket;
+use crate::sut::target::Target;
+use crate::sut::view::SocketRecord;
+
+/// Largest packet `netdev_receive` may return (packetdrill's buffer size).
+const RECEIVE_BUFFER: usize = 64 * 1024;
+
+/// The stack thread's side of a shared object: its network device, clock and polling.
+pub struct SoStack {
+    library: Arc<SharedObject>,
+    receive_buffer: Vec<u8>,
+    freed: bool,
+}
+
+impl SoStack {
+    pub fn new(library: Arc<SharedObject>) -> Self {
+        SoStack {
+            library,
+            receive_buffer: vec![0; RECEIVE_BUFFER],
+            freed: false,
+        }
+    }
+}
+
+impl PolledStack for SoStack {
+    fn name(&self) -> String {
+        self.library.name.clone()
+    }
+
+    fn netdev_send(&mut self, packet: &[u8]) -> Result<(), String> {
+        let f = self.library.table.netdev_send.expect("checked at load");
+        // SAFETY: the packet is valid for `len` bytes during the call.
+        let status = unsafe {
+            f(
+                self.library.userdata(),
+                packet.as_ptr().cast(),
+                packet.len(),
+            )
+        };
+        if status != 0 {
+            return Err(format!(
+                "the stack's netdev_send refused the packet ({status})"
+            ));
+        }
+        Ok(())
+    }
+
+    fn netdev_receive(&mut self) -> Result<Option<(Vec<u8>, i64)>, String> {
+        let f = self.library.table.netdev_receive.expect("checked at load");
+        let mut count: size_t = self.receive_buffer.len();
+        let mut time_usecs: libc::c_longlong = 0;
+        // SAFETY: the buffer has `count` bytes; count and time are valid out-pointers.
+        let status = unsafe {
+            f(
+                self.library.userdata(),
+                self.receive_buffer.as_mut_ptr().cast(),
+                &mut count,
+                &mut time_usecs,
+            )
+        };
+        if status != 0 {
+            return Ok(None);
+        }
+        if count > self.receive_buffer.len() {
+            return Err(format!(
+                "the stack's netdev_receive reported a {count}-byte packet for a {}-byte buffer",
+                self.receive_buffer.len()
+            ));
+        }
+        Ok(Some((self.receive_buffer[..count].to_vec(), time_usecs)))
+    }
+
+    fn has_clock(&self) -> bool {
+        self.library.table.usleep.is_some() && self.library.table.gettimeofday.is_some()
+    }
+
+    fn now_usecs(&mut self) -> Result<i64, String> {
+        let f = self.library.table.gettimeofday.expect("has_clock checked");
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        // SAFETY: a valid timeval; tz is NULL as upstream passes it.
+        let status = unsafe { f(self.library.userdata(), &mut tv, std::ptr::null_mut()) };
+        if status < 0 {
+            return Err(format!("the stack's gettimeofday failed ({status})"));
+        }
+        Ok(tv.tv_sec * 1_000_000 + tv.tv_usec)
+    }
+
+    fn sleep_usecs(&mut self, usecs: u32) -> Result<(), String> {
+        let f = self.library.table.usleep.expect("has_clock checked");
+        // SAFETY: plain value arguments.
+        let status = unsafe { f(self.library.userdata(), usecs) };
+        if status < 0 {
+            return Err(format!("the stack's usleep({usecs}) failed ({status})"));
+        }
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Option<i64>, String> {
+        let Some(poll) = self.library.poll else {
+            return Ok(None);
+        };
+        let mut next: libc::c_longlong = -1;
+        // SAFETY: a valid out-pointer.
+        let status = unsafe { poll(self.library.userdata(), &mut next) };
+        if status != 0 {
+            return Err(format!("the stack's stackdrill_poll failed ({status})"));
+        }
+        Ok((next >= 0).then_some(next))
+    }
+
+    fn has_poll(&self) -> bool {
+        self.library.poll.is_some()
+    }
+
+    fn sockets(&mut self) -> Result<Option<Vec<SocketRecord>>, String> {
+        let Some(list) = self.library.sockets else {
+            return Ok(None);
+        };
+        let mut entries = vec![StackdrillSocket::default(); 64];
+        for _ in 0..4 {
+            let room = entries.len() as c_int;
+            // SAFETY: `entries` holds `room` writable structs.
+            let count = unsafe { list(self.library.userdata(), entries.as_mut_ptr(), room) };
+            if count < 0 {
+                return Err("the stack's stackdrill_sockets failed".to_string());
+            }
+            if count <= room {
+                return entries[..count as usize]
+                    .iter()
+                    .map(socket_record)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Some);
+            }
+            entries = vec![StackdrillSocket::default(); count as usize];
+        }
+        Err("the stack's stackdrill_sockets keeps growing".to_string())
+    }
+
+    fn call_target(&self, in_library: Arc<AtomicBool>) -> Box<dyn Target> {
+        Box::new(SoTarget::new(self.library.clone(), in_library))
+    }
+
+    fn finish(&mut self) {
+        if self.freed {
+            return;
+        }
+        self.freed = true;
+        if let Some(free) = self.library.table.free {
+            // SAFETY: called once, at the end of the run, as the ABI says.
+            unsafe { free(self.library.userdata()) };
+        }
+    }
+}
+
+/// One `struct stackdrill_socket` as a record, checking what cannot be trusted.
+fn socket_record(entry: &StackdrillSocket) -> Result<SocketRecord, String> {
+    let address = |ip: &[u8; 16], port: u16| -> Result<std::net::SocketAddr, String> {
+        let ip: std::net::IpAddr = match entry.family {
+            libc::AF_INET => std::net::Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]).into(),
+            libc::AF_INET6 => std::net::Ipv6Addr::from(*ip).into(),
+            other => return Err(format!("stackdrill_sockets: unknown family {other}")),
+        };
+        Ok(std::net::SocketAddr::new(ip, port))
+    };
+    if !(0..=255).contains(&entry.state) {
+        return Err(format!(
+            "stackdrill_sockets: state {} is not a TCP state",
+            entry.state
+        ));
+    }
+    let info_len = (entry.tcp_info_len as usize).min(entry.tcp_info.len());
+    let name_end = entry.congestion.iter().position(|&c| c == 0).unwrap_or(16);
+    let congestion: Vec<u8> = entry.congestion[..name_end]
+        .iter()
+        .map(|&c| c as u8)
+        .collect();
+    Ok(SocketRecord {
+        protocol: entry.protocol,
+        local: address(&entry.local_ip, entry.local_port)?,
+        remote: address(&entry.remote_ip, entry.remote_port)?,
+        state: entry.state as u8,
+        recv_queue: entry.recv_queue,
+        send_queue: entry.send_queue,
+        congestion: (!congestion.is_empty()).then(|| String::from_utf8_lossy(&congestion).into()),
+        tcp_info: entry.tcp_info[..info_len].to_vec(),
+    })
+}

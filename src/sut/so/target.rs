@@ -1,0 +1,422 @@
+//! A userspace stack's socket calls as a `Target`: each entry of its packetdrill interface table.
+//!
+//! Nothing the library returns is trusted: a NULL entry becomes "this stack does not implement
+//! NAME" at the line that needs it, and lengths, counts and address sizes are checked against
+//! the buffers handed over before anything reads them.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use libc::{
+    c_int, c_uint, c_ulong, c_void, epoll_event, iovec, msghdr, nfds_t, pollfd, size_t, sockaddr,
+    socklen_t,
+};
+
+use super::library::SharedObject;
+use crate::sut::target::{last_errno, SysResult, Target};
+
+/// The `Target` over a shared object: one per thread that makes calls.
+pub struct SoTarget {
+    library: Arc<SharedObject>,
+    fault: Option<String>,
+    /// Set while this target's thread is inside the library (the stack thread reads it to
+    /// tell a call asleep in the stack from one busy in stackdrill's own code).
+    in_library: Arc<AtomicBool>,
+}
+
+impl SoTarget {
+    pub fn new(library: Arc<SharedObject>, in_library: Arc<AtomicBool>) -> Self {
+        SoTarget {
+            library,
+            fault: None,
+            in_library,
+        }
+    }
+
+    /// Runs one library call with `in_library` set around it.
+    fn inside<T>(&self, call: impl FnOnce(*mut c_void) -> T) -> T {
+        self.in_library.store(true, Ordering::SeqCst);
+        let result = call(self.library.userdata());
+        self.in_library.store(false, Ordering::SeqCst);
+        result
+    }
+
+    fn not_implemented(&mut self, call: &str) -> SysResult {
+        self.fault = Some(format!("this stack does not implement {call}"));
+        Err(libc::ENOSYS)
+    }
+
+    /// A result that cannot be true: fails the line with `what`.
+    fn impossible(&mut self, what: String) -> SysResult {
+        self.fault = Some(format!("the stack returned {what}"));
+        Err(libc::EIO)
+    }
+
+    /// The call's result as a `SysResult`, rejecting a success above `limit`.
+    fn checked(&mut self, call: &str, ret: i64, limit: Option<(u64, &str)>) -> SysResult {
+        if ret < 0 {
+            let errno = last_errno();
+            return Err(errno);
+        }
+        match limit {
+            Some((limit, unit)) if ret as u64 > limit => {
+                let room = match unit {
+                    "bytes" => format!("a {limit}-byte buffer"),
+                    entries => format!("{limit} {entries}"),
+                };
+                self.impossible(format!("{ret} from {call}() for {room}"))
+            }
+            _ => Ok(ret),
+        }
+    }
+}
+
+/// Clears errno, so a library that fails without setting it reports 0, not a stale value.
+fn clear_errno() {
+    // SAFETY: __errno_location returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = 0 };
+}
+
+/// The entry point `$name` of the table, or a "does not implement" fault from the method.
+macro_rules! entry {
+    ($self:ident, $name:ident) => {
+        match $self.library.table.$name {
+            Some(f) => {
+                clear_errno();
+                f
+            }
+            None => return $self.not_implemented(stringify!($name)),
+        }
+    };
+}
+
+fn iov_total(iov: *const iovec, iovcnt: c_int) -> u64 {
+    if iov.is_null() || iovcnt <= 0 {
+        return 0;
+    }
+    // SAFETY: the caller passes `iovcnt` valid iovecs (Target's contract).
+    unsafe { std::slice::from_raw_parts(iov, iovcnt as usize) }
+        .iter()
+        .map(|v| v.iov_len as u64)
+        .sum()
+}
+
+/// Fails when the library grew an in-out length beyond the space it was given.
+fn length_grew(
+    target: &mut SoTarget,
+    call: &str,
+    what: &str,
+    given: u64,
+    returned: u64,
+) -> Option<SysResult> {
+    (returned > given).then(|| {
+        target.impossible(format!(
+            "{what} {returned} from {call}() for a {given}-byte buffer"
+        ))
+    })
+}
+
+// SAFETY: every method passes its arguments unchanged to the library's entry point of the same
+// name, after checking the entry exists; results are checked against the buffers given.
+unsafe impl Target for SoTarget {
+    fn name(&self) -> String {
+        self.library.name.clone()
+    }
+
+    fn take_fault(&mut self) -> Option<String> {
+        self.fault.take()
+    }
+
+    unsafe fn socket(&mut self, domain: c_int, ty: c_int, protocol: c_int) -> SysResult {
+        let f = entry!(self, socket);
+        let ret = self.inside(|ud| f(ud, domain, ty, protocol));
+        self.checked("socket", ret.into(), None)
+    }
+
+    unsafe fn bind(&mut self, fd: c_int, addr: *const sockaddr, len: socklen_t) -> SysResult {
+        let f = entry!(self, bind);
+        let ret = self.inside(|ud| f(ud, fd, addr, len));
+        self.checked("bind", ret.into(), None)
+    }
+
+    unsafe fn listen(&mut self, fd: c_int, backlog: c_int) -> SysResult {
+        let f = entry!(self, listen);
+        let ret = self.inside(|ud| f(ud, fd, backlog));
+        self.checked("listen", ret.into(), None)
+    }
+
+    unsafe fn accept(&mut self, fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> SysResult {
+        let f = entry!(self, accept);
+        let given = if len.is_null() { 0 } else { *len };
+        let ret = self.inside(|ud| f(ud, fd, addr, len));
+        if ret >= 0 && !len.is_null() {
+            // A too-small buffer may legitimately get a larger length back (truncation), but
+            // never more than any address needs.
+            let limit = given.max(std::mem::size_of::<libc::sockaddr_storage>() as socklen_t);
+            if let Some(fault) = length_grew(
+                self,
+                "accept",
+                "address length",
+                limit.into(),
+                (*len).into(),
+            ) {
+                return fault;
+            }
+        }
+        self.checked("accept", ret.into(), None)
+    }
+
+    unsafe fn connect(&mut self, fd: c_int, addr: *const sockaddr, len: socklen_t) -> SysResult {
+        let f = entry!(self, connect);
+        let ret = self.inside(|ud| f(ud, fd, addr, len));
+        self.checked("connect", ret.into(), None)
+    }
+
+    unsafe fn read(&mut self, fd: c_int, buf: *mut c_void, count: size_t) -> SysResult {
+        let f = entry!(self, read);
+        let ret = self.inside(|ud| f(ud, fd, buf, count));
+        self.checked("read", ret as i64, Some((count as u64, "bytes")))
+    }
+
+    unsafe fn readv(&mut self, fd: c_int, iov: *const iovec, iovcnt: c_int) -> SysResult {
+        let f = entry!(self, readv);
+        let ret = self.inside(|ud| f(ud, fd, iov, iovcnt));
+        self.checked("readv", ret as i64, Some((iov_total(iov, iovcnt), "bytes")))
+    }
+
+    unsafe fn recv(&mut self, fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> SysResult {
+        let f = entry!(self, recv);
+        let ret = self.inside(|ud| f(ud, fd, buf, len, flags));
+        // MSG_TRUNC legitimately reports the full datagram length.
+        let limit = (flags & libc::MSG_TRUNC == 0).then_some((len as u64, "bytes"));
+        self.checked("recv", ret as i64, limit)
+    }
+
+    unsafe fn recvfrom(
+        &mut self,
+        fd: c_int,
+        buf: *mut c_void,
+        len: size_t,
+        flags: c_int,
+        addr: *mut sockaddr,
+        addrlen: *mut socklen_t,
+    ) -> SysResult {
+        let f = entry!(self, recvfrom);
+        let ret = self.inside(|ud| f(ud, fd, buf, len, flags, addr, addrlen));
+        if ret >= 0 && !addrlen.is_null() {
+            let limit = std::mem::size_of::<libc::sockaddr_storage>() as u64;
+            if let Some(fault) =
+                length_grew(self, "recvfrom", "address length", limit, (*addrlen).into())
+            {
+                return fault;
+            }
+        }
+        let limit = (flags & libc::MSG_TRUNC == 0).then_some((len as u64, "bytes"));
+        self.checked("recvfrom", ret as i64, limit)
+    }
+
+    unsafe fn recvmsg(&mut self, fd: c_int, msg: *mut msghdr, flags: c_int) -> SysResult {
+        let f = entry!(self, recvmsg);
+        let (name_given, control_given, data_given) = match msg.as_ref() {
+            Some(m) => (
+                u64::from(m.msg_namelen),
+                m.msg_controllen as u64,
+                iov_total(m.msg_iov, m.msg_iovlen as c_int),
+            ),
+            None => (0, 0, 0),
+        };
+        let ret = self.inside(|ud| f(ud, fd, msg, flags));
+        if let (true, Some(m)) = (ret >= 0, msg.as_ref()) {
+            let name = length_grew(
+                self,
+                "recvmsg",
+                "msg_namelen",
+                name_given,
+                m.msg_namelen.into(),
+            );
+            if let Some(fault) = name.or_else(|| {
+                length_grew(
+                    self,
+                    "recvmsg",
+                    "msg_controllen",
+                    control_given,
+                    m.msg_controllen as u64,
+                )
+            }) {
+                return fault;
+            }
+        }
+        let limit = (flags & libc::MSG_TRUNC == 0).then_some((data_given, "bytes"));
+        self.checked("recvmsg", ret as i64, limit)
+    }
+
+    unsafe fn write(&mut self, fd: c_int, buf: *const c_void, count: size_t) -> SysResult {
+        let f = entry!(self, write);
+        let ret = self.inside(|ud| f(ud, fd, buf, count));
+        self.checked("write", ret as i64, Some((count as u64, "bytes")))
+    }
+
+    unsafe fn writev(&mut self, fd: c_int, iov: *const iovec, iovcnt: c_int) -> SysResult {
+        let f = entry!(self, writev);
+        let ret = self.inside(|ud| f(ud, fd, iov, iovcnt));
+        self.checked(
+            "writev",
+            ret as i64,
+            Some((iov_total(iov, iovcnt), "bytes")),
+        )
+    }
+
+    unsafe fn send(
+        &mut self,
+        fd: c_int,
+        buf: *const c_void,
+        len: size_t,
+        flags: c_int,
+    ) -> SysResult {
+        let f = entry!(self, send);
+        let ret = self.inside(|ud| f(ud, fd, buf, len, flags));
+        self.checked("send", ret as i64, Some((len as u64, "bytes")))
+    }
+
+    unsafe fn sendto(
+        &mut self,
+        fd: c_int,
+        buf: *const c_void,
+        len: size_t,
+        flags: c_int,
+        addr: *const sockaddr,
+        addrlen: socklen_t,
+    ) -> SysResult {
+        let f = entry!(self, sendto);
+        let ret = self.inside(|ud| f(ud, fd, buf, len, flags, addr, addrlen));
+        self.checked("sendto", ret as i64, Some((len as u64, "bytes")))
+    }
+
+    unsafe fn sendmsg(&mut self, fd: c_int, msg: *const msghdr, flags: c_int) -> SysResult {
+        let f = entry!(self, sendmsg);
+        let data = msg
+            .as_ref()
+            .map_or(0, |m| iov_total(m.msg_iov, m.msg_iovlen as c_int));
+        let ret = self.inside(|ud| f(ud, fd, msg, flags));
+        self.checked("sendmsg", ret as i64, Some((data, "bytes")))
+    }
+
+    unsafe fn fcntl(&mut self, fd: c_int, cmd: c_int, arg: Option<c_int>) -> SysResult {
+        let f = entry!(self, fcntl);
+        let ret = self.inside(|ud| f(ud, fd, cmd, arg.unwrap_or(0)));
+        self.checked("fcntl", ret.into(), None)
+    }
+
+    unsafe fn ioctl(&mut self, fd: c_int, request: c_ulong, arg: *mut c_int) -> SysResult {
+        let f = entry!(self, ioctl);
+        let ret = self.inside(|ud| f(ud, fd, request, arg));
+        self.checked("ioctl", ret.into(), None)
+    }
+
+    unsafe fn close(&mut self, fd: c_int) -> SysResult {
+        let f = entry!(self, close);
+        let ret = self.inside(|ud| f(ud, fd));
+        self.checked("close", ret.into(), None)
+    }
+
+    unsafe fn shutdown(&mut self, fd: c_int, how: c_int) -> SysResult {
+        let f = entry!(self, shutdown);
+        let ret = self.inside(|ud| f(ud, fd, how));
+        self.checked("shutdown", ret.into(), None)
+    }
+
+    unsafe fn getsockopt(
+        &mut self,
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: *mut c_void,
+        len: *mut socklen_t,
+    ) -> SysResult {
+        let f = entry!(self, getsockopt);
+        let given = if len.is_null() { 0 } else { *len };
+        let ret = self.inside(|ud| f(ud, fd, level, name, value, len));
+        if ret >= 0 && !len.is_null() {
+            if let Some(fault) = length_grew(
+                self,
+                "getsockopt",
+                "option length",
+                given.into(),
+                (*len).into(),
+            ) {
+                return fault;
+            }
+        }
+        self.checked("getsockopt", ret.into(), None)
+    }
+
+    unsafe fn setsockopt(
+        &mut self,
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: *const c_void,
+        len: socklen_t,
+    ) -> SysResult {
+        let f = entry!(self, setsockopt);
+        let ret = self.inside(|ud| f(ud, fd, level, name, value, len));
+        self.checked("setsockopt", ret.into(), None)
+    }
+
+    unsafe fn poll(&mut self, fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> SysResult {
+        let f = entry!(self, poll);
+        let ret = self.inside(|ud| f(ud, fds, nfds, timeout));
+        self.checked("poll", ret.into(), Some((nfds, "pollfd entries")))
+    }
+
+    unsafe fn epoll_create(&mut self, size: c_int) -> SysResult {
+        let f = entry!(self, epoll_create);
+        let ret = self.inside(|ud| f(ud, size));
+        self.checked("epoll_create", ret.into(), None)
+    }
+
+    unsafe fn epoll_ctl(
+        &mut self,
+        epfd: c_int,
+        op: c_int,
+        fd: c_int,
+        event: *mut epoll_event,
+    ) -> SysResult {
+        let f = entry!(self, epoll_ctl);
+        let ret = self.inside(|ud| f(ud, epfd, op, fd, event));
+        self.checked("epoll_ctl", ret.into(), None)
+    }
+
+    unsafe fn epoll_wait(
+        &mut self,
+        epfd: c_int,
+        events: *mut epoll_event,
+        maxevents: c_int,
+        timeout: c_int,
+    ) -> SysResult {
+        let f = entry!(self, epoll_wait);
+        let ret = self.inside(|ud| f(ud, epfd, events, maxevents, timeout));
+        let limit = maxevents.max(0) as u64;
+        self.checked("epoll_wait", ret.into(), Some((limit, "events")))
+    }
+
+    unsafe fn pipe(&mut self, fds: *mut c_int) -> SysResult {
+        let f = entry!(self, pipe);
+        let ret = self.inside(|ud| f(ud, fds));
+        self.checked("pipe", ret.into(), None)
+    }
+
+    unsafe fn splice(
+        &mut self,
+        fd_in: c_int,
+        off_in: *mut libc::loff_t,
+        fd_out: c_int,
+        off_out: *mut libc::loff_t,
+        len: size_t,
+        flags: c_uint,
+    ) -> SysResult {
+        let f = entry!(self, splice);
+        let ret = self.inside(|ud| f(ud, fd_in, off_in, fd_out, off_out, len, flags));
+        self.checked("splice", ret.into(), Some((len as u64, "bytes")))
+    }
+}
