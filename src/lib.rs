@@ -9,6 +9,7 @@ pub mod introspect;
 pub mod load;
 pub mod report;
 pub mod run;
+pub mod sched;
 pub mod script;
 pub mod suite;
 pub mod sut;

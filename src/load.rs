@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::cli::{CommandLine, Config, IpVersion, OptionSetting};
 use crate::script::ast::Action;
 use crate::script::{self, Script, ScriptError};
+use crate::sut::{self, Choice};
 
 /// A parsed script and the configuration it runs with.
 #[derive(Debug, Clone)]
@@ -17,7 +18,9 @@ pub struct LoadedScript {
     pub config: Config,
     /// Events that cannot run because a `-D` define they use was not given.
     pub missing_defines: Vec<ScriptError>,
-    /// The target's profile of defines (the script's and the command line's win over it).
+    /// The stack under test the command line chose.
+    pub backend: Choice,
+    /// The stack's profile of defines (the script's and the command line's win over it).
     pub profile: BTreeMap<String, String>,
 }
 
@@ -37,8 +40,9 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
     command_line_config
         .apply_all(&command_line.settings)
         .map_err(|e| ScriptError::whole_file(&name, format!("bad command line: {e}")))?;
-    let profile =
-        target_profile(&command_line_config).map_err(|e| ScriptError::whole_file(&name, e))?;
+    let backend = sut::choose(&command_line_config)
+        .map_err(|e| ScriptError::whole_file(&name, format!("bad command line: {e}")))?;
+    let profile = sut::profile_defines(&backend).map_err(|e| ScriptError::whole_file(&name, e))?;
     let script =
         script::parse_file_with_profile(path, &profile, &command_line_config.define_map())?;
 
@@ -56,6 +60,14 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
     config
         .apply_all(&command_line.settings)
         .map_err(|e| ScriptError::whole_file(&name, format!("bad command line: {e}")))?;
+    // The stack is chosen from the command line, before parsing (its profile feeds the parser).
+    if sut::choose(&config).as_ref() != Ok(&backend) {
+        return Err(ScriptError::whole_file(
+            &name,
+            "the script's option lines cannot change the stack under test (give --so_filename \
+             and --so_flags on the command line)",
+        ));
+    }
     // With the family left to auto-detection, the parser's check (either table) is all we know.
     if let Some(ip_version) = config.ip_version {
         script::parse::check_icmp_family(&script, ip_version == IpVersion::Ipv6)
@@ -79,23 +91,9 @@ pub fn load_script(path: &Path, command_line: &CommandLine) -> Result<LoadedScri
         source: String::from_utf8_lossy(&source).into_owned(),
         config,
         missing_defines,
+        backend,
         profile,
     })
-}
-
-/// The profile of defines of the target the command line chose: the kernel's built-in one, or
-/// the userspace stack's own (`stackdrill_profile_defines`). Script and `-D` defines win.
-fn target_profile(config: &Config) -> Result<BTreeMap<String, String>, String> {
-    let pairs: Vec<(String, String)> = match &config.so_filename {
-        None => crate::sut::kernel::target::PROFILE_DEFINES
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect(),
-        Some(library) => {
-            crate::sut::so::library::profile_defines(library, config.so_flags.as_deref())?
-        }
-    };
-    Ok(pairs.into_iter().collect())
 }
 
 #[cfg(test)]

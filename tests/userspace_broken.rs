@@ -216,7 +216,7 @@ fn userspace_stack_without_a_library_is_refused() {
     let r = run_with("any.pkt", LISTEN, &["--userspace_stack".to_string()]);
     assert_fails(
         &r,
-        "--userspace_stack needs --so_filename=PATH (the stack to test)",
+        "any.pkt: error: bad command line: --userspace_stack needs --so_filename=PATH (the stack to test)",
         QUICK,
     );
 }

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use tiny_http::{Header, Request, Response, Server};
 
 use super::render;
-use super::{Refusal, StackView};
+use super::{live_fd_of, Refusal, ScriptFds, StackView};
 
 /// The running server; stopped when dropped.
 pub struct HttpServer {
@@ -28,8 +28,9 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Listens on 127.0.0.1:`port` (of the current network namespace) and answers from `view`.
-    pub fn start(port: u16, view: Arc<dyn StackView>) -> Result<Self, String> {
+    /// Listens on 127.0.0.1:`port` (of the current network namespace) and answers from `view`
+    /// (a script fd is looked up in `fds`).
+    pub fn start(port: u16, view: Arc<dyn StackView>, fds: ScriptFds) -> Result<Self, String> {
         let server = Server::http(("127.0.0.1", port))
             .map_err(|e| format!("cannot serve HTTP on 127.0.0.1:{port}: {e}"))?;
         let server = Arc::new(server);
@@ -38,7 +39,7 @@ impl HttpServer {
             .name("http".into())
             .spawn(move || {
                 for request in serving.incoming_requests() {
-                    answer(request, view.as_ref());
+                    answer(request, view.as_ref(), &fds);
                 }
             })
             .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
@@ -101,9 +102,9 @@ impl Reply {
     }
 }
 
-fn answer(request: Request, view: &dyn StackView) {
+fn answer(request: Request, view: &dyn StackView, fds: &ScriptFds) {
     let url = request.url().to_string();
-    let reply = match route(&url, view) {
+    let reply = match route(&url, view, fds) {
         Ok(reply) => reply,
         Err(refusal) => Reply::refused(refusal),
     };
@@ -120,7 +121,7 @@ fn answer(request: Request, view: &dyn StackView) {
     let _ = request.respond(response);
 }
 
-fn route(url: &str, view: &dyn StackView) -> Result<Reply, Refusal> {
+fn route(url: &str, view: &dyn StackView, fds: &ScriptFds) -> Result<Reply, Refusal> {
     let (path, query) = url.split_once('?').unwrap_or((url, ""));
     let json = match query_param(query, "format") {
         None | Some("text") => false,
@@ -146,7 +147,7 @@ fn route(url: &str, view: &dyn StackView) -> Result<Reply, Refusal> {
             let fd: i64 = fd.parse().map_err(|_| {
                 Refusal::BadRequest(format!("fd={fd}: expected a script fd number"))
             })?;
-            let fields = view.tcp_info(fd)?;
+            let fields = view.socket_info(live_fd_of(fds, fd)?)?;
             Ok(Reply::json(render::tcp_info_json(&fields)))
         }
         "/pollinghang" => {
@@ -176,19 +177,23 @@ mod tests {
         fn sockets(&self) -> Result<Vec<SocketRecord>, Refusal> {
             Ok(vec![])
         }
-        fn tcp_info(&self, fd: i64) -> Result<Vec<(String, i64)>, Refusal> {
-            match fd {
-                3 => Ok(vec![("tcpi_state".to_string(), 1)]),
-                _ => Err(Refusal::BadRequest(format!("fd={fd}: no such script fd"))),
+        fn socket_info(&self, live_fd: i32) -> Result<Vec<(String, i64)>, Refusal> {
+            match live_fd {
+                7 => Ok(vec![("tcpi_state".to_string(), 1)]),
+                _ => Err(Refusal::Failed(format!("fd {live_fd} is gone"))),
             }
         }
         fn polling_hang(&self, _millis: u64) -> Result<(), Refusal> {
-            Err(Refusal::BadRequest("the kernel is not polled".into()))
+            Err(Refusal::BadRequest(
+                "the kernel has no polling to hang".into(),
+            ))
         }
     }
 
     fn status(url: &str) -> (u16, String) {
-        match route(url, &FixedView) {
+        let fds = ScriptFds::default();
+        fds.lock().unwrap().push((3, 7));
+        match route(url, &FixedView, &fds) {
             Ok(reply) => (reply.status, reply.body),
             Err(refusal) => (refusal.status(), refusal.reason().to_string()),
         }

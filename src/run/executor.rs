@@ -13,7 +13,10 @@ use crate::script::ast::{
     Action, Direction, Event, EventTime, Expr, ExprKind, Packet, PacketBody, Script, Syscall,
     TcpSequence, TimePoint,
 };
+use crate::sut::clock::Clock;
 use crate::sut::netdev::Netdev;
+use crate::sut::network::Addresses;
+use crate::sut::view::StackView;
 use crate::wire::{self, tcp_flags, L4Repr, PacketRepr, TcpRepr};
 
 use super::code::CodeRun;
@@ -21,10 +24,8 @@ use super::command::run_shell_command;
 use super::outbound::{describe_live, script_payload_len, verify, OutboundRules};
 use super::packets::{build_inbound, describe_script_packet, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
-use super::stack::{StackReply, StackRequest, StackThread};
+use super::stack::{CallReply, ScriptCalls};
 use super::syscall::{SocketEffect, SyscallOutcome};
-use crate::sut::clock::Clock;
-use crate::sut::network::Addresses;
 
 /// A failed run, in packetdrill's format: `FILE:LINE: MESSAGE` (or `FILE: MESSAGE`), then
 /// optional detail lines.
@@ -83,6 +84,15 @@ struct PreparedInbound {
     repr: PacketRepr,
 }
 
+/// The stack under test as the executor uses it: packets, calls, time and what code blocks
+/// read. The run builds it from the backend (`crate::sut::Backend`); tests build it from fakes.
+pub struct StackUnderTest {
+    pub netdev: Box<dyn Netdev>,
+    pub calls: ScriptCalls,
+    pub clock: Arc<dyn Clock>,
+    pub view: Arc<dyn StackView>,
+}
+
 /// Longest time a non-blocking call waits for an outstanding blocking call (packetdrill: 1 s).
 const BLOCKING_WAIT: Duration = Duration::from_secs(1);
 
@@ -95,9 +105,7 @@ pub struct Executor<'a> {
     pub config: &'a Config,
     pub addresses: Addresses,
     pub directory: &'a Path,
-    pub netdev: Box<dyn Netdev>,
-    pub stack: StackThread,
-    pub clock: Arc<dyn Clock>,
+    pub sut: StackUnderTest,
     pub script_start_usecs: i64,
     sockets: Sockets,
     endpoints: Endpoints,
@@ -125,9 +133,7 @@ impl<'a> Executor<'a> {
         config: &'a Config,
         addresses: Addresses,
         directory: &'a Path,
-        netdev: Box<dyn Netdev>,
-        stack: StackThread,
-        clock: Arc<dyn Clock>,
+        sut: StackUnderTest,
         script_start_usecs: i64,
     ) -> Self {
         let endpoints = Endpoints {
@@ -143,9 +149,7 @@ impl<'a> Executor<'a> {
             config,
             addresses,
             directory,
-            netdev,
-            stack,
-            clock,
+            sut,
             script_start_usecs,
             sockets: Sockets::default(),
             endpoints,
@@ -166,7 +170,7 @@ impl<'a> Executor<'a> {
     }
 
     fn now_script(&self) -> i64 {
-        self.clock.now_usecs() - self.script_start_usecs
+        self.sut.clock.now_usecs() - self.script_start_usecs
     }
 
     fn verbose(&self, text: impl FnOnce() -> String) {
@@ -181,7 +185,7 @@ impl<'a> Executor<'a> {
             self.collect_blocking(Some(Duration::ZERO))?;
             let outcome = self.run_event(event);
             // A stack's clock that failed makes every time after it meaningless.
-            if let Some(fault) = self.clock.fault() {
+            if let Some(fault) = self.sut.clock.fault() {
                 return Err(RunError::at(event.line, fault));
             }
             outcome?;
@@ -251,7 +255,7 @@ impl<'a> Executor<'a> {
             Action::Packet(packet) => {
                 let timeout = start.map(|t| {
                     let gap_secs = ((t - previous_time).max(0)) / 1_000_000;
-                    self.clock.now_usecs() + (gap_secs + 2) * 1_000_000
+                    self.sut.clock.now_usecs() + (gap_secs + 2) * 1_000_000
                 });
                 let happened = self.expect_outbound(packet, line, event_time, timeout)?;
                 if let Some(expected) = start {
@@ -303,10 +307,9 @@ impl<'a> Executor<'a> {
                     .ok_or_else(|| {
                         RunError::at(line, "runtime error in code: no socket to use for code")
                     })?;
-                let snapshot = self
-                    .stack
-                    .code_snapshot(live_fd)
-                    .map_err(|e| RunError::at(line, format!("runtime error in code: {e}")))?;
+                let snapshot = self.sut.view.socket_info(live_fd).map_err(|e| {
+                    RunError::at(line, format!("runtime error in code: {}", e.reason()))
+                })?;
                 self.code_runs
                     .push(CodeRun::from_block(code, self.source, snapshot));
                 self.previous = Some((event_time, false));
@@ -333,24 +336,11 @@ impl<'a> Executor<'a> {
         Ok(started)
     }
 
-    /// Waits until script time `t`, collecting a blocking call's completion meanwhile.
+    /// Waits until script time `t`, then collects a blocking call that returned meanwhile
+    /// (its reply carries the time it returned, so when it is collected does not matter).
     fn wait_for(&mut self, t: i64) -> Result<()> {
-        let deadline = self.script_start_usecs + t;
-        if !self.clock.is_host_clock() {
-            // The stack thread moves the stack's clock and stamps a call that returns on the
-            // way with its time; collect it afterwards.
-            self.clock.wait_until(deadline);
-            return self.collect_blocking(Some(Duration::ZERO));
-        }
-        while self.pending_blocking.is_some() {
-            let left = deadline - self.clock.now_usecs();
-            if left <= 1_000 {
-                break;
-            }
-            self.collect_blocking(Some(Duration::from_micros((left - 1_000) as u64)))?;
-        }
-        self.clock.wait_until(deadline);
-        Ok(())
+        self.sut.clock.wait_until(self.script_start_usecs + t);
+        self.collect_blocking(Some(Duration::ZERO))
     }
 
     /// Checks one event time: `|actual − expected| ≤ tolerance`, or within a range ± tolerance.
@@ -483,7 +473,7 @@ impl<'a> Executor<'a> {
         let bytes = wire::encode(&repr);
         let gso = (self.config.mss > 0 && matches!(packet.body, PacketBody::Tcp(_)))
             .then_some(self.config.mss as u16);
-        self.netdev.send(&bytes, gso).map_err(|e| {
+        self.sut.netdev.send(&bytes, gso).map_err(|e| {
             RunError::at(
                 line,
                 format!("error handling packet: error writing packet: {e}"),
@@ -511,7 +501,7 @@ impl<'a> Executor<'a> {
             return Ok(Some(p));
         }
         loop {
-            let Some((bytes, captured)) = self.netdev.receive(deadline)? else {
+            let Some((bytes, captured)) = self.sut.netdev.receive(deadline)? else {
                 return Ok(None);
             };
             let Ok(packet) = wire::decode(&bytes) else {
@@ -760,15 +750,18 @@ impl<'a> Executor<'a> {
             self.sockets
                 .apply(&SocketEffect::Connecting { script_fd }, &self.endpoints);
         }
-        self.stack.send(StackRequest::Syscall {
-            call: Box::new(call.clone()),
-            blocking: end.is_some(),
-        });
+        self.sut.calls.start(call, end.is_some());
         let Some(end) = end else {
-            let reply = self.stack.reply(None).map_err(|e| RunError::at(line, e))?;
+            let reply = self
+                .sut
+                .calls
+                .reply(None)
+                .map_err(|e| RunError::at(line, e))?;
             let reply =
                 reply.ok_or_else(|| RunError::at(line, "the stack thread did not answer"))?;
-            return self.apply_syscall_reply(&call.name.value, line, reply);
+            return self
+                .apply_syscall_reply(&call.name.value, line, reply)
+                .map(|_| ());
         };
         // Blocking: go on once the call sleeps in the kernel, or has returned.
         let tolerance = self.tolerance(end, start);
@@ -780,13 +773,14 @@ impl<'a> Executor<'a> {
         });
         loop {
             if let Some(reply) = self
-                .stack
+                .sut
+                .calls
                 .reply(Some(Duration::from_micros(20)))
                 .map_err(|e| RunError::at(line, e))?
             {
                 return self.finish_blocking(reply);
             }
-            if self.stack.blocked_in_call() {
+            if self.sut.calls.blocked() {
                 return Ok(());
             }
         }
@@ -798,23 +792,24 @@ impl<'a> Executor<'a> {
             return Ok(());
         }
         let line = self.pending_blocking.as_ref().map_or(0, |p| p.line);
-        match self.stack.reply(wait).map_err(|e| RunError::at(line, e))? {
+        match self
+            .sut
+            .calls
+            .reply(wait)
+            .map_err(|e| RunError::at(line, e))?
+        {
             Some(reply) => self.finish_blocking(reply),
             None => Ok(()),
         }
     }
 
-    fn finish_blocking(&mut self, reply: StackReply) -> Result<()> {
+    fn finish_blocking(&mut self, reply: CallReply) -> Result<()> {
         let pending = self
             .pending_blocking
             .take()
             .expect("a blocking call is pending");
-        let returned = match &reply {
-            StackReply::Syscall { returned_usecs, .. } => *returned_usecs - self.script_start_usecs,
-            StackReply::ClosedAll(_) => 0,
-        };
         let name = pending.name.clone();
-        self.apply_syscall_reply(&name, pending.line, reply)?;
+        let returned = self.apply_syscall_reply(&name, pending.line, reply)?;
         let (expected, tolerance) = (pending.end_script_usecs, pending.tolerance_usecs);
         if (returned - expected).abs() > tolerance {
             let secs = |u: i64| format!("{:.6}", u as f64 / 1e6);
@@ -843,28 +838,26 @@ impl<'a> Executor<'a> {
         text.split_whitespace().collect::<Vec<_>>().join(" ")
     }
 
-    /// The call's verdict from the stack thread; on success its socket effects are applied.
-    fn apply_syscall_reply(&mut self, name: &str, line: usize, reply: StackReply) -> Result<()> {
-        let StackReply::Syscall { result, .. } = reply else {
-            return Err(RunError::at(
-                line,
-                "unexpected answer from the stack thread",
-            ));
-        };
-        let outcome: SyscallOutcome = result.map_err(|e| {
+    /// The call's verdict from the stack thread; on success its socket effects are applied
+    /// and the script time it returned at is returned.
+    fn apply_syscall_reply(&mut self, name: &str, line: usize, reply: CallReply) -> Result<i64> {
+        let outcome: SyscallOutcome = reply.result.map_err(|e| {
             RunError::at(line, format!("runtime error in {name} call: {}", e.message))
         })?;
+        let returned = reply
+            .returned_usecs
+            .map_or_else(|| self.now_script(), |t| t - self.script_start_usecs);
         self.verbose(|| {
             format!(
                 "{:.6} {name}() returned {}",
-                self.now_script() as f64 / 1e6,
+                returned as f64 / 1e6,
                 outcome.result
             )
         });
         for effect in &outcome.effects {
             self.sockets.apply(effect, &self.endpoints);
         }
-        Ok(())
+        Ok(returned)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -887,8 +880,7 @@ impl<'a> Executor<'a> {
                 ));
             }
         }
-        self.stack.send(StackRequest::CloseAll);
-        let _ = self.stack.reply(Some(BLOCKING_WAIT));
+        self.sut.calls.close_all(BLOCKING_WAIT);
         let resets: Vec<PacketRepr> = self
             .sockets
             .all
@@ -896,7 +888,7 @@ impl<'a> Executor<'a> {
             .filter_map(|s| reset_for(s, &self.addresses))
             .collect();
         for reset in resets {
-            let _ = self.netdev.send(&wire::encode(&reset), None);
+            let _ = self.sut.netdev.send(&wire::encode(&reset), None);
         }
         Ok(())
     }

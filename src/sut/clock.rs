@@ -1,6 +1,6 @@
-//! Time for the executor: microseconds of CLOCK_REALTIME (the clock of kernel packet capture
-//! timestamps) with precise waiting (sleep most of the way, spin the last stretch), or a
-//! userspace stack's own clock, kept by its stack thread.
+//! The `Clock` seam: whose time runs the script. `RealClock` is microseconds of CLOCK_REALTIME
+//! (the clock of kernel packet capture timestamps) with precise waiting (sleep most of the way,
+//! spin the last stretch); a userspace stack's own clock is in `so/clock.rs`.
 
 /// Where time comes from: the host's real clock, or the stack under test's.
 pub trait Clock: Send + Sync {
@@ -8,11 +8,8 @@ pub trait Clock: Send + Sync {
     fn now_usecs(&self) -> i64;
     /// Returns at `deadline_usecs` (or at once when it has passed).
     fn wait_until(&self, deadline_usecs: i64);
-    /// Whether this is the host's clock, on which waiting is sleeping (else time is the
-    /// stack's, and only its thread can move it).
-    fn is_host_clock(&self) -> bool {
-        true
-    }
+    /// Picks script time 0 (now, or a moment close to it that suits the stack).
+    fn start_usecs(&self) -> i64;
     /// Why the clock stopped working, if it did (a userspace stack's clock can fail).
     fn fault(&self) -> Option<String> {
         None
@@ -33,6 +30,24 @@ impl Clock for RealClock {
         realtime_usecs()
     }
 
+    /// Just after a kernel clock tick, as packetdrill does, so the kernel's jiffy-granular
+    /// timers line up the same way on every run.
+    fn start_usecs(&self) -> i64 {
+        // Poll with short sleeps, not a spin: parallel runs must not hold a CPU for a whole
+        // tick.
+        let mut changes = 0;
+        let mut last = clock_ticks();
+        while changes < 2 {
+            std::thread::sleep(std::time::Duration::from_micros(20));
+            let now = clock_ticks();
+            if now != last {
+                changes += 1;
+                last = now;
+            }
+        }
+        self.now_usecs() + 250
+    }
+
     fn wait_until(&self, deadline_usecs: i64) {
         loop {
             let left = deadline_usecs - realtime_usecs();
@@ -50,15 +65,23 @@ impl Clock for RealClock {
     }
 }
 
+/// The kernel's clock ticks since boot (times(2); neither nix nor rustix wraps it).
+fn clock_ticks() -> libc::clock_t {
+    let mut usage = libc::tms {
+        tms_utime: 0,
+        tms_stime: 0,
+        tms_cutime: 0,
+        tms_cstime: 0,
+    };
+    // SAFETY: times() only writes into the struct we own.
+    unsafe { libc::times(&mut usage) }
+}
+
 /// CLOCK_REALTIME in microseconds.
 pub fn realtime_usecs() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec * 1_000_000 + ts.tv_nsec / 1_000
+    // CLOCK_REALTIME cannot fail to be read on Linux.
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)
+        .map_or(0, |now| now.tv_sec() * 1_000_000 + now.tv_nsec() / 1_000)
 }
 
 #[cfg(test)]

@@ -1,11 +1,18 @@
-//! The system under test, behind two seams: `Target` (where system calls go) and `Netdev`
-//! (where packets travel), with the run's `Clock` and the `StackView` introspection reads.
-//! One folder per kind of backend: `kernel/` (the Linux kernel over tun) and `so/` (a userspace
-//! stack in a shared object).
+//! The system under test, chosen once from the configuration into one [`Backend`] that owns
+//! everything target- or wire-specific: where system calls go ([`calls::CallThread`], over a
+//! [`target::Target`]), where packets travel ([`netdev::Netdev`]), whose clock runs the script
+//! ([`clock::Clock`]), what introspection and code blocks read ([`view::StackView`]), and the
+//! profile of defines that comes with it. Nothing outside this module asks which kind of
+//! backend it is.
+//!
+//! One folder per kind of backend: `kernel/` (the Linux kernel over a tun device) and `so/` (a
+//! userspace stack in a shared object). A new wire or target is one folder plus one arm in
+//! [`choose`] and [`open`].
 
 /// The shared-object ABI as Rust types (the `stackdrill-abi` crate, shared with Rust adapters).
 pub use stackdrill_abi as abi;
 
+pub mod calls;
 pub mod capture;
 pub mod clock;
 pub mod kernel;
@@ -15,3 +22,114 @@ pub mod so;
 pub mod socket_info;
 pub mod target;
 pub mod view;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::cli::Config;
+
+use calls::CallThread;
+use capture::CapturingNetdev;
+use clock::Clock;
+use netdev::Netdev;
+use network::Addresses;
+use view::StackView;
+
+/// The kind of stack under test the configuration names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// The Linux kernel, over a tun device (default).
+    Kernel,
+    /// A userspace stack behind packetdrill's shared-object ABI (`--so_filename`, with
+    /// `--so_flags`).
+    SharedObject {
+        library: PathBuf,
+        flags: Option<String>,
+    },
+}
+
+/// Which stack the configuration puts under test: the one place that decides.
+pub fn choose(config: &Config) -> Result<Choice, String> {
+    match &config.so_filename {
+        Some(library) => Ok(Choice::SharedObject {
+            library: library.clone(),
+            flags: config.so_flags.clone(),
+        }),
+        None if config.userspace_stack => {
+            Err("--userspace_stack needs --so_filename=PATH (the stack to test)".to_string())
+        }
+        None => Ok(Choice::Kernel),
+    }
+}
+
+/// The stack's profile of defines: the values portable scripts name where stacks legitimately
+/// differ (the script's own and `-D` defines win over them).
+pub fn profile_defines(choice: &Choice) -> Result<BTreeMap<String, String>, String> {
+    let pairs = match choice {
+        Choice::Kernel => kernel::target::PROFILE_DEFINES
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
+        Choice::SharedObject { library, flags } => {
+            so::library::profile_defines(library, flags.as_deref())?
+        }
+    };
+    Ok(pairs.into_iter().collect())
+}
+
+/// Everything a run uses of the stack under test. Dropping it tears the stack down (a
+/// userspace stack frees its state; the kernel's sockets go with the process and its
+/// namespace).
+pub struct Backend {
+    /// Where the script's calls run.
+    pub calls: Box<dyn CallThread>,
+    /// Where packets travel (wrapped by the pcap writer with `--pcap`).
+    pub netdev: Box<dyn Netdev>,
+    /// Whose time runs the script.
+    pub clock: Arc<dyn Clock>,
+    /// What introspection and `%{ }%` code blocks read.
+    pub view: Arc<dyn StackView>,
+}
+
+/// Sets up the chosen stack for one run: keeps the run on a CPU if asked, enters a private
+/// network namespace (every run has its own, whatever the stack: it also isolates the scripts'
+/// commands), then builds the backend. Call it before starting any other thread, so that they
+/// all inherit the CPU and the namespace.
+pub fn open(choice: &Choice, config: &Config, network: &Addresses) -> Result<Backend, String> {
+    // `--pin_cpu=start` is for the kernel's timers; a userspace stack keeps its own time.
+    crate::sched::cpu::pin_run(config.pin_cpu, *choice == Choice::Kernel)?;
+    kernel::netns::enter_private_namespace()
+        .map_err(|e| format!("cannot create a private network namespace: {e}"))?;
+    let backend = match choice {
+        Choice::Kernel => kernel::open(config, network)?,
+        Choice::SharedObject { library, flags } => {
+            so::open(library, flags.as_deref(), config, network)?
+        }
+    };
+    match &config.pcap_file {
+        Some(pcap) => backend
+            .captured(pcap)
+            .map_err(|e| format!("cannot write the pcap {}: {e}", pcap.display())),
+        None => Ok(backend),
+    }
+}
+
+impl Backend {
+    /// The same backend with every packet written to the pcap file `path` as it passes.
+    fn captured(self, path: &std::path::Path) -> std::io::Result<Backend> {
+        let Backend {
+            calls,
+            netdev,
+            clock,
+            view,
+        } = self;
+        let netdev = Box::new(CapturingNetdev::create(netdev, path, clock.clone())?);
+        Ok(Backend {
+            calls,
+            netdev,
+            clock,
+            view,
+        })
+    }
+}

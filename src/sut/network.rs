@@ -1,10 +1,10 @@
-//! The run's addresses, resolved from the configuration with packetdrill's defaults: what the
-//! tun device gets, what packets carry, and what the socket API sees.
+//! The run's test network, resolved from the configuration with packetdrill's defaults: the
+//! local and remote addresses and prefixes, the gateway, what packets carry and what the socket
+//! API sees. Every backend sets its stack up from it.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::cli::{Config, IpVersion};
-use crate::sut::kernel::netns::TunConfig;
 
 /// Every address and family decision of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,21 +105,6 @@ impl Addresses {
         match (self.ip_version, ip) {
             (IpVersion::Ipv4MappedIpv6, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
             _ => ip,
-        }
-    }
-
-    /// The tun device configuration for these addresses.
-    pub fn tun_config(&self, config: &Config) -> TunConfig {
-        TunConfig {
-            name: "tun0".to_string(),
-            ipv6: self.wire_ipv6(),
-            local_ip: self.local_ip,
-            local_prefix_len: self.local_prefix_len,
-            remote_ip: self.remote_ip,
-            remote_prefix_len: self.remote_prefix_len,
-            gateway_ip: self.gateway_ip,
-            mtu: config.mtu,
-            is_anyip: config.is_anyip,
         }
     }
 }

@@ -60,8 +60,10 @@ impl Refusal {
 pub trait StackView: Send + Sync {
     /// Every TCP socket of the stack.
     fn sockets(&self) -> Result<Vec<SocketRecord>, Refusal>;
-    /// The full tcp_info of the socket behind a script fd, as `tcpi_*` name/value pairs.
-    fn tcp_info(&self, script_fd: i64) -> Result<Vec<(String, i64)>, Refusal>;
+    /// What `%{ }%` code blocks and `/tcpinfo` see of one live socket: its tcp_info (and, where
+    /// the stack has them, congestion-control and memory fields) as name/value pairs
+    /// (`crate::sut::socket_info`).
+    fn socket_info(&self, live_fd: i32) -> Result<Vec<(String, i64)>, Refusal>;
     /// Stops polling the stack for `millis` ms of the stack's time; returns when the hang has
     /// begun.
     fn polling_hang(&self, millis: u64) -> Result<(), Refusal>;

@@ -3,7 +3,6 @@
 //! of a script fd through getsockopt. The kernel is not polled, so `/pollinghang` is refused.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_REQUEST,
@@ -13,9 +12,7 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr as NetlinkAddr};
 
-use crate::introspect::live_fd_of;
-use crate::run::stack::FdMap;
-use crate::sut::kernel::target::KernelTarget;
+use super::target::KernelTarget;
 use crate::sut::socket_info;
 use crate::sut::view::{Refusal, SocketRecord, StackView};
 
@@ -113,22 +110,25 @@ fn is_introspection(record: &SocketRecord, http_port: u16) -> bool {
         || (record.remote.port() == http_port && loopback(record.remote.ip()))
 }
 
-/// The kernel target as the HTTP server sees it.
+/// The kernel target as introspection and code blocks see it.
 pub struct KernelView {
-    pub fd_map: FdMap,
-    pub http_port: u16,
+    /// The introspection server's port: its own sockets (and its clients') are not listed.
+    pub http_port: Option<u16>,
 }
 
 impl StackView for KernelView {
     fn sockets(&self) -> Result<Vec<SocketRecord>, Refusal> {
         let mut records =
             tcp_sockets().map_err(|e| Refusal::Failed(format!("reading sock_diag: {e}")))?;
-        records.retain(|r| !is_introspection(r, self.http_port));
+        if let Some(port) = self.http_port {
+            records.retain(|r| !is_introspection(r, port));
+        }
         Ok(records)
     }
 
-    fn tcp_info(&self, script_fd: i64) -> Result<Vec<(String, i64)>, Refusal> {
-        let live_fd = live_fd_of(&self.fd_map, script_fd)?;
+    /// Through getsockopt on the calling thread: the kernel's sockets may be read from any
+    /// thread, even while a call blocks in the kernel on another.
+    fn socket_info(&self, live_fd: i32) -> Result<Vec<(String, i64)>, Refusal> {
         socket_info::snapshot(&mut KernelTarget, live_fd, false).map_err(Refusal::Failed)
     }
 
@@ -138,9 +138,4 @@ impl StackView for KernelView {
                 .to_string(),
         ))
     }
-}
-
-/// A view for the kernel target.
-pub fn kernel_view(fd_map: FdMap, http_port: u16) -> Arc<dyn StackView> {
-    Arc::new(KernelView { fd_map, http_port })
 }

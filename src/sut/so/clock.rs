@@ -3,18 +3,18 @@
 use std::sync::mpsc::Sender;
 use std::sync::Mutex;
 
-use crate::run::stack::{ask, PolledRequest, StackRequest};
+use super::driver::{ask, Query, Request};
 use crate::sut::clock::Clock;
 
 /// A userspace stack's clock: asks the stack thread, which keeps it (virtual time when the
 /// stack's `usleep` advances its clock instead of sleeping).
 pub struct StackClock {
-    requests: Sender<StackRequest>,
+    requests: Sender<Request>,
     fault: Mutex<Option<String>>,
 }
 
 impl StackClock {
-    pub fn new(requests: Sender<StackRequest>) -> Self {
+    pub fn new(requests: Sender<Request>) -> Self {
         StackClock {
             requests,
             fault: Mutex::new(None),
@@ -29,7 +29,7 @@ impl StackClock {
 
 impl Clock for StackClock {
     fn now_usecs(&self) -> i64 {
-        ask(&self.requests, PolledRequest::Now).unwrap_or_else(|e| {
+        ask(&self.requests, Query::Now).unwrap_or_else(|e| {
             self.record(e);
             0
         })
@@ -37,14 +37,15 @@ impl Clock for StackClock {
 
     fn wait_until(&self, deadline_usecs: i64) {
         if let Err(e) = ask(&self.requests, |answer| {
-            PolledRequest::WaitUntil(deadline_usecs, answer)
+            Query::WaitUntil(deadline_usecs, answer)
         }) {
             self.record(e);
         }
     }
 
-    fn is_host_clock(&self) -> bool {
-        false
+    /// Now: the stack's clock has no ticks to line up with.
+    fn start_usecs(&self) -> i64 {
+        self.now_usecs()
     }
 
     fn fault(&self) -> Option<String> {

@@ -9,19 +9,20 @@
 //! stack time on every run.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{
+    channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError,
+};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::run::stack::{
-    close_all, run_call, this_tid, thread_asleep_steadily, FdMap, PolledRequest, StackReply,
-    StackRequest, StackThread,
+use crate::sut::calls::{
+    next_end, thread_asleep_steadily, CallThread, CallWatch, Job, JobEnd, Work,
 };
-use crate::run::syscall::{FdTable, SyscallEnv, SyscallError, SyscallOutcome};
-use crate::script::ast;
 use crate::sut::clock::{realtime_usecs, Clock, RealClock};
+use crate::sut::socket_info;
 use crate::sut::target::Target;
+use crate::sut::view::SocketRecord;
 
 use super::PolledStack;
 
@@ -40,15 +41,64 @@ pub const NO_SOCKET_TABLE: &str =
 /// How often an idle thread polls the stack (for stacks on the real clock).
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
-enum WorkerJob {
-    Begin(Box<SyscallEnv>),
-    Call(Box<ast::Syscall>),
-    CloseAll,
+/// A value the stack thread sends back on a request's own channel.
+pub type Answer<T> = SyncSender<Result<T, String>>;
+
+/// Work for a userspace stack's thread: the script's calls (through [`CallThread`]), and the
+/// questions of its netdev, clock and view.
+pub enum Request {
+    /// A script call for the call worker.
+    Job(Job),
+    /// A question, answered on its own channel.
+    Ask(Query),
+    /// The run is over: the stack frees its state and the thread ends.
+    End,
 }
 
-enum WorkerDone {
-    Call(Result<SyscallOutcome, SyscallError>),
-    ClosedAll(Vec<i32>),
+/// The packets, time, snapshots and socket table the run's netdev, clock and view ask for.
+pub enum Query {
+    /// Inject one IP packet.
+    Send(Vec<u8>, Answer<()>),
+    /// The next packet the stack sent and its time, waiting (on the stack's clock) at most
+    /// until the deadline; None at the deadline.
+    Receive(Option<i64>, Answer<Option<(Vec<u8>, i64)>>),
+    /// The stack's clock now.
+    Now(Answer<i64>),
+    /// Let time pass until the deadline (on the stack's clock).
+    WaitUntil(i64, Answer<()>),
+    /// The `%{ }%` snapshot of one live fd, taken through the stack's getsockopt.
+    Snapshot(i32, Answer<Vec<(String, i64)>>),
+    /// The stack's socket table (`stackdrill_sockets`).
+    Sockets(Answer<Vec<SocketRecord>>),
+    /// Stop polling the stack for this many ms of its time; answered when the hang begins.
+    PollingHang(u64, Answer<()>),
+}
+
+/// Asks the stack thread and waits for its answer.
+pub fn ask<T>(
+    requests: &Sender<Request>,
+    query: impl FnOnce(Answer<T>) -> Query,
+) -> Result<T, String> {
+    let (answer, answered) = sync_channel(1);
+    requests
+        .send(Request::Ask(query(answer)))
+        .map_err(|_| "the stack thread has ended".to_string())?;
+    answered
+        .recv()
+        .map_err(|_| "the stack thread ended without answering".to_string())?
+}
+
+/// The run's handle on a userspace stack's thread: the run's calls go through it
+/// ([`CallThread`]), and its netdev, clock and view send their requests on [`Self::requests`].
+pub struct StackThread {
+    requests: Sender<Request>,
+    ends: Receiver<JobEnd>,
+    /// The call worker, inside while it is in the library.
+    worker: CallWatch,
+    /// Signalled when the thread has ended; waited for (briefly) on drop, so the stack's own
+    /// teardown runs before the process exits.
+    ended: Receiver<()>,
+    _handle: JoinHandle<()>,
 }
 
 /// A job handed to the worker and not yet answered.
@@ -59,14 +109,13 @@ struct InFlight {
 
 struct Driver {
     stack: Box<dyn PolledStack>,
-    jobs: Sender<WorkerJob>,
-    done: Receiver<WorkerDone>,
-    worker_tid: Arc<AtomicI32>,
-    in_call: Arc<AtomicBool>,
+    jobs: Sender<Work>,
+    done: Receiver<()>,
+    worker: CallWatch,
     in_flight: Option<InFlight>,
     /// The worker is stuck in a call that missed its deadline: nothing more goes to it.
     worker_stuck: bool,
-    replies: Sender<StackReply>,
+    ends: Sender<JobEnd>,
     /// For `%{ }%` snapshots, made while no call runs.
     snapshot_target: Box<dyn Target>,
     stalled_sleeps: u32,
@@ -79,17 +128,14 @@ struct Driver {
 impl StackThread {
     /// A userspace stack's thread. `open` runs on that thread and makes the stack (loading the
     /// library and telling it the network), so every call into it starts there.
-    pub fn spawn_polled(
+    pub fn spawn(
         open: impl FnOnce() -> Result<Box<dyn PolledStack>, String> + Send + 'static,
     ) -> Result<Self, String> {
-        let (requests, request_rx) = channel::<StackRequest>();
-        let (reply_tx, replies) = channel::<StackReply>();
-        let tid = Arc::new(AtomicI32::new(0));
-        let in_call = Arc::new(AtomicBool::new(false));
-        let (worker_tid, worker_in_call) = (tid.clone(), in_call.clone());
-        let fd_map = FdMap::default();
-        let worker_fd_map = fd_map.clone();
-        let (started_tx, started_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let (requests, request_rx) = channel::<Request>();
+        let (ends_tx, ends) = channel::<JobEnd>();
+        let worker = CallWatch::default();
+        let thread_worker = worker.clone();
+        let (started_tx, started_rx) = sync_channel::<Result<(), String>>(1);
         let (ended_tx, ended) = channel::<()>();
         let handle = std::thread::Builder::new()
             .name("stack".into())
@@ -101,18 +147,17 @@ impl StackThread {
                         return;
                     }
                 };
-                let worker_target = stack.call_target(worker_in_call.clone());
-                let (jobs, done) = spawn_worker(worker_target, worker_tid.clone(), worker_fd_map);
+                let worker_target = stack.call_target(thread_worker.inside.clone());
+                let (jobs, done) = spawn_worker(worker_target, thread_worker.clone());
                 let mut driver = Driver {
                     snapshot_target: stack.call_target(Arc::default()),
                     stack,
                     jobs,
                     done,
-                    worker_tid,
-                    in_call: worker_in_call,
+                    worker: thread_worker,
                     in_flight: None,
                     worker_stuck: false,
-                    replies: reply_tx,
+                    ends: ends_tx,
                     stalled_sleeps: 0,
                     hang_until: None,
                     held: VecDeque::new(),
@@ -133,50 +178,56 @@ impl StackThread {
             .map_err(|_| "the stack thread died while loading the stack".to_string())??;
         Ok(StackThread {
             requests,
-            replies,
-            tid,
-            in_call,
-            polled: true,
-            fd_map,
-            ended: Some(ended),
+            ends,
+            worker,
+            ended,
             _handle: handle,
         })
     }
+
+    /// A sender for the netdev's, clock's and view's requests.
+    pub fn requests(&self) -> Sender<Request> {
+        self.requests.clone()
+    }
 }
 
-/// The call worker: runs the script's calls on its own target, one at a time.
-fn spawn_worker(
-    mut target: Box<dyn Target>,
-    tid: Arc<AtomicI32>,
-    fd_map: FdMap,
-) -> (Sender<WorkerJob>, Receiver<WorkerDone>) {
-    let (jobs, job_rx) = channel::<WorkerJob>();
-    let (done_tx, done) = channel::<WorkerDone>();
+impl CallThread for StackThread {
+    fn start(&self, job: Job) {
+        // A send error means the thread ended; the next wait reports it.
+        let _ = self.requests.send(Request::Job(job));
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> Result<Option<JobEnd>, String> {
+        next_end(&self.ends, timeout)
+    }
+
+    /// Steadily asleep while inside the library.
+    fn asleep_in_job(&self) -> bool {
+        self.worker.asleep_inside(thread_asleep_steadily)
+    }
+}
+
+impl Drop for StackThread {
+    fn drop(&mut self) {
+        // Give the stack a moment for its teardown (free), but never hang on a stack stuck in
+        // a call.
+        let _ = self.requests.send(Request::End);
+        let _ = self.ended.recv_timeout(Duration::from_secs(1));
+    }
+}
+
+/// The call worker: runs the script's calls on its own target, one at a time, and says when
+/// each is done.
+fn spawn_worker(mut target: Box<dyn Target>, watch: CallWatch) -> (Sender<Work>, Receiver<()>) {
+    let (jobs, job_rx) = channel::<Work>();
+    let (done_tx, done) = channel::<()>();
     let spawned = std::thread::Builder::new()
         .name("stack-calls".into())
         .spawn(move || {
-            tid.store(this_tid(), Ordering::SeqCst);
-            let mut fds = FdTable::default();
-            let mut env = None;
-            for job in job_rx {
-                let answer = match job {
-                    WorkerJob::Begin(run_env) => {
-                        env = Some(*run_env);
-                        continue;
-                    }
-                    WorkerJob::Call(call) => WorkerDone::Call(run_call(
-                        &call,
-                        env.as_ref(),
-                        &mut fds,
-                        target.as_mut(),
-                        None,
-                        &fd_map,
-                    )),
-                    WorkerJob::CloseAll => {
-                        WorkerDone::ClosedAll(close_all(&mut fds, target.as_mut(), &fd_map))
-                    }
-                };
-                if done_tx.send(answer).is_err() {
+            watch.watch_this_thread();
+            for work in job_rx {
+                work(target.as_mut());
+                if done_tx.send(()).is_err() {
                     break;
                 }
             }
@@ -186,12 +237,8 @@ fn spawn_worker(
     (jobs, done)
 }
 
-fn call_fault(message: String) -> WorkerDone {
-    WorkerDone::Call(Err(SyscallError { message }))
-}
-
 impl Driver {
-    fn serve(&mut self, requests: Receiver<StackRequest>) {
+    fn serve(&mut self, requests: Receiver<Request>) {
         loop {
             let request = match requests.recv_timeout(IDLE_POLL) {
                 Ok(request) => request,
@@ -202,13 +249,9 @@ impl Driver {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             match request {
-                StackRequest::Begin(env) => {
-                    let _ = self.jobs.send(WorkerJob::Begin(env));
-                }
-                StackRequest::Syscall { call, blocking } => self.syscall(call, blocking),
-                StackRequest::CloseAll => self.close_all(),
-                StackRequest::Polled(request) => self.polled(request),
-                StackRequest::End => break,
+                Request::Job(job) => self.run_job(job),
+                Request::End => break,
+                Request::Ask(query) => self.answer(query),
             }
         }
         if self.in_flight.is_none() && !self.worker_stuck {
@@ -304,22 +347,17 @@ impl Driver {
         let mut pause = Duration::from_micros(10);
         while let Some(flight) = &self.in_flight {
             match self.done.try_recv() {
-                Ok(done) => return self.forward(done),
+                Ok(()) => return self.forward(Ok(())),
                 Err(TryRecvError::Disconnected) => {
                     let name = flight.name.clone();
                     self.worker_stuck = true;
-                    return self.forward(call_fault(format!(
+                    return self.forward(Err(format!(
                         "the stack's call worker died during the {name} call"
                     )));
                 }
                 Err(TryRecvError::Empty) => {}
             }
-            // Inside the library before and after a steady sleep: asleep in the call (not back
-            // in the worker's own wait for its next job, having just returned).
-            if self.in_call.load(Ordering::SeqCst)
-                && thread_asleep_steadily(self.worker_tid.load(Ordering::SeqCst))
-                && self.in_call.load(Ordering::SeqCst)
-            {
+            if self.worker.asleep_inside(thread_asleep_steadily) {
                 return Ok(());
             }
             if flight.since.elapsed() > CALL_DEADLINE {
@@ -329,7 +367,7 @@ impl Driver {
                     CALL_DEADLINE.as_secs()
                 );
                 self.worker_stuck = true;
-                return self.forward(call_fault(message));
+                return self.forward(Err(message));
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
@@ -337,38 +375,33 @@ impl Driver {
         Ok(())
     }
 
-    /// Sends the main thread the answer to the job in flight.
-    fn forward(&mut self, done: WorkerDone) -> Result<(), String> {
+    /// Tells the run how the job in flight ended: when it returned (on the stack's clock), or
+    /// why it failed.
+    fn forward(&mut self, done: Result<(), String>) -> Result<(), String> {
         self.in_flight = None;
-        let reply = match done {
-            WorkerDone::Call(result) => StackReply::Syscall {
-                result,
-                returned_usecs: self.now()?,
-            },
-            WorkerDone::ClosedAll(fds) => StackReply::ClosedAll(fds),
+        let end = match done.and_then(|()| self.now()) {
+            Ok(at_usecs) => JobEnd::Returned { at_usecs },
+            Err(reason) => JobEnd::Failed { reason },
         };
-        let _ = self.replies.send(reply);
+        let _ = self.ends.send(end);
         Ok(())
     }
 
-    fn start_job(&mut self, job: WorkerJob, name: &str) -> bool {
-        if self.worker_stuck || self.jobs.send(job).is_err() {
-            return false;
-        }
-        self.in_flight = Some(InFlight {
-            name: name.to_string(),
-            since: Instant::now(),
-        });
-        true
-    }
-
-    fn syscall(&mut self, call: Box<ast::Syscall>, blocking: bool) {
-        let name = call.name.value.clone();
-        if !self.start_job(WorkerJob::Call(call), &name) {
-            let message = "the stack's call worker is still inside an earlier call".to_string();
-            let _ = self.forward(call_fault(message));
+    fn run_job(&mut self, job: Job) {
+        let Job {
+            name,
+            may_block,
+            work,
+        } = job;
+        if self.in_flight.is_some() || self.worker_stuck || self.jobs.send(work).is_err() {
+            let reason = "the stack's call worker is still inside an earlier call".to_string();
+            let _ = self.ends.send(JobEnd::Failed { reason });
             return;
         }
+        self.in_flight = Some(InFlight {
+            name: name.clone(),
+            since: Instant::now(),
+        });
         // Returned or asleep, the call may have given the stack work (a SYN to send, data
         // to queue): a stack driven by stackdrill_poll does it now.
         let outcome = self
@@ -377,11 +410,11 @@ impl Driver {
             .and_then(|_| self.settle());
         if let Err(e) = outcome {
             if self.in_flight.is_some() {
-                let _ = self.forward(call_fault(e));
+                let _ = self.forward(Err(e));
             }
             return;
         }
-        if !blocking {
+        if !may_block {
             self.wait_for_return(&name);
         }
     }
@@ -397,7 +430,7 @@ impl Driver {
             if let Err(message) = outcome.and_then(|()| self.settle()) {
                 if self.in_flight.is_some() {
                     self.worker_stuck = true;
-                    let _ = self.forward(call_fault(message));
+                    let _ = self.forward(Err(message));
                 }
                 return;
             }
@@ -433,35 +466,26 @@ impl Driver {
         Ok(())
     }
 
-    fn close_all(&mut self) {
-        if self.in_flight.is_some() || !self.start_job(WorkerJob::CloseAll, "close") {
-            let _ = self.replies.send(StackReply::ClosedAll(Vec::new()));
-            return;
-        }
-        if self.settle().is_ok() {
-            self.wait_for_return("close");
-        }
-    }
-
-    fn polled(&mut self, request: PolledRequest) {
-        match request {
-            PolledRequest::Send(packet, answer) => {
+    /// Answers a request of the run's netdev, clock or view.
+    fn answer(&mut self, query: Query) {
+        match query {
+            Query::Send(packet, answer) => {
                 let result = self.inject(&packet);
                 let _ = answer.send(result);
             }
-            PolledRequest::Receive(deadline, answer) => {
+            Query::Receive(deadline, answer) => {
                 let result = self.receive(deadline);
                 let _ = answer.send(result);
             }
-            PolledRequest::Now(answer) => {
+            Query::Now(answer) => {
                 let result = self.now();
                 let _ = answer.send(result);
             }
-            PolledRequest::WaitUntil(deadline, answer) => {
+            Query::WaitUntil(deadline, answer) => {
                 let result = self.wait_until(deadline);
                 let _ = answer.send(result);
             }
-            PolledRequest::Sockets(answer) => {
+            Query::Sockets(answer) => {
                 let result = match self.stack.sockets() {
                     Ok(Some(sockets)) => Ok(sockets),
                     Ok(None) => Err(NO_SOCKET_TABLE.to_string()),
@@ -469,13 +493,12 @@ impl Driver {
                 };
                 let _ = answer.send(result);
             }
-            PolledRequest::PollingHang(millis, answer) => {
+            Query::PollingHang(millis, answer) => {
                 let result = self.polling_hang(millis);
                 let _ = answer.send(result);
             }
-            PolledRequest::CodeSnapshot(live_fd, answer) => {
-                let result =
-                    crate::sut::socket_info::snapshot(self.snapshot_target.as_mut(), live_fd, true);
+            Query::Snapshot(live_fd, answer) => {
+                let result = socket_info::snapshot(self.snapshot_target.as_mut(), live_fd, true);
                 let _ = answer.send(result);
             }
         }

@@ -11,11 +11,78 @@ pub mod stack;
 pub mod target;
 pub mod view;
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use crate::cli::Config;
+use crate::sut::abi::StackdrillNetwork;
+use crate::sut::network::Addresses;
 use crate::sut::target::Target;
 use crate::sut::view::SocketRecord;
+use crate::sut::Backend;
+
+use clock::StackClock;
+use driver::StackThread;
+use library::SharedObject;
+use netdev::LibraryNetdev;
+use stack::SoStack;
+use view::LibraryView;
+
+/// The backend of the userspace stack in `library`, in the run's (already entered) private
+/// network namespace: its stack thread loads the library, initialises it with `flags` and
+/// tells it the test network; the run's calls, packets, clock and introspection all go
+/// through that thread.
+pub fn open(
+    library: &Path,
+    flags: Option<&str>,
+    config: &Config,
+    network: &Addresses,
+) -> Result<Backend, String> {
+    // Scripts written for the kernel configure tun0 in their commands (tc, ethtool, ip link):
+    // a userspace stack's run gets one too, so those commands work, but nothing reads or
+    // writes it (upstream creates none, so they fail there). Best effort: without the
+    // privilege the run goes on without it.
+    let _ = crate::sut::kernel::create_unused_tun(config, network);
+    let setup = stack_network(config, network);
+    let (library, flags) = (library.to_path_buf(), flags.map(str::to_string));
+    let thread = StackThread::spawn(move || {
+        let object = SharedObject::load(&library, flags.as_deref())?;
+        object.set_network(&setup)?;
+        Ok(Box::new(SoStack::new(object)) as Box<dyn PolledStack>)
+    })?;
+    let requests = thread.requests();
+    Ok(Backend {
+        netdev: Box::new(LibraryNetdev::new(requests.clone())),
+        clock: Arc::new(StackClock::new(requests.clone())),
+        view: Arc::new(LibraryView { requests }),
+        calls: Box::new(thread),
+    })
+}
+
+/// The test network as `stackdrill_network_setup` describes it.
+fn stack_network(config: &Config, network: &Addresses) -> StackdrillNetwork {
+    let bytes = |ip: std::net::IpAddr| {
+        let mut out = [0u8; 16];
+        match ip {
+            std::net::IpAddr::V4(v4) => out[..4].copy_from_slice(&v4.octets()),
+            std::net::IpAddr::V6(v6) => out.copy_from_slice(&v6.octets()),
+        }
+        out
+    };
+    StackdrillNetwork {
+        family: if network.wire_ipv6() {
+            libc::AF_INET6
+        } else {
+            libc::AF_INET
+        },
+        local_ip: bytes(network.local_ip),
+        prefix_len: i32::from(network.local_prefix_len),
+        gateway_ip: bytes(network.gateway_ip),
+        remote_ip: bytes(network.remote_ip),
+        mtu: config.mtu as i32,
+    }
+}
 
 /// A userspace stack that is also the network and possibly the clock: stackdrill's stack thread
 /// hands it packets, takes the ones it sends, keeps time on its clock and polls it between

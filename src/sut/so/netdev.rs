@@ -6,30 +6,30 @@
 use std::io;
 use std::sync::mpsc::Sender;
 
-use crate::run::stack::{ask, PolledRequest, StackRequest};
+use super::driver::{ask, Query, Request};
 use crate::sut::netdev::Netdev;
 
-pub struct SoNetdev {
-    requests: Sender<StackRequest>,
+pub struct LibraryNetdev {
+    requests: Sender<Request>,
 }
 
-impl SoNetdev {
-    pub fn new(requests: Sender<StackRequest>) -> Self {
-        SoNetdev { requests }
+impl LibraryNetdev {
+    pub fn new(requests: Sender<Request>) -> Self {
+        LibraryNetdev { requests }
     }
 }
 
-impl Netdev for SoNetdev {
+impl Netdev for LibraryNetdev {
     fn send(&mut self, packet: &[u8], _gso_size: Option<u16>) -> io::Result<()> {
         ask(&self.requests, |answer| {
-            PolledRequest::Send(packet.to_vec(), answer)
+            Query::Send(packet.to_vec(), answer)
         })
         .map_err(io::Error::other)
     }
 
     fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
         ask(&self.requests, |answer| {
-            PolledRequest::Receive(deadline_usecs, answer)
+            Query::Receive(deadline_usecs, answer)
         })
         .map_err(io::Error::other)
     }

@@ -7,21 +7,19 @@
 //! to one CPU, a run cannot escape another's work there (a namespace torn down next to it made
 //! an injection 13 ms late).
 
+use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
+
 use crate::cli::CpuPin;
 
 /// The CPUs this process may run on, in ascending order.
 pub fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills the set we own, and CPU_ISSET
-    // only reads it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|cpu| libc::CPU_ISSET(*cpu, &set))
-            .collect()
-    }
+    let Ok(set) = sched_getaffinity(Pid::from_raw(0)) else {
+        return Vec::new();
+    };
+    (0..CpuSet::count())
+        .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+        .collect()
 }
 
 /// Pins the calling thread, and so every thread and process it starts afterwards, as `pin`
@@ -33,14 +31,10 @@ pub fn pin_run(pin: CpuPin, kernel: bool) -> Result<(), String> {
     let cpu = match pin {
         CpuPin::Off => return Ok(()),
         CpuPin::StartingCpu if !kernel => return Ok(()),
-        CpuPin::StartingCpu => {
-            // SAFETY: sched_getcpu has no arguments and no preconditions.
-            let current = unsafe { libc::sched_getcpu() };
-            if current < 0 || allowed_cpus().len() < 2 {
-                return Ok(());
-            }
-            current as usize
-        }
+        CpuPin::StartingCpu => match sched_getcpu() {
+            Ok(current) if allowed_cpus().len() >= 2 => current,
+            _ => return Ok(()),
+        },
         CpuPin::Cpu(cpu) => {
             let allowed = allowed_cpus();
             if !allowed.contains(&cpu) {
@@ -52,20 +46,10 @@ pub fn pin_run(pin: CpuPin, kernel: bool) -> Result<(), String> {
             cpu
         }
     };
-    // SAFETY: as above; the set is ours and `cpu` is below CPU_SETSIZE (checked when parsed
-    // or returned by the kernel).
-    let result = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
-    };
-    if result != 0 {
-        return Err(format!(
-            "--pin_cpu={cpu}: cannot move to CPU {cpu}: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    let mut set = CpuSet::new();
+    set.set(cpu)
+        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set))
+        .map_err(|e| format!("--pin_cpu={cpu}: cannot move to CPU {cpu}: {e}"))
 }
 
 /// `0-3,6` style, as taskset and /sys print CPU lists.
