@@ -13,4 +13,5 @@ pub mod sched;
 pub mod script;
 pub mod suite;
 pub mod sut;
+pub mod verdict;
 pub mod wire;

@@ -10,16 +10,14 @@ use stackdrill::cli::{self, parse_command_line};
 use stackdrill::load::load_script;
 use stackdrill::run::run_script;
 use stackdrill::suite::{self, options::SuiteOptions};
+use stackdrill::verdict::{self, Failure, FailureKind, Verdict};
 
 fn main() -> ExitCode {
     // First, while single-threaded: a suite's child enters its sandbox (it may fork here).
     suite::sandbox::enter_if_suite_child();
     let command_line = match parse_command_line(std::env::args_os()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("stackdrill: error: {e}; see --help");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return refuse(format!("error: {e}; see --help")),
     };
     if command_line.help {
         print!("{}", cli::usage());
@@ -30,8 +28,9 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if command_line.scripts.is_empty() {
-        eprintln!("stackdrill: error: missing script path (usage: stackdrill [OPTIONS] SCRIPT...)");
-        return ExitCode::FAILURE;
+        return refuse(
+            "error: missing script path (usage: stackdrill [OPTIONS] SCRIPT...)".to_string(),
+        );
     }
 
     // A write to a closed connection must return EPIPE to the script, not kill us.
@@ -51,13 +50,10 @@ fn main() -> ExitCode {
     }
     let scripts = match expand_directories(&command_line.scripts) {
         Ok(scripts) => scripts,
-        Err(e) => {
-            eprintln!("stackdrill: error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return refuse(format!("error: {e}")),
     };
 
-    let mut all_valid = true;
+    let mut first_failure = None;
     for path in &scripts {
         match load_script(path, &command_line) {
             Ok(loaded) if loaded.config.dry_run => {
@@ -67,22 +63,41 @@ fn main() -> ExitCode {
             }
             // Like packetdrill, the first failing script ends the run.
             Ok(loaded) => {
-                if let Err(message) = run_script(path, &loaded) {
-                    eprintln!("{message}");
-                    return ExitCode::FAILURE;
+                if let Err(failure) = run_script(path, &loaded) {
+                    return fail(failure);
                 }
             }
             Err(e) => {
                 eprintln!("{e}");
-                all_valid = false;
+                let message = e.to_string();
+                let script = path.display().to_string();
+                first_failure
+                    .get_or_insert(Failure::whole(&script, FailureKind::Script { message }));
             }
         }
     }
-    if all_valid {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    match first_failure {
+        None => {
+            verdict::write_for_parent(&Verdict::Passed);
+            ExitCode::SUCCESS
+        }
+        Some(failure) => {
+            verdict::write_for_parent(&Verdict::Failed(failure));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Ends a run that failed: its text as packetdrill prints it, its verdict for a suite.
+fn fail(failure: Failure) -> ExitCode {
+    eprintln!("{failure}");
+    verdict::write_for_parent(&Verdict::Failed(failure));
+    ExitCode::FAILURE
+}
+
+/// Ends a command line that cannot run: `stackdrill: MESSAGE`.
+fn refuse(message: String) -> ExitCode {
+    fail(Failure::whole("stackdrill", FailureKind::Other { message }))
 }
 
 /// A dry run validates every script under the directories given.

@@ -4,6 +4,7 @@
 //! rendered here as the plain-text table printed after the summary line; the JSON and HTML
 //! reports render the same rows.
 
+use crate::verdict::Failure;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -46,11 +47,14 @@ pub struct MatrixCell {
     pub status: Status,
     /// `pass`, `FAIL`, `TIMEOUT`, `CRASH`, `xfail` or `not run`.
     pub verdict: &'static str,
-    /// In a row where the targets disagree, a run that did not pass: its first error as
-    /// `LINE: message` (see [`first_difference`]).
+    /// In a row where the targets disagree, a run that did not pass: its failure as
+    /// `LINE: message` (`Failure::brief`), or why it has none (timed out, crashed).
     pub difference: Option<String>,
     /// The run's full one-line message (empty on a pass).
     pub message: String,
+    /// The failure as the cell shows it, should the targets disagree.
+    #[serde(skip)]
+    brief: String,
     /// The run's index in the suite's runs (for links to its details).
     #[serde(skip)]
     pub run_index: Option<usize>,
@@ -103,6 +107,10 @@ impl CompareMatrix {
             cell.status = run.status;
             cell.verdict = verdict_word(run.status);
             cell.message = run.message.clone();
+            cell.brief = run
+                .failure
+                .as_ref()
+                .map_or_else(|| run.message.clone(), Failure::brief);
             cell.run_index = Some(index);
         }
         for row in &mut rows {
@@ -113,7 +121,7 @@ impl CompareMatrix {
             if !row.agree {
                 for cell in &mut row.cells {
                     if cell.status != Status::Passed && cell.run_index.is_some() {
-                        cell.difference = Some(first_difference(&cell.message));
+                        cell.difference = Some(cell.brief.clone());
                     }
                 }
             }
@@ -203,50 +211,10 @@ fn empty_row(run: &RunRecord, targets: &[String]) -> MatrixRow {
                 verdict: verdict_word(Status::NotRun),
                 difference: None,
                 message: String::new(),
+                brief: String::new(),
                 run_index: None,
             })
             .collect(),
-    }
-}
-
-/// A run's one-line message as a cell shows it: without the script's name (see
-/// [`without_script_name`]), and without the words every error of its kind repeats:
-/// `error handling packet: ` left out, `runtime error in NAME call: ` as `NAME: `.
-pub fn first_difference(message: &str) -> String {
-    let text = without_script_name(message);
-    let (line, rest) = match text.split_once(": ") {
-        Some((line, rest)) if line.chars().all(|c| c.is_ascii_digit()) => {
-            (format!("{line}: "), rest)
-        }
-        _ => (String::new(), text),
-    };
-    let rest = rest.strip_prefix("error handling packet: ").unwrap_or(rest);
-    let rest = match rest
-        .strip_prefix("runtime error in ")
-        .and_then(|after| after.split_once(" call: "))
-    {
-        Some((call, what)) => format!("{call}: {what}"),
-        None => rest.to_string(),
-    };
-    line + &rest
-}
-
-/// `NAME.pkt:LINE: message` → `LINE: message`; `NAME.pkt: message` → `message`; other text
-/// as it is.
-pub fn without_script_name(message: &str) -> &str {
-    let Some((first_word, rest)) = message.split_once(' ') else {
-        return message;
-    };
-    match first_word.find(".pkt:") {
-        Some(end) => {
-            let line = &first_word[end + ".pkt:".len()..];
-            if line.is_empty() {
-                rest
-            } else {
-                &message[end + ".pkt:".len()..]
-            }
-        }
-        None => message,
     }
 }
 
@@ -309,28 +277,7 @@ The 2 targets agree on 2 of 4 scripts and disagree on 2
     }
 
     #[test]
-    fn script_names_are_left_out_of_differences() {
-        assert_eq!(without_script_name("x.pkt:12: bad ack"), "12: bad ack");
-        assert_eq!(
-            without_script_name("x.pkt: error executing command"),
-            "error executing command"
-        );
-        assert_eq!(
-            without_script_name("timed out after 180 s"),
-            "timed out after 180 s"
-        );
-        assert_eq!(
-            first_difference("x.pkt:12: runtime error in setsockopt call: Expected result 0"),
-            "12: setsockopt: Expected result 0"
-        );
-        assert_eq!(
-            first_difference("x.pkt:5: error handling packet: live packet field tcp_ack_seq"),
-            "5: live packet field tcp_ack_seq"
-        );
-        assert_eq!(
-            first_difference("timed out after 180 s"),
-            "timed out after 180 s"
-        );
+    fn long_cells_are_cut() {
         assert_eq!(shortened("abcdef", 6), "abcdef");
         assert_eq!(shortened("abc defg", 5), "abc…");
         assert_eq!(shortened("abcdefg", 6), "abcde…");

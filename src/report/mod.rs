@@ -10,6 +10,7 @@ pub mod tap;
 
 use std::time::Duration;
 
+use crate::verdict::Failure;
 use serde::Serialize;
 
 /// The verdict of one script × variant.
@@ -79,6 +80,8 @@ pub struct RunRecord {
     pub injection_delay_max_us: Option<i64>,
     /// The run's capture, when `--pcap_dir` was given.
     pub pcap: Option<String>,
+    /// The failure the run reported, as data (none for passes, time-outs and crashes).
+    pub failure: Option<Failure>,
 }
 
 impl RunRecord {
@@ -225,6 +228,7 @@ pub(crate) mod tests {
             command: format!("cd /s && stackdrill {script}"),
             injection_delay_max_us: Some(12),
             pcap: None,
+            failure: None,
         }
     }
 
@@ -265,29 +269,54 @@ pub(crate) mod tests {
     /// Four scripts run on two targets: both pass, the library alone fails, both fail, the
     /// kernel alone fails.
     pub fn compared_sample() -> SuiteResult {
+        use crate::verdict::{CallMismatch, FailureKind, TimedEvent};
         let targets = ["kernel", "libstackdrill_smoltcp.so"];
+        let setsockopt = Failure::at(
+            "fastopen.pkt",
+            4,
+            FailureKind::Syscall {
+                call: "setsockopt".into(),
+                mismatch: CallMismatch::Result {
+                    expected: Some(0),
+                    actual: -1,
+                    errno: 92,
+                },
+            },
+        );
+        let bad_ack = Failure::at(
+            "b.pkt",
+            9,
+            FailureKind::Packet {
+                mismatch: "bad ack".into(),
+            },
+        );
+        let late = Failure::at(
+            "c.pkt",
+            7,
+            FailureKind::Timing {
+                event: TimedEvent::OutboundPacket,
+                expected_usecs: 100_000,
+                expected_end_usecs: None,
+                actual_usecs: 300_000,
+                tolerance_usecs: 4_000,
+            },
+        );
         let rows = [
-            ("tcp/a.pkt", [""; 2]),
-            (
-                "tcp/fastopen.pkt",
-                ["", "fastopen.pkt:4: runtime error in setsockopt call: Expected result 0 but got -1 with errno 92 (Protocol not available)"],
-            ),
-            ("tcp/b.pkt", ["b.pkt:9: error handling packet: bad ack"; 2]),
-            (
-                "tcp/c.pkt",
-                ["c.pkt:7: error handling packet: timing error: expected outbound packet at 0.100000 sec but happened at 0.300000 sec; tolerance 0.004000 sec", ""],
-            ),
+            ("tcp/a.pkt", [None, None]),
+            ("tcp/fastopen.pkt", [None, Some(setsockopt)]),
+            ("tcp/b.pkt", [Some(bad_ack.clone()), Some(bad_ack)]),
+            ("tcp/c.pkt", [Some(late), None]),
         ];
         let mut runs = Vec::new();
-        for (script, messages) in rows {
-            for (target, message) in targets.iter().zip(messages) {
-                let status = if message.is_empty() {
-                    Status::Passed
-                } else {
-                    Status::Failed
+        for (script, failures) in rows {
+            for (target, failure) in targets.iter().zip(failures) {
+                let (status, message) = match &failure {
+                    None => (Status::Passed, String::new()),
+                    Some(failure) => (Status::Failed, failure.headline()),
                 };
-                let mut run = sample_run(script, None, status, message);
+                let mut run = sample_run(script, None, status, &message);
                 run.target = Some(target.to_string());
+                run.failure = failure;
                 runs.push(run);
             }
         }

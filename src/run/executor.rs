@@ -26,48 +26,9 @@ use super::packets::{build_inbound, describe_script_packet, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
 use super::stack::{CallReply, ScriptCalls};
 use super::syscall::{SocketEffect, SyscallOutcome};
+use crate::verdict::{CallMismatch, CommandRole, Failure, FailureKind, PacketMismatch, TimedEvent};
 
-/// A failed run, in packetdrill's format: `FILE:LINE: MESSAGE` (or `FILE: MESSAGE`), then
-/// optional detail lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunError {
-    pub line: Option<usize>,
-    pub message: String,
-    pub details: Vec<String>,
-}
-
-impl RunError {
-    pub fn at(line: usize, message: impl Into<String>) -> Self {
-        RunError {
-            line: Some(line),
-            message: message.into(),
-            details: vec![],
-        }
-    }
-
-    pub fn whole(message: impl Into<String>) -> Self {
-        RunError {
-            line: None,
-            message: message.into(),
-            details: vec![],
-        }
-    }
-
-    /// The error as packetdrill prints it for `path`.
-    pub fn render(&self, path: &str) -> String {
-        let mut out = match self.line {
-            Some(line) => format!("{path}:{line}: {}", self.message),
-            None => format!("{path}: {}", self.message),
-        };
-        for d in &self.details {
-            out.push('\n');
-            out.push_str(d);
-        }
-        out
-    }
-}
-
-type Result<T> = std::result::Result<T, RunError>;
+type Result<T> = std::result::Result<T, Failure>;
 
 /// A blocking call that has not returned yet.
 struct PendingBlocking {
@@ -173,6 +134,27 @@ impl<'a> Executor<'a> {
         self.sut.clock.now_usecs() - self.script_start_usecs
     }
 
+    /// The failure of the event at `line`.
+    fn fail(&self, line: usize, kind: FailureKind) -> Failure {
+        Failure::at(self.path, line, kind)
+    }
+
+    /// A failure of the call at `line`.
+    fn call_failed(&self, line: usize, call: &str, mismatch: CallMismatch) -> Failure {
+        self.fail(
+            line,
+            FailureKind::Syscall {
+                call: call.to_string(),
+                mismatch,
+            },
+        )
+    }
+
+    /// A packet that could not be built, injected or sniffed.
+    fn packet_failed(&self, line: usize, message: String) -> Failure {
+        self.fail(line, FailureKind::PacketHandling { message })
+    }
+
     fn verbose(&self, text: impl FnOnce() -> String) {
         if self.config.verbose > 0 {
             println!("{}", text());
@@ -185,8 +167,8 @@ impl<'a> Executor<'a> {
             self.collect_blocking(Some(Duration::ZERO))?;
             let outcome = self.run_event(event);
             // A stack's clock that failed makes every time after it meaningless.
-            if let Some(fault) = self.sut.clock.fault() {
-                return Err(RunError::at(event.line, fault));
+            if let Some(message) = self.sut.clock.fault() {
+                return Err(self.fail(event.line, FailureKind::Stack { message }));
             }
             outcome?;
         }
@@ -242,13 +224,12 @@ impl<'a> Executor<'a> {
                 self.send_inbound(prepared, packet, line)?;
                 self.injection_log.push((event_time, injected_at));
                 self.check_time(
-                    "inbound packet",
+                    TimedEvent::InboundPacket,
                     line,
                     event_time,
                     None,
                     injected_at,
                     previous_time,
-                    false,
                 )?;
                 self.previous = Some((event_time, true));
             }
@@ -260,13 +241,12 @@ impl<'a> Executor<'a> {
                 let happened = self.expect_outbound(packet, line, event_time, timeout)?;
                 if let Some(expected) = start {
                     self.check_time(
-                        "outbound packet",
+                        TimedEvent::OutboundPacket,
                         line,
                         expected,
                         range_end,
                         happened,
                         previous_time,
-                        true,
                     )?;
                 }
                 let time = if start.is_some() {
@@ -277,7 +257,7 @@ impl<'a> Executor<'a> {
                 self.previous = Some((time, false));
             }
             Action::Syscall(call) => {
-                self.start_at(event_time, "system call start", line, previous_time)?;
+                self.start_at(event_time, TimedEvent::SyscallStart, line, previous_time)?;
                 let end = match &event.time {
                     EventTime::Blocking { end, .. } => Some(self.resolve(end, anchor)),
                     _ => None,
@@ -286,36 +266,44 @@ impl<'a> Executor<'a> {
                 self.previous = Some((event_time, false));
             }
             Action::Command(command) => {
-                let started = self.start_at(event_time, "command", line, previous_time)?;
+                let started =
+                    self.start_at(event_time, TimedEvent::Command, line, previous_time)?;
                 self.verbose(|| format!("{:.6} `{}`", started as f64 / 1e6, command.text));
                 run_shell_command(&command.text, self.directory, &self.command_env).map_err(
-                    |e| {
-                        RunError::at(
+                    |message| {
+                        self.fail(
                             line,
-                            format!("error executing `{}` command: {e}", command.text),
+                            FailureKind::Command {
+                                role: CommandRole::Event,
+                                command: command.text.clone(),
+                                message,
+                            },
                         )
                     },
                 )?;
                 self.previous = Some((event_time, false));
             }
             Action::Code(code) => {
-                self.start_at(event_time, "data collection for code", line, previous_time)?;
+                self.start_at(event_time, TimedEvent::CodeData, line, previous_time)?;
                 let live_fd = self
                     .sockets
                     .socket_under_test()
                     .and_then(|s| s.live_fd)
                     .ok_or_else(|| {
-                        RunError::at(line, "runtime error in code: no socket to use for code")
+                        let message = "no socket to use for code".to_string();
+                        self.fail(line, FailureKind::CodeData { message })
                     })?;
                 let snapshot = self.sut.view.socket_info(live_fd).map_err(|e| {
-                    RunError::at(line, format!("runtime error in code: {}", e.reason()))
+                    let message = e.reason().to_string();
+                    self.fail(line, FailureKind::CodeData { message })
                 })?;
                 self.code_runs
                     .push(CodeRun::from_block(code, self.source, snapshot));
                 self.previous = Some((event_time, false));
             }
             Action::NeedsDefine(missing) => {
-                return Err(RunError::at(line, missing.message.clone()))
+                let message = missing.message.clone();
+                return Err(self.fail(line, FailureKind::Other { message }));
             }
         }
         Ok(())
@@ -326,13 +314,13 @@ impl<'a> Executor<'a> {
     fn start_at(
         &mut self,
         event_time: i64,
-        what: &str,
+        event: TimedEvent,
         line: usize,
         previous_time: i64,
     ) -> Result<i64> {
         self.wait_for(event_time)?;
         let started = self.now_script();
-        self.check_time(what, line, event_time, None, started, previous_time, false)?;
+        self.check_time(event, line, event_time, None, started, previous_time)?;
         Ok(started)
     }
 
@@ -344,16 +332,14 @@ impl<'a> Executor<'a> {
     }
 
     /// Checks one event time: `|actual − expected| ≤ tolerance`, or within a range ± tolerance.
-    #[allow(clippy::too_many_arguments)]
     fn check_time(
         &self,
-        what: &str,
+        event: TimedEvent,
         line: usize,
         expected: i64,
         range_end: Option<i64>,
         actual: i64,
         previous: i64,
-        packet: bool,
     ) -> Result<()> {
         if self.previous.is_none() {
             return Ok(()); // the first event is not checked
@@ -363,22 +349,14 @@ impl<'a> Executor<'a> {
         if actual >= expected - tolerance && actual <= high + tolerance {
             return Ok(());
         }
-        let secs = |u: i64| format!("{:.6}", u as f64 / 1e6);
-        let when = match range_end {
-            None => format!("at {} sec", secs(expected)),
-            Some(end) => format!("in time range {}~{} sec", secs(expected), secs(end)),
-        };
-        let message = format!(
-            "timing error: expected {what} {when} but happened at {} sec; tolerance {} sec",
-            secs(actual),
-            secs(tolerance)
-        );
-        Err(RunError::at(
+        Err(self.fail(
             line,
-            if packet {
-                format!("error handling packet: {message}")
-            } else {
-                message
+            FailureKind::Timing {
+                event,
+                expected_usecs: expected,
+                expected_end_usecs: range_end,
+                actual_usecs: actual,
+                tolerance_usecs: tolerance,
             },
         ))
     }
@@ -438,7 +416,7 @@ impl<'a> Executor<'a> {
                 &self.endpoints,
                 || Self::reserve_remote_port(reserved),
             )
-            .map_err(|e| RunError::at(line, format!("error handling packet: {e}")))?;
+            .map_err(|e| self.packet_failed(line, e))?;
         if syn && self.sockets.all[index].remote_isn.is_none() {
             // The first SYN-ACK of an active open carries the peer's ISN (a passive child got
             // it from its SYN); later SYNs, e.g. into an established connection, do not change it.
@@ -451,8 +429,7 @@ impl<'a> Executor<'a> {
             ipv6: self.addresses.wire_ipv6(),
             tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
         };
-        let repr = build_inbound(packet, &ctx)
-            .map_err(|e| RunError::at(line, format!("error handling packet: {e}")))?;
+        let repr = build_inbound(packet, &ctx).map_err(|e| self.packet_failed(line, e))?;
         Ok(PreparedInbound {
             socket: index,
             repr,
@@ -473,12 +450,10 @@ impl<'a> Executor<'a> {
         let bytes = wire::encode(&repr);
         let gso = (self.config.mss > 0 && matches!(packet.body, PacketBody::Tcp(_)))
             .then_some(self.config.mss as u16);
-        self.sut.netdev.send(&bytes, gso).map_err(|e| {
-            RunError::at(
-                line,
-                format!("error handling packet: error writing packet: {e}"),
-            )
-        })?;
+        self.sut
+            .netdev
+            .send(&bytes, gso)
+            .map_err(|e| self.packet_failed(line, format!("error writing packet: {e}")))?;
         if let L4Repr::Tcp(t) = &repr.l4 {
             self.sockets.all[index].last_injected = Some(seen(t, repr.payload.len()));
         }
@@ -574,18 +549,14 @@ impl<'a> Executor<'a> {
         deadline: Option<i64>,
     ) -> Result<i64> {
         if self.sockets.socket_under_test().is_none() {
-            return Err(RunError::at(
-                line,
-                "error handling packet: no socket under test to expect packets from",
-            ));
+            let message = "no socket under test to expect packets from".to_string();
+            return Err(self.packet_failed(line, message));
         }
-        let timed_out =
-            || RunError::at(line, "error handling packet: Timed out waiting for packet");
+        let path = self.path;
+        let timed_out = || Failure::at(path, line, FailureKind::PacketMissing);
         let io_error = |e: std::io::Error| {
-            RunError::at(
-                line,
-                format!("error handling packet: error reading packet: {e}"),
-            )
+            let message = format!("error reading packet: {e}");
+            Failure::at(path, line, FailureKind::PacketHandling { message })
         };
         let (mut live, captured) = self
             .next_outbound(deadline)
@@ -616,10 +587,10 @@ impl<'a> Executor<'a> {
         let result = if live.payload.len() > wanted
             && matches!(packet.body, PacketBody::Tcp(_) | PacketBody::Udp(_))
         {
-            Err(format!(
-                "live packet payload: expected {wanted} bytes vs actual {} bytes",
-                live.payload.len()
-            ))
+            Err(PacketMismatch::PayloadLength {
+                expected: wanted,
+                actual: live.payload.len(),
+            })
         } else {
             verify(packet, &live, socket, &rules)
         };
@@ -632,33 +603,29 @@ impl<'a> Executor<'a> {
                 describe_live(&live, socket, rules.ipv6)
             )
         });
-        if let Err(message) = result {
-            let error = RunError {
-                line: Some(line),
-                message: format!("error handling packet: {message}"),
-                details: vec![
-                    format!(
-                        "script packet: {} {}",
-                        secs(expected),
-                        describe_script_packet(packet)
-                    ),
-                    format!(
-                        "actual packet: {} {}",
-                        secs(happened),
-                        describe_live(&live, socket, rules.ipv6)
-                    ),
-                ],
-            };
+        if let Err(mismatch) = result {
+            let mut failure = self.fail(line, FailureKind::Packet { mismatch });
+            failure.details = vec![
+                format!(
+                    "script packet: {} {}",
+                    secs(expected),
+                    describe_script_packet(packet)
+                ),
+                format!(
+                    "actual packet: {} {}",
+                    secs(happened),
+                    describe_live(&live, socket, rules.ipv6)
+                ),
+            ];
             if self.config.non_fatal_packet {
-                let mut text = error.clone();
-                text.message =
-                    text.message
-                        .replacen("error handling packet", "warning handling packet", 1);
-                eprintln!("{}", text.render(self.path));
-                self.warnings.push(text.message);
+                let warning = |text: String| {
+                    text.replacen("error handling packet", "warning handling packet", 1)
+                };
+                eprintln!("{}", warning(failure.render()));
+                self.warnings.push(warning(failure.message()));
                 return Ok(happened);
             }
-            return Err(error);
+            return Err(failure);
         }
         Ok(happened)
     }
@@ -731,10 +698,7 @@ impl<'a> Executor<'a> {
                 } else {
                     "system call while a blocking system call is in progress"
                 };
-                return Err(RunError::at(
-                    line,
-                    format!("runtime error in {} call: {what}", call.name.value),
-                ));
+                return Err(self.call_failed(line, &call.name.value, what.into()));
             }
         }
         self.verbose(|| {
@@ -756,9 +720,11 @@ impl<'a> Executor<'a> {
                 .sut
                 .calls
                 .reply(None)
-                .map_err(|e| RunError::at(line, e))?;
-            let reply =
-                reply.ok_or_else(|| RunError::at(line, "the stack thread did not answer"))?;
+                .map_err(|message| self.fail(line, FailureKind::Stack { message }))?
+                .ok_or_else(|| {
+                    let message = "the stack thread did not answer".to_string();
+                    self.fail(line, FailureKind::Stack { message })
+                })?;
             return self
                 .apply_syscall_reply(&call.name.value, line, reply)
                 .map(|_| ());
@@ -776,7 +742,7 @@ impl<'a> Executor<'a> {
                 .sut
                 .calls
                 .reply(Some(Duration::from_micros(20)))
-                .map_err(|e| RunError::at(line, e))?
+                .map_err(|message| self.fail(line, FailureKind::Stack { message }))?
             {
                 return self.finish_blocking(reply);
             }
@@ -796,7 +762,7 @@ impl<'a> Executor<'a> {
             .sut
             .calls
             .reply(wait)
-            .map_err(|e| RunError::at(line, e))?
+            .map_err(|message| self.fail(line, FailureKind::Stack { message }))?
         {
             Some(reply) => self.finish_blocking(reply),
             None => Ok(()),
@@ -812,15 +778,15 @@ impl<'a> Executor<'a> {
         let returned = self.apply_syscall_reply(&name, pending.line, reply)?;
         let (expected, tolerance) = (pending.end_script_usecs, pending.tolerance_usecs);
         if (returned - expected).abs() > tolerance {
-            let secs = |u: i64| format!("{:.6}", u as f64 / 1e6);
-            return Err(RunError::at(
+            return Err(self.fail(
                 pending.line,
-                format!(
-                    "timing error: expected system call return at {} sec but happened at {} sec; tolerance {} sec",
-                    secs(expected),
-                    secs(returned),
-                    secs(tolerance)
-                ),
+                FailureKind::Timing {
+                    event: TimedEvent::SyscallReturn,
+                    expected_usecs: expected,
+                    expected_end_usecs: None,
+                    actual_usecs: returned,
+                    tolerance_usecs: tolerance,
+                },
             ));
         }
         Ok(())
@@ -841,9 +807,9 @@ impl<'a> Executor<'a> {
     /// The call's verdict from the stack thread; on success its socket effects are applied
     /// and the script time it returned at is returned.
     fn apply_syscall_reply(&mut self, name: &str, line: usize, reply: CallReply) -> Result<i64> {
-        let outcome: SyscallOutcome = reply.result.map_err(|e| {
-            RunError::at(line, format!("runtime error in {name} call: {}", e.message))
-        })?;
+        let outcome: SyscallOutcome = reply
+            .result
+            .map_err(|mismatch| self.call_failed(line, name, mismatch))?;
         let returned = reply
             .returned_usecs
             .map_or_else(|| self.now_script(), |t| t - self.script_start_usecs);
@@ -874,10 +840,8 @@ impl<'a> Executor<'a> {
         if self.pending_blocking.is_some() {
             self.collect_blocking(Some(BLOCKING_WAIT))?;
             if let Some(p) = &self.pending_blocking {
-                return Err(RunError::at(
-                    p.line,
-                    "exiting while a blocking system call is in progress",
-                ));
+                let message = "exiting while a blocking system call is in progress".to_string();
+                return Err(self.fail(p.line, FailureKind::Other { message }));
             }
         }
         self.sut.calls.close_all(BLOCKING_WAIT);

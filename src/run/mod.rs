@@ -21,14 +21,15 @@ use crate::load::LoadedScript;
 use crate::sched::prefer_realtime_scheduling;
 use crate::sut::network::Addresses;
 
-use executor::{Executor, RunError};
+use crate::verdict::{CommandRole, Failure, FailureKind};
+use executor::Executor;
 use stack::ScriptCalls;
 use syscall::SyscallEnv;
 
 /// Runs one script in a fresh private network namespace against the stack under test the
-/// configuration chose (the kernel over tun, or a userspace stack). Returns the error text
-/// (packetdrill's format) when the script fails.
-pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
+/// configuration chose (the kernel over tun, or a userspace stack). Returns the first failure
+/// when the script fails.
+pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), Failure> {
     let name = path.display().to_string();
     let directory = path
         .parent()
@@ -36,21 +37,30 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
         .unwrap_or(Path::new("."));
     let config = &loaded.config;
     let script = &loaded.script;
-    let fail = |e: RunError| e.render(&name);
+    let whole = |kind: FailureKind| Failure::whole(&name, kind);
+    let setup = |message: String| whole(FailureKind::Setup { message });
+    let command_failed = |role: CommandRole, command: &str, message: String| {
+        let command = command.to_string();
+        whole(FailureKind::Command {
+            role,
+            command,
+            message,
+        })
+    };
     let _run_files = RunFiles; // removed on every exit path
-    let network = Addresses::from_config(config).map_err(|e| format!("{name}: {e}"))?;
+    let network = Addresses::from_config(config).map_err(setup)?;
     if config.psp_udp_port != 0 && !(config.wire_client || config.wire_server) {
-        return Err(
-            "PSP requires wireserver mode (use --wire_client or --wire_server)".to_string(),
-        );
+        let message = "PSP requires wireserver mode (use --wire_client or --wire_server)";
+        return Err(whole(FailureKind::Unsupported {
+            message: message.to_string(),
+        }));
     }
-    let backend =
-        crate::sut::open(&loaded.backend, config, &network).map_err(|e| format!("{name}: {e}"))?;
+    let backend = crate::sut::open(&loaded.backend, config, &network).map_err(setup)?;
 
     let command_env = command::defines_for_commands(&loaded.defines());
     if let Some(init) = &script.init_command {
         command::run_shell_command(&init.text, directory, &command_env)
-            .map_err(|e| format!("{name}: error executing init command: {e}"))?;
+            .map_err(|e| command_failed(CommandRole::Init, &init.text, e))?;
     }
 
     // The HTTP server starts before time 0 is chosen, so none of that work falls inside the
@@ -59,7 +69,9 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     let _http = match config.http_port {
         Some(port) => Some(
             HttpServer::start(port, backend.view.clone(), script_fds.clone()).map_err(|e| {
-                format!("{name}: {e} (--http_port=PORT picks another, --no_http turns it off)")
+                setup(format!(
+                    "{e} (--http_port=PORT picks another, --no_http turns it off)"
+                ))
             })?,
         ),
         None => None,
@@ -69,8 +81,8 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     // script's first events (alignment only sleeps, so real-time priority costs others nothing).
     prefer_realtime_scheduling();
     let script_start_usecs = backend.clock.start_usecs();
-    if let Some(fault) = backend.clock.fault() {
-        return Err(format!("{name}: {fault}"));
+    if let Some(message) = backend.clock.fault() {
+        return Err(whole(FailureKind::Stack { message }));
     }
     let env = SyscallEnv {
         socket_domain: network.socket_domain(),
@@ -102,17 +114,27 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), String> {
     write_injection_log(&executor.injection_log);
     let cleanup = script.cleanup_command.as_ref().map(|cleanup| {
         command::run_shell_command(&cleanup.text, directory, &executor.command_env)
-            .map_err(|e| format!("{name}: error executing cleanup command: {e}"))
+            .map_err(|e| command_failed(CommandRole::Cleanup, &cleanup.text, e))
     });
-    outcome.map_err(fail)?;
+    outcome?;
     if let Some(result) = cleanup {
         result?;
     }
     let runs = executor.take_code_runs();
     if !runs.is_empty() {
-        code::run_code_blocks(&name, &config.code_command, &runs).map_err(|e| e.to_string())?;
+        code::run_code_blocks(&name, &config.code_command, &runs).map_err(|e| {
+            let line = e.block_line.or(e.line);
+            Failure {
+                line,
+                ..whole(FailureKind::Code {
+                    block_line: e.block_line,
+                    failing_line: e.line,
+                    message: e.message,
+                })
+            }
+        })?;
     }
-    executor.finish().map_err(fail)
+    executor.finish()
 }
 
 /// Removes per-run files the scripts' commands left behind (when dropped, on every path).

@@ -5,6 +5,7 @@
 use crate::script::ast::{
     Ecn, IpInfo, Packet, PacketBody, TcpOption, TcpOptions, TcpPacket, TcpSequence,
 };
+use crate::verdict::PacketMismatch;
 use crate::wire::{split_tcp_options, tcp_flags, L4Repr, PacketRepr, RawTcpOption, TcpRepr};
 
 use super::packets::{
@@ -31,13 +32,15 @@ pub fn script_payload_len(packet: &Packet) -> usize {
     }
 }
 
-fn field(name: &str, expected: u64, actual: u64) -> Result<(), String> {
+fn field(name: &str, expected: u64, actual: u64) -> Result<(), PacketMismatch> {
     if expected == actual {
         Ok(())
     } else {
-        Err(format!(
-            "live packet field {name}: expected: {expected} ({expected:#x}) vs actual: {actual} ({actual:#x})"
-        ))
+        Err(PacketMismatch::Field {
+            name: name.to_string(),
+            expected,
+            actual,
+        })
     }
 }
 
@@ -47,7 +50,7 @@ pub fn verify(
     live: &PacketRepr,
     socket: &mut TrackedSocket,
     rules: &OutboundRules,
-) -> Result<(), String> {
+) -> Result<(), PacketMismatch> {
     if !live.ip.checksum_ok {
         return Err("bad outbound IP checksum".into());
     }
@@ -176,12 +179,12 @@ fn check_ip_info(
     live: &PacketRepr,
     version: &str,
     socket: &mut TrackedSocket,
-) -> Result<(), String> {
+) -> Result<(), PacketMismatch> {
     let live_ecn = live.ip.tos & 3;
     match info.ecn {
         Some(Ecn::Ect0OrEct1) if live_ecn == 1 || live_ecn == 2 => {}
         Some(Ecn::Ect0OrEct1) => {
-            return Err(format!("live packet field {version}_ecn: expected: ECT(0) or ECT(1) vs actual: {live_ecn} ({live_ecn:#x})"))
+            return Err(format!("live packet field {version}_ecn: expected: ECT(0) or ECT(1) vs actual: {live_ecn} ({live_ecn:#x})").into())
         }
         Some(ecn) => field(&format!("{version}_ecn"), u64::from(ecn_bits(ecn)), u64::from(live_ecn))?,
         None => {}
@@ -214,12 +217,12 @@ fn check_ip_info(
             Some((s, l)) if s == script_label && l != live_label => {
                 return Err(format!(
                     "live packet field ipv6_flow_label: expected: {l:#x} (as before for script label {s:#x}) vs actual: {live_label:#x}"
-                ))
+                ).into())
             }
             Some((s, l)) if s != script_label && l == live_label => {
                 return Err(format!(
                     "live packet field ipv6_flow_label: expected a label other than {l:#x} (script label changed) vs actual: {live_label:#x}"
-                ))
+                ).into())
             }
             _ => socket.flow_label = Some((script_label, live_label)),
         }
@@ -238,7 +241,7 @@ fn verify_tcp(
     live: &TcpRepr,
     socket: &TrackedSocket,
     rules: &OutboundRules,
-) -> Result<(), String> {
+) -> Result<(), PacketMismatch> {
     let script_options: Option<Vec<TcpOption>> = match &tcp.options {
         TcpOptions::Ignored(_) => None,
         TcpOptions::None => Some(vec![]),
@@ -328,7 +331,7 @@ fn verify_options(
     live: &TcpRepr,
     socket: &TrackedSocket,
     rules: &OutboundRules,
-) -> Result<(), String> {
+) -> Result<(), PacketMismatch> {
     let syn = live.flags & tcp_flags::SYN != 0;
     let expected = encode_options(options, &|edge| edge, &mut Ok)?;
     let actual =
@@ -340,7 +343,8 @@ fn verify_options(
             "bad outbound TCP options: expected: <{}> vs actual: <{}>",
             show(&expected),
             show(&actual)
-        ));
+        )
+        .into());
     }
     for (e, a) in expected.iter().zip(&actual) {
         if a.kind == 8 {
@@ -358,7 +362,8 @@ fn verify_options(
                 a.kind,
                 describe_option(e),
                 describe_option(&mapped)
-            ));
+            )
+            .into());
         }
         if e.data != mapped.data {
             return Err(format!(
@@ -366,7 +371,8 @@ fn verify_options(
                 a.kind,
                 describe_option(e),
                 describe_option(&mapped)
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -378,7 +384,7 @@ fn check_ts_val(
     actual: &RawTcpOption,
     socket: &TrackedSocket,
     rules: &OutboundRules,
-) -> Result<(), String> {
+) -> Result<(), PacketMismatch> {
     if rules.ts_tick_usecs == 0 || actual.data.len() != 8 {
         return Ok(());
     }
@@ -402,7 +408,7 @@ fn check_ts_val(
         return Err(format!(
             "bad outbound TCP timestamp value: expected TS val {script_val} vs actual {in_script_space} (script space); {off_ticks} ticks of {} usecs exceed the tolerance of {} usecs",
             rules.ts_tick_usecs, rules.ts_tolerance_usecs
-        ));
+        ).into());
     }
     Ok(())
 }

@@ -12,12 +12,13 @@ use crate::script::ast;
 use crate::sut::calls::{CallThread, Job, JobEnd};
 use crate::sut::target::Target;
 
-use super::syscall::{execute, FdTable, SyscallEnv, SyscallError, SyscallOutcome};
+use super::syscall::{execute, FdTable, SyscallEnv, SyscallOutcome};
+use crate::verdict::CallMismatch;
 
 /// A call's result and the time it returned (µs on the run's clock; None when the stack
 /// failed the call itself).
 pub struct CallReply {
-    pub result: Result<SyscallOutcome, SyscallError>,
+    pub result: Result<SyscallOutcome, CallMismatch>,
     pub returned_usecs: Option<i64>,
 }
 
@@ -34,8 +35,8 @@ pub struct ScriptCalls {
     /// Where the open fds are published after every call (for `/tcpinfo?fd=N`).
     published: ScriptFds,
     /// Each job's result, tagged with the job's number.
-    results_tx: Sender<(u64, Result<SyscallOutcome, SyscallError>)>,
-    results: Receiver<(u64, Result<SyscallOutcome, SyscallError>)>,
+    results_tx: Sender<(u64, Result<SyscallOutcome, CallMismatch>)>,
+    results: Receiver<(u64, Result<SyscallOutcome, CallMismatch>)>,
     /// The number of the last job started.
     started: u64,
 }
@@ -90,14 +91,14 @@ impl ScriptCalls {
                 returned_usecs: Some(at_usecs),
             },
             JobEnd::Failed { reason } => CallReply {
-                result: Err(SyscallError { message: reason }),
+                result: Err(reason.into()),
                 returned_usecs: None,
             },
         }))
     }
 
     /// The result job `number` sent (a stuck call's late result is skipped).
-    fn result_of(&self, number: u64) -> Result<Result<SyscallOutcome, SyscallError>, String> {
+    fn result_of(&self, number: u64) -> Result<Result<SyscallOutcome, CallMismatch>, String> {
         loop {
             match self.results.try_recv() {
                 Ok((n, result)) if n == number => return Ok(result),

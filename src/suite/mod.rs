@@ -19,11 +19,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use regex::Regex;
-
 use crate::cli::CommandLine;
 use crate::report::matrix::CompareMatrix;
 use crate::report::{self, RunRecord, Status, SuiteResult};
+use crate::verdict::{self, CallMismatch, Failure, FailureKind, Verdict, VERDICT_FILE_ENV};
 
 use child::{ChildCommand, ChildExit, ChildOutcome};
 use expect::Expectation;
@@ -305,7 +304,9 @@ impl Runner<'_> {
             .unwrap()
             .into_iter()
             .zip(runs)
-            .map(|(record, run)| record.unwrap_or_else(|| self.record(run, not_run_outcome())))
+            .map(|(record, run)| {
+                record.unwrap_or_else(|| self.record(run, not_run_outcome(), None))
+            })
             .collect()
     }
 
@@ -348,10 +349,16 @@ impl Runner<'_> {
     fn run_one(&self, run: &PlannedRun, index: usize, phase: Phase) -> RunRecord {
         let mut command = self.child_command(run, phase);
         let injection_log = self.scratch.join(format!("{index}.injections"));
+        let verdict_file = self.scratch.join(format!("{index}.verdict"));
         let _ = std::fs::remove_file(&injection_log);
+        let _ = std::fs::remove_file(&verdict_file);
         command.env.push((
             "STACKDRILL_INJECTION_LOG".to_string(),
             injection_log.display().to_string(),
+        ));
+        command.env.push((
+            VERDICT_FILE_ENV.to_string(),
+            verdict_file.display().to_string(),
         ));
         let outcome = child::run_child(
             &command,
@@ -359,9 +366,11 @@ impl Runner<'_> {
             &|| self.interrupted(),
             &self.scratch.join(index.to_string()),
         );
-        let mut record = self.record(run, outcome);
+        let verdict = verdict::read_from_child(&verdict_file);
+        let mut record = self.record(run, outcome, verdict);
         record.injection_delay_max_us = largest_injection_delay(&injection_log);
         let _ = std::fs::remove_file(&injection_log);
+        let _ = std::fs::remove_file(&verdict_file);
         command.env.clear();
         record.command = command.shell_line();
         record
@@ -450,35 +459,49 @@ impl Runner<'_> {
         Some(path)
     }
 
-    /// Turns a child's ending into a verdict.
-    fn record(&self, run: &PlannedRun, outcome: ChildOutcome) -> RunRecord {
-        let first_error = first_error_line(&outcome.stderr);
-        let (status, message) = match (&outcome.exit, &run.expectation) {
-            (ChildExit::Code(0), Expectation::Pass) => (Status::Passed, String::new()),
-            (ChildExit::Code(0), expectation) => (
+    /// Turns a child's ending, and the verdict it handed over, into the suite's record.
+    fn record(
+        &self,
+        run: &PlannedRun,
+        outcome: ChildOutcome,
+        verdict: Option<Verdict>,
+    ) -> RunRecord {
+        let failure = match verdict {
+            Some(Verdict::Failed(failure)) => Some(failure),
+            _ => None,
+        };
+        let (status, message) = match (&outcome.exit, &run.expectation, &failure) {
+            (ChildExit::Code(0), Expectation::Pass, _) => (Status::Passed, String::new()),
+            (ChildExit::Code(0), expectation, _) => (
                 Status::Failed,
                 format!("passed, but expected to {}", expectation.describe()),
             ),
-            (ChildExit::Code(_), expectation) if expectation.accepts_failure(&outcome.stderr) => {
-                (Status::ExpectedFailure, first_error)
+            (ChildExit::Code(_), expectation, Some(failure))
+                if expectation.accepts_failure(&failure.render()) =>
+            {
+                (Status::ExpectedFailure, failure.headline())
             }
-            (ChildExit::Code(_), _) => (Status::Failed, first_error),
-            (ChildExit::TimedOut, expectation) => {
+            (ChildExit::Code(_), _, Some(failure)) => (Status::Failed, failure.headline()),
+            (ChildExit::Code(code), _, None) => (
+                Status::Crashed,
+                format!("stackdrill exited with status {code} without a verdict"),
+            ),
+            (ChildExit::TimedOut, expectation, _) => {
                 let message = format!("timed out after {} s", self.options.timeout.as_secs_f64());
                 match expectation {
                     Expectation::Timeout => (Status::ExpectedFailure, message),
                     _ => (Status::TimedOut, message),
                 }
             }
-            (ChildExit::Signal(number), _) => (
+            (ChildExit::Signal(number), _, _) => (
                 Status::Crashed,
                 format!(
                     "stackdrill was killed by signal {number} ({})",
                     signal_name(*number)
                 ),
             ),
-            (ChildExit::Interrupted, _) => (Status::NotRun, "interrupted".to_string()),
-            (ChildExit::NotStarted(why), _) => (Status::Failed, why.clone()),
+            (ChildExit::Interrupted, _, _) => (Status::NotRun, "interrupted".to_string()),
+            (ChildExit::NotStarted(why), _, _) => (Status::Failed, why.clone()),
         };
         RunRecord {
             script: run.name.clone(),
@@ -499,6 +522,7 @@ impl Runner<'_> {
                 .pcap_path(run)
                 .filter(|p| p.exists())
                 .map(|p| p.display().to_string()),
+            failure,
         }
     }
 }
@@ -515,11 +539,11 @@ fn largest_injection_delay(log: &Path) -> Option<i64> {
         .max()
 }
 
-/// A failure is retried alone when its message says its timing was disturbed. (A late
+/// A failure is retried alone when its verdict says its timing was disturbed. (A late
 /// injection alone is not enough: retrying every such failure re-ran the corpus's 20 s scripts
 /// for failures that have other causes, 59 s of retries measured.)
 fn deserves_retry(record: &RunRecord) -> bool {
-    record.status == Status::Failed && is_near_miss(&record.message)
+    record.status == Status::Failed && record.failure.as_ref().is_some_and(is_near_miss)
 }
 
 fn not_run_outcome() -> ChildOutcome {
@@ -532,62 +556,28 @@ fn not_run_outcome() -> ChildOutcome {
     }
 }
 
-/// The failure's one-line message: the first script error (`NAME.pkt:LINE: ...` or
-/// `NAME.pkt: ...`) or stackdrill error in the error output; else its first line that is not a
-/// warning (the scripts' own commands print there too, e.g. sysctl's complaints).
-fn first_error_line(stderr: &str) -> String {
-    static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-    let pattern = PATTERN.get_or_init(|| {
-        Regex::new(r"^(\S+\.pkt:(\d+:)*\s|stackdrill: |PSP )").expect("the pattern is valid")
-    });
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .collect();
-    lines
-        .iter()
-        .find(|line| pattern.is_match(line) && !line.contains(": warning: "))
-        .or_else(|| lines.iter().find(|line| !line.contains("warning")))
-        .or(lines.first())
-        .map_or("failed without an error message", |line| line.trim_end())
-        .to_string()
-}
-
 /// Whether a failure says the run's timing was disturbed rather than that the stack misbehaved:
 /// - stackdrill itself acted late (an inbound packet, a call start, a code snapshot): on a
 ///   quiet machine that never happens, so any such miss is retried;
-/// - the stack answered just outside the tolerance (`... at A sec but happened at B sec;
-///   tolerance T sec` with |B - A| - T within [`NEAR_MISS`]), or a packet timestamp it reports
-///   (`Bad timestamp ... expected=.. (E) actual=.. (A)`) is within 4 ms + [`NEAR_MISS`].
-fn is_near_miss(message: &str) -> bool {
-    static TIMING: std::sync::OnceLock<(Regex, Regex)> = std::sync::OnceLock::new();
-    let (timing, timestamp) = TIMING.get_or_init(|| {
-        (
-            Regex::new(r"timing error: expected (.*) at (-?[0-9.]+) sec but happened at (-?[0-9.]+) sec; tolerance ([0-9.]+) sec")
-                .expect("the pattern is valid"),
-            Regex::new(r"Bad timestamp .* expected=[0-9]+ \((-?[0-9]+)\) actual=[0-9]+ \((-?[0-9]+)\)")
-                .expect("the pattern is valid"),
-        )
-    });
-    let near = NEAR_MISS.as_secs_f64();
-    if let Some(found) = timing.captures(message) {
-        if [
-            "inbound packet",
-            "system call start",
-            "data collection for code",
-        ]
-        .contains(&&found[1])
-        {
-            return true;
-        }
-        let number = |i: usize| found[i].parse::<f64>().unwrap_or(f64::INFINITY);
-        return (number(3) - number(2)).abs() - number(4) <= near;
+/// - the stack answered just outside the tolerance (within [`NEAR_MISS`] past it, or past a
+///   time range's ends), or a packet timestamp it reports is within 4 ms + [`NEAR_MISS`].
+fn is_near_miss(failure: &Failure) -> bool {
+    let near = NEAR_MISS.as_micros() as i64;
+    if let Some((event, beyond)) = failure.kind.beyond_tolerance_usecs() {
+        return event.is_stackdrills_own() || beyond <= near;
     }
-    if let Some(found) = timestamp.captures(message) {
-        let micros = |i: usize| found[i].parse::<f64>().unwrap_or(f64::INFINITY) / 1e6;
-        return (micros(2) - micros(1)).abs() <= 0.004 + near;
+    match &*failure.kind {
+        FailureKind::Syscall {
+            mismatch:
+                CallMismatch::Timestamp {
+                    expected_usecs,
+                    actual_usecs,
+                    ..
+                },
+            ..
+        } => (actual_usecs - expected_usecs).abs() <= 4_000 + near,
+        _ => false,
     }
-    false
 }
 
 fn signal_name(number: i32) -> &'static str {
@@ -651,6 +641,7 @@ fn setting_for_child(setting: &crate::cli::OptionSetting) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::TimedEvent;
 
     #[test]
     fn children_get_an_absolute_library_path() {
@@ -669,34 +660,78 @@ mod tests {
         assert_eq!(setting_for_child(&other), "--mtu=1400");
     }
 
-    #[test]
-    fn near_misses_are_small_timing_errors_only() {
-        let timing = |a: f64, b: f64, t: f64| {
-            format!("x.pkt:20: error handling packet: timing error: expected outbound packet at {a:.6} sec but happened at {b:.6} sec; tolerance {t:.6} sec")
-        };
-        assert!(is_near_miss(&timing(0.011591, 0.015761, 0.004)));
-        assert!(is_near_miss(&timing(0.2, 0.19, 0.004)));
-        assert!(!is_near_miss(&timing(3.028, 2.051, 0.25)));
-        assert!(!is_near_miss("x.pkt:25: error handling packet: live packet payload: expected 1000 bytes vs actual 2000 bytes"));
-        let late_injection = "x.pkt:36: timing error: expected inbound packet at 0.120981 sec but happened at 0.183455 sec; tolerance 0.004000 sec";
-        assert!(is_near_miss(late_injection));
-        assert!(is_near_miss("x.pkt:39: runtime error in recvmsg call: Bad timestamp 0 in scm_timestamping 0: expected=1795389047410072 (20000) actual=1795389047414739 (24667) start=1795389047390072"));
-        assert!(!is_near_miss("x.pkt:39: runtime error in recvmsg call: Bad timestamp 0 in scm_timestamping 0: expected=1795389047410072 (20000) actual=1795389047514739 (124667) start=1795389047390072"));
+    fn timing(event: TimedEvent, expected: f64, actual: f64, tolerance: f64) -> Failure {
+        let usecs = |secs: f64| (secs * 1e6).round() as i64;
+        Failure::at(
+            "x.pkt",
+            20,
+            FailureKind::Timing {
+                event,
+                expected_usecs: usecs(expected),
+                expected_end_usecs: None,
+                actual_usecs: usecs(actual),
+                tolerance_usecs: usecs(tolerance),
+            },
+        )
+    }
+
+    fn timestamp(expected_usecs: i64, actual_usecs: i64) -> Failure {
+        Failure::at(
+            "x.pkt",
+            39,
+            FailureKind::Syscall {
+                call: "recvmsg".to_string(),
+                mismatch: CallMismatch::Timestamp {
+                    index: 0,
+                    cmsg: 0,
+                    expected_usecs,
+                    actual_usecs,
+                    start_usecs: 0,
+                },
+            },
+        )
     }
 
     #[test]
-    fn first_error_skips_warnings() {
-        assert_eq!(
-            first_error_line(
-                "x.pkt:3: warning: something\nx.pkt:9: error handling packet: bad\n  script: ...\n"
-            ),
-            "x.pkt:9: error handling packet: bad"
-        );
-        assert_eq!(
-            first_error_line("sysctl: setting key \"x\": Operation not permitted\nx.pkt: error executing cleanup command: non-zero status 1\n"),
-            "x.pkt: error executing cleanup command: non-zero status 1"
-        );
-        assert_eq!(first_error_line("only noise\n"), "only noise");
-        assert_eq!(first_error_line(""), "failed without an error message");
+    fn near_misses_are_small_timing_errors_only() {
+        let outbound = TimedEvent::OutboundPacket;
+        assert!(is_near_miss(&timing(outbound, 0.011591, 0.015761, 0.004)));
+        assert!(is_near_miss(&timing(outbound, 0.2, 0.19, 0.004)));
+        assert!(!is_near_miss(&timing(outbound, 3.028, 2.051, 0.25)));
+        assert!(!is_near_miss(&timing(
+            TimedEvent::SyscallReturn,
+            1.0,
+            1.5,
+            0.004
+        )));
+        let payload = FailureKind::Packet {
+            mismatch: crate::verdict::PacketMismatch::PayloadLength {
+                expected: 1000,
+                actual: 2000,
+            },
+        };
+        assert!(!is_near_miss(&Failure::at("x.pkt", 25, payload)));
+        // stackdrill's own lateness is always retried, however late.
+        assert!(is_near_miss(&timing(
+            TimedEvent::InboundPacket,
+            0.120981,
+            0.183455,
+            0.004
+        )));
+        assert!(is_near_miss(&timestamp(20_000, 24_667)));
+        assert!(!is_near_miss(&timestamp(20_000, 124_667)));
+    }
+
+    #[test]
+    fn a_range_is_missed_by_its_nearest_end() {
+        let mut failure = timing(TimedEvent::OutboundPacket, 0.1, 0.21, 0.004);
+        assert!(!is_near_miss(&failure), "110 ms after the time given");
+        if let FailureKind::Timing {
+            expected_end_usecs, ..
+        } = &mut *failure.kind
+        {
+            *expected_end_usecs = Some(200_000);
+        }
+        assert!(is_near_miss(&failure), "10 ms after the range's end");
     }
 }

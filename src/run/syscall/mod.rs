@@ -12,6 +12,7 @@ use libc::{c_int, c_void, socklen_t};
 use crate::script::ast;
 use crate::script::symbols;
 use crate::sut::target::{SysResult, Target};
+use crate::verdict::CallMismatch;
 
 use self::msg::{CmsgCheck, Control};
 use self::value::{bad_type, get_int, get_s32, EpollData, Value};
@@ -96,13 +97,6 @@ pub struct SyscallOutcome {
     pub effects: Vec<SocketEffect>,
 }
 
-/// Why a call failed the script, in packetdrill's words (the caller prefixes
-/// `FILE:LINE: runtime error in NAME call: `).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyscallError {
-    pub message: String,
-}
-
 impl FdTable {
     /// The live fd of an open script fd.
     pub fn live_fd(&self, script_fd: i64) -> Option<i32> {
@@ -153,18 +147,18 @@ pub fn execute(
     env: &SyscallEnv,
     fds: &mut FdTable,
     target: &mut dyn Target,
-) -> Result<SyscallOutcome, SyscallError> {
+) -> Result<SyscallOutcome, CallMismatch> {
     let result = run(call, env, fds, target);
     if let Some(message) = target.take_fault() {
-        return Err(SyscallError { message });
+        return Err(message.into());
     }
-    result.map_err(|message| SyscallError { message })
+    result
 }
 
 // ---------------------------------------------------------------------------------------------
 // Common machinery
 
-type Handler = fn(&mut Ctx<'_>) -> Result<SyscallOutcome, String>;
+type Handler = fn(&mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch>;
 
 fn handler(name: &str) -> Option<Handler> {
     Some(match name {
@@ -208,7 +202,7 @@ fn run(
     env: &SyscallEnv,
     fds: &mut FdTable,
     target: &mut dyn Target,
-) -> Result<SyscallOutcome, String> {
+) -> Result<SyscallOutcome, CallMismatch> {
     let name = call.name.value.as_str();
     let handler = handler(name).ok_or_else(|| format!("Unknown system call: '{name}'"))?;
     let args = value::evaluate_all(&call.args)?;
@@ -283,7 +277,7 @@ impl Ctx<'_> {
     fn bracketed_arg(&self, index: usize) -> Result<&Value, String> {
         match self.arg(index)? {
             Value::List(items) if items.len() == 1 => Ok(&items[0]),
-            Value::List(_) => Err("Expected [<element>] but got multiple elements".to_string()),
+            Value::List(_) => Err("Expected [<element>] but got multiple elements".into()),
             other => Err(bad_type(other, "list")),
         }
     }
@@ -301,7 +295,7 @@ impl Ctx<'_> {
         match self.args.get(index) {
             Some(Value::Ellipsis) => Ok(false),
             Some(Value::Int(0)) => Ok(true),
-            _ => Err("Expected ... or NULL for buffer".to_string()),
+            _ => Err("Expected ... or NULL for buffer".into()),
         }
     }
 
@@ -318,7 +312,7 @@ impl Ctx<'_> {
     }
 
     /// packetdrill's `end_syscall`: the result (and errno, when the script names one) must match.
-    fn end(&self, mode: Mode, outcome: SysResult) -> Result<Checked, String> {
+    fn end(&self, mode: Mode, outcome: SysResult) -> Result<Checked, CallMismatch> {
         let (result, errno) = match outcome {
             Ok(v) => (v, 0),
             Err(e) => (-1, e),
@@ -327,33 +321,34 @@ impl Ctx<'_> {
         let expected = get_s32(&value::evaluate(&self.call.result)?)?;
         if mode == Mode::Fd && expected >= 0 {
             if actual < 0 {
-                return Err(format!(
-                    "Expected non-negative result but got {actual} with errno {errno} ({})",
-                    strerror(errno)
-                ));
+                return Err(CallMismatch::Result {
+                    expected: None,
+                    actual: i64::from(actual),
+                    errno,
+                });
             }
         } else if actual != expected {
-            return Err(format!(
-                "Expected result {expected} but got {actual} with errno {errno} ({})",
-                strerror(errno)
-            ));
+            return Err(CallMismatch::Result {
+                expected: Some(i64::from(expected)),
+                actual: i64::from(actual),
+                errno,
+            });
         }
         if let Some(name) = &self.call.errno {
             let expected_errno = symbols::lookup(&name.value)
                 .ok_or_else(|| format!("unknown symbol: '{}'", name.value))?
                 as i32;
             if errno != expected_errno {
-                return Err(format!(
-                    "Expected errno {expected_errno} ({}) but got {errno} ({})",
-                    strerror(expected_errno),
-                    strerror(errno)
-                ));
+                return Err(CallMismatch::Errno {
+                    expected: expected_errno,
+                    actual: errno,
+                });
             }
         }
         Ok(Checked { result, expected })
     }
 
-    fn check(&self, mode: Mode, outcome: SysResult) -> Result<SyscallOutcome, String> {
+    fn check(&self, mode: Mode, outcome: SysResult) -> Result<SyscallOutcome, CallMismatch> {
         let checked = self.end(mode, outcome)?;
         Ok(done(checked.result, Vec::new()))
     }
@@ -368,15 +363,6 @@ impl Ctx<'_> {
 
 fn done(result: i64, effects: Vec<SocketEffect>) -> SyscallOutcome {
     SyscallOutcome { result, effects }
-}
-
-/// strerror(3) text.
-fn strerror(errno: i32) -> String {
-    let text = std::io::Error::from_raw_os_error(errno).to_string();
-    match text.find(" (os error") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
 }
 
 /// A zero-filled buffer of `count` bytes (none for NULL or a negative count) and the pointer to
@@ -562,7 +548,7 @@ impl Msg {
             return Err(bad_type(v, "msghdr"));
         };
         if m.name != Value::Ellipsis || m.namelen != Value::Ellipsis {
-            return Err("Expected msg_name(...)=... in msghdr".to_string());
+            return Err("Expected msg_name(...)=... in msghdr".into());
         }
         let iovecs = Iovecs::new(&m.iov)?;
         let iovlen = match &m.iovlen {
@@ -609,7 +595,7 @@ impl Msg {
 // ---------------------------------------------------------------------------------------------
 // The calls
 
-fn sys_socket(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_socket(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let domain = if cx.is_ellipsis(0) {
         cx.env.socket_domain
@@ -642,7 +628,7 @@ fn sys_socket(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, effects))
 }
 
-fn sys_bind(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_bind(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     cx.ellipsis_arg(1)?;
@@ -653,7 +639,7 @@ fn sys_bind(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_listen(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_listen(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(2)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
     let backlog = cx.s32_arg(1)?;
@@ -668,7 +654,7 @@ fn sys_listen(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     ))
 }
 
-fn sys_accept(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_accept(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
     cx.ellipsis_arg(1)?;
@@ -702,7 +688,7 @@ fn sys_accept(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, effects))
 }
 
-fn sys_connect(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_connect(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
     let family = if cx.is_ellipsis(1) {
@@ -723,7 +709,7 @@ fn sys_connect(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, vec![effect]))
 }
 
-fn sys_read(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_read(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let is_null = cx.buffer_arg(1)?;
@@ -754,14 +740,14 @@ fn iovec_args(cx: &mut Ctx<'_>) -> Result<(i32, Iovecs, i32), String> {
     Ok((live_fd, iovecs, count))
 }
 
-fn sys_readv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_readv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     let (live_fd, iovecs, count) = iovec_args(cx)?;
     // SAFETY: every iovec points into a live buffer of its length.
     let outcome = unsafe { cx.target.readv(live_fd, iovecs.iov.as_ptr(), count) };
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_recv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_recv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(4)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let is_null = cx.buffer_arg(1)?;
@@ -780,7 +766,7 @@ fn sys_recv(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_recvfrom(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_recvfrom(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(6)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let is_null = cx.buffer_arg(1)?;
@@ -806,7 +792,7 @@ fn sys_recvfrom(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_recvmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_recvmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let mut live = Msg::new(cx.arg(1)?)?;
@@ -820,7 +806,8 @@ fn sys_recvmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
         return Err(format!(
             "Expected msg_flags 0x{:08X} but got 0x{:08X}",
             expected.flags, hdr.msg_flags
-        ));
+        )
+        .into());
     }
     let empty = Control {
         buf: Vec::new(),
@@ -853,7 +840,7 @@ fn retain(cx: &mut Ctx<'_>, buf: Vec<u8>) {
     }
 }
 
-fn sys_write(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_write(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let is_null = cx.buffer_arg(1)?;
@@ -866,7 +853,7 @@ fn sys_write(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_writev(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_writev(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     let (live_fd, iovecs, count) = iovec_args(cx)?;
     let Iovecs { bufs, iov } = iovecs;
     for buf in bufs {
@@ -877,7 +864,7 @@ fn sys_writev(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_send(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_send(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(4)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let is_null = cx.buffer_arg(1)?;
@@ -900,7 +887,7 @@ fn is_ping_socket(entry: Option<&FdEntry>) -> bool {
     )
 }
 
-fn sys_sendto(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_sendto(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(6)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
     let is_null = cx.buffer_arg(1)?;
@@ -949,7 +936,7 @@ fn sys_sendto(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, vec![effect]))
 }
 
-fn sys_sendmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_sendmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
     let mut msg = Msg::new(cx.arg(1)?)?;
@@ -958,7 +945,7 @@ fn sys_sendmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     msg.name = Some(addr);
     msg.namelen = len;
     if msg.flags != 0 {
-        return Err("sendmsg ignores msg_flags field in msghdr".to_string());
+        return Err("sendmsg ignores msg_flags field in msghdr".into());
     }
     // The data stays alive for the rest of the run (MSG_ZEROCOPY); moving a Vec keeps its heap
     // buffer where the iovecs point.
@@ -977,10 +964,10 @@ fn sys_sendmsg(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     ))
 }
 
-fn sys_fcntl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_fcntl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     let n = cx.args.len();
     if n != 2 && n != 3 {
-        return Err(format!("fcntl expected 2-3 args but got {n}"));
+        return Err(format!("fcntl expected 2-3 args but got {n}").into());
     }
     let (_, live_fd) = cx.fd_arg(0)?;
     let command = cx.s32_arg(1)?;
@@ -990,10 +977,10 @@ fn sys_fcntl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_ioctl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_ioctl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     let n = cx.args.len();
     if n != 2 && n != 3 {
-        return Err(format!("ioctl expected 2-3 args but got {n}"));
+        return Err(format!("ioctl expected 2-3 args but got {n}").into());
     }
     let (_, live_fd) = cx.fd_arg(0)?;
     let command = cx.s32_arg(1)?;
@@ -1009,14 +996,14 @@ fn sys_ioctl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     let outcome = unsafe { cx.target.ioctl(live_fd, request, &mut live_optval) };
     let checked = cx.end(Mode::Exact, outcome)?;
     if live_optval != script_optval {
-        return Err(format!(
-            "Bad ioctl optval: expected: {script_optval} actual: {live_optval}"
-        ));
+        return Err(
+            format!("Bad ioctl optval: expected: {script_optval} actual: {live_optval}").into(),
+        );
     }
     Ok(done(checked.result, Vec::new()))
 }
 
-fn sys_close(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_close(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(1)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
     // SAFETY: no pointers.
@@ -1032,7 +1019,7 @@ fn sys_close(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     ))
 }
 
-fn sys_shutdown(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_shutdown(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(2)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let how = cx.s32_arg(1)?;
@@ -1058,7 +1045,7 @@ fn printable(bytes: &[u8]) -> String {
 /// Largest option buffer we pad to the script's optlen (larger ones are passed as they are).
 const MAX_OPTION_PAD: usize = 1 << 20;
 
-fn sys_getsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_getsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(5)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let level = cx.s32_arg(1)?;
@@ -1083,7 +1070,8 @@ fn sys_getsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
         return Err(format!(
             "Bad getsockopt optlen: expected: {script_optlen} actual: {}",
             live_optlen as i32
-        ));
+        )
+        .into());
     }
     let live = &live_optval[..(script_optlen.max(0) as usize).min(live_optval.len())];
     match &val {
@@ -1094,19 +1082,21 @@ fn sys_getsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
                      length of expected optval string '{}' ({} bytes)",
                     printable(expected),
                     expected.len()
-                ));
+                )
+                .into());
             }
             if live != expected.as_slice() {
                 return Err(format!(
                     "Bad getsockopt optval: expected: '{}' actual: '{}'",
                     printable(expected),
                     printable(live)
-                ));
+                )
+                .into());
             }
         }
         Value::List(_) => {
             if script_optlen != 4 {
-                return Err(format!("Unsupported getsockopt optlen: {script_optlen}"));
+                return Err(format!("Unsupported getsockopt optlen: {script_optlen}").into());
             }
             let expected = cx.s32_bracketed_arg(3)?;
             let actual = i32::from_ne_bytes([
@@ -1118,21 +1108,22 @@ fn sys_getsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
             if actual != expected {
                 return Err(format!(
                     "Bad getsockopt optval: expected: {expected} actual: {actual}"
-                ));
+                )
+                .into());
             }
         }
         Value::Gre(expected) => {
             if script_optlen != 16 {
-                return Err(format!("Unsupported getsockopt optlen: {script_optlen}"));
+                return Err(format!("Unsupported getsockopt optlen: {script_optlen}").into());
             }
             // flags, be16[0], be16[1], be32[1], be32[2] (the protocol is not compared).
             if live[0..2] != expected[0..2] || live[4..16] != expected[4..16] {
-                return Err("Bad getsockopt optval.".to_string());
+                return Err("Bad getsockopt optval.".into());
             }
         }
         Value::In6Addr(expected) => {
             if script_optlen != 16 {
-                return Err(format!("Unsupported getsockopt optlen: {script_optlen}"));
+                return Err(format!("Unsupported getsockopt optlen: {script_optlen}").into());
             }
             if live != expected.as_slice() {
                 let mut a = [0u8; 16];
@@ -1141,20 +1132,18 @@ fn sys_getsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
                     "Bad getsockopt optval: expected: {} actual: {} ",
                     Ipv6Addr::from(*expected),
                     Ipv6Addr::from(a)
-                ));
+                )
+                .into());
             }
         }
         other => {
-            return Err(format!(
-                "unsupported getsockopt value type: {}",
-                other.type_name()
-            ));
+            return Err(format!("unsupported getsockopt value type: {}", other.type_name()).into());
         }
     }
     Ok(done(checked.result, Vec::new()))
 }
 
-fn sys_setsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_setsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(5)?;
     let (_, live_fd) = cx.fd_arg(0)?;
     let level = cx.s32_arg(1)?;
@@ -1176,10 +1165,7 @@ fn sys_setsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
         }
         Value::List(_) => cx.s32_bracketed_arg(3)?.to_ne_bytes().to_vec(),
         other => {
-            return Err(format!(
-                "unsupported setsockopt value type: {}",
-                other.type_name()
-            ));
+            return Err(format!("unsupported setsockopt value type: {}", other.type_name()).into());
         }
     };
     // The stack reads `optlen` bytes: never let it read past our buffer.
@@ -1233,11 +1219,11 @@ fn poll_flags_to_string(flags: i32) -> String {
         .join("|")
 }
 
-fn sys_poll(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_poll(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let list = cx.arg(0)?.clone();
     let Value::List(items) = &list else {
-        return Err(bad_type(&list, "list"));
+        return Err(bad_type(&list, "list").into());
     };
     let mut pollfds = Vec::with_capacity(items.len());
     let mut expected_revents = Vec::with_capacity(items.len());
@@ -1248,7 +1234,7 @@ fn sys_poll(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
             revents,
         } = item
         else {
-            return Err(bad_type(item, "pollfd"));
+            return Err(bad_type(item, "pollfd").into());
         };
         let fd = get_int(fd)?;
         let events = get_int(events)?;
@@ -1266,7 +1252,8 @@ fn sys_poll(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
         return Err(format!(
             "nfds {nfds} does not match {}-element pollfd array",
             pollfds.len()
-        ));
+        )
+        .into());
     }
     // SAFETY: `pollfds` holds `nfds` entries.
     let outcome = unsafe {
@@ -1281,7 +1268,8 @@ fn sys_poll(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
                 "Expected revents of {} but got {} for pollfd {i}",
                 poll_flags_to_string(*expected),
                 poll_flags_to_string(actual)
-            ));
+            )
+            .into());
         }
     }
     Ok(done(checked.result, Vec::new()))
@@ -1306,7 +1294,7 @@ struct CapData {
 /// `_LINUX_CAPABILITY_VERSION_3` (two 32-bit words per set).
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-fn sys_cap_set(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_cap_set(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let flag = cx.s32_arg(0)?;
     let cap = cx.s32_arg(1)?;
@@ -1325,17 +1313,17 @@ fn sys_cap_set(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
         )
     };
     if ret != 0 {
-        return Err("Error in cap_get_proc()".to_string());
+        return Err("Error in cap_get_proc()".into());
     }
     if !(0..64).contains(&cap) || !(0..=1).contains(&op) {
-        return Err("Error in cap_set_flag()".to_string());
+        return Err("Error in cap_set_flag()".into());
     }
     let word = &mut data[(cap / 32) as usize];
     let set = match flag {
         0 => &mut word.effective,
         1 => &mut word.permitted,
         2 => &mut word.inheritable,
-        _ => return Err("Error in cap_set_flag()".to_string()),
+        _ => return Err("Error in cap_set_flag()".into()),
     };
     let bit = 1u32 << (cap % 32);
     if op == 1 {
@@ -1355,11 +1343,11 @@ fn sys_cap_set(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Fd, outcome)
 }
 
-fn sys_open(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_open(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(2)?;
     let path = match cx.arg(0)? {
         Value::Str(bytes) => bytes.clone(),
-        other => return Err(bad_type(other, "string")),
+        other => return Err(bad_type(other, "string").into()),
     };
     let flags = cx.s32_arg(1)?;
     let path =
@@ -1378,7 +1366,7 @@ fn sys_open(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, Vec::new()))
 }
 
-fn sys_sendfile(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_sendfile(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(4)?;
     let (_, live_out) = cx.fd_arg(0)?;
     let (_, live_in) = cx.fd_arg(1)?;
@@ -1390,7 +1378,7 @@ fn sys_sendfile(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_epoll_create(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_epoll_create(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(1)?;
     let size = cx.s32_arg(0)?;
     // SAFETY: no pointers.
@@ -1426,7 +1414,7 @@ fn epoll_event_from(
             let live = match fixed {
                 Some((fd, live)) => {
                     if n != fd as i64 {
-                        return Err("wrong fd specified in epoll_event".to_string());
+                        return Err("wrong fd specified in epoll_event".into());
                     }
                     live
                 }
@@ -1439,7 +1427,7 @@ fn epoll_event_from(
     Ok((libc::epoll_event { events, u64 }, *kind, script_fd))
 }
 
-fn sys_epoll_ctl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_epoll_ctl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(4)?;
     let (_, live_epfd) = cx.fd_arg(0)?;
     let op = cx.s32_arg(1)?;
@@ -1450,7 +1438,7 @@ fn sys_epoll_ctl(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_epoll_wait(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_epoll_wait(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(4)?;
     let (_, live_epfd) = cx.fd_arg(0)?;
     let (expected, kind, script_fd) = epoll_event_from(cx, cx.arg(1)?, None)?;
@@ -1474,13 +1462,11 @@ fn sys_epoll_wait(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     if expected_events != actual_events {
         return Err(format!(
             "epoll_event->events does not match script: expected: 0x{expected_events:x} actual: 0x{actual_events:x}"
-        ));
+        ).into());
     }
     let (expected_data, actual_data) = (expected.u64, live.u64);
     let mismatch = |e: String, a: String| {
-        Err(format!(
-            "epoll_event->data does not match script: expected: {e} actual: {a}"
-        ))
+        Err(format!("epoll_event->data does not match script: expected: {e} actual: {a}").into())
     };
     match kind {
         EpollData::Ptr if expected_data != actual_data => {
@@ -1508,19 +1494,16 @@ fn sys_epoll_wait(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, Vec::new()))
 }
 
-fn sys_pipe(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_pipe(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(1)?;
     let script_fds = match cx.arg(0)? {
         Value::List(items) if items.len() == 2 => {
             [get_int(&items[0])? as i32, get_int(&items[1])? as i32]
         }
         Value::List(items) => {
-            return Err(format!(
-                "{} pipe file descriptors instead of 2",
-                items.len()
-            ))
+            return Err(format!("{} pipe file descriptors instead of 2", items.len()).into())
         }
-        other => return Err(bad_type(other, "list")),
+        other => return Err(bad_type(other, "list").into()),
     };
     let mut live = [-1 as c_int; 2];
     // SAFETY: room for two ints.
@@ -1538,7 +1521,7 @@ fn sys_pipe(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     Ok(done(checked.result, Vec::new()))
 }
 
-fn sys_splice(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_splice(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(6)?;
     let (_, live_in) = cx.fd_arg(0)?;
     let off_in = get_int(cx.arg(1)?)?;
@@ -1567,10 +1550,10 @@ fn sys_splice(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
     cx.check(Mode::Exact, outcome)
 }
 
-fn sys_psp(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, String> {
+fn sys_psp(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(2)?;
     cx.fd_arg(0)?;
-    Err("PSP is not supported: it needs a PSP-capable NIC and wire mode".to_string())
+    Err("PSP is not supported: it needs a PSP-capable NIC and wire mode".into())
 }
 
 #[cfg(test)]
@@ -1630,24 +1613,24 @@ mod tests {
             }
         }
 
-        fn run(&mut self, text: &str) -> Result<SyscallOutcome, SyscallError> {
+        fn run(&mut self, text: &str) -> Result<SyscallOutcome, CallMismatch> {
             let calls = calls(text);
             let (last, rest) = calls.split_last().expect("a call");
             for call in rest {
                 execute(call, &self.env, &mut self.fds, &mut self.target)
-                    .unwrap_or_else(|e| panic!("{}: {}", call.name.value, e.message));
+                    .unwrap_or_else(|e| panic!("{}: {e}", call.name.value));
             }
             execute(last, &self.env, &mut self.fds, &mut self.target)
         }
 
         fn ok(&mut self, text: &str) -> SyscallOutcome {
-            self.run(text).unwrap_or_else(|e| panic!("{}", e.message))
+            self.run(text).unwrap_or_else(|e| panic!("{e}"))
         }
 
         fn err(&mut self, text: &str) -> String {
             match self.run(text) {
                 Ok(o) => panic!("expected an error, got {o:?}"),
-                Err(e) => e.message,
+                Err(e) => e.to_string(),
             }
         }
 
@@ -1786,10 +1769,10 @@ mod tests {
             span: Default::default(),
         };
         let err = execute(&call, &r.env, &mut r.fds, &mut r.target).unwrap_err();
-        assert_eq!(err.message, "unknown symbol: 'NO_SUCH_THING'");
+        assert_eq!(err.to_string(), "unknown symbol: 'NO_SUCH_THING'");
         call.name.value = "frobnicate".to_string();
         let err = execute(&call, &r.env, &mut r.fds, &mut r.target).unwrap_err();
-        assert_eq!(err.message, "Unknown system call: 'frobnicate'");
+        assert_eq!(err.to_string(), "Unknown system call: 'frobnicate'");
         assert_eq!(r.err("0 listen(3) = 0\n"), "Expected 2 args but got 1");
         assert_eq!(
             r.err("0 listen(3, \"x\") = 0\n"),

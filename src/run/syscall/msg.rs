@@ -2,6 +2,7 @@
 //! recvmsg) and comparing what recvmsg returned with what the script expects.
 
 use super::value::{bad_type, get_s32, get_s8, Value};
+use crate::verdict::CallMismatch;
 
 /// packetdrill's `MSGHDR_MAX_CONTROLLEN`: the control buffer allocated for a msghdr.
 pub(crate) const MSGHDR_MAX_CONTROLLEN: usize = 2000;
@@ -205,7 +206,7 @@ pub(crate) fn compare(
     actual: &[u8],
     actual_len: usize,
     check: &CmsgCheck,
-) -> Result<(), String> {
+) -> Result<(), CallMismatch> {
     let actual_len = actual_len.min(actual.len());
     let mut e = first(expected.len);
     let mut a = first(actual_len);
@@ -221,19 +222,13 @@ pub(crate) fn compare(
         let atype = read_le(actual, ao + 12, 4) as i32;
         let etype = read_le(&expected.buf, eo + 12, 4) as i32;
         if alevel != elevel {
-            return Err(format!(
-                "Bad level in cmsg {i}: expected={elevel} actual={alevel}"
-            ));
+            return Err(format!("Bad level in cmsg {i}: expected={elevel} actual={alevel}").into());
         }
         if atype != etype {
-            return Err(format!(
-                "Bad type in cmsg {i}: expected={etype} actual={atype}"
-            ));
+            return Err(format!("Bad type in cmsg {i}: expected={etype} actual={atype}").into());
         }
         if alen != elen {
-            return Err(format!(
-                "Bad len in cmsg {i}: expected={elen} actual={alen}"
-            ));
+            return Err(format!("Bad len in cmsg {i}: expected={elen} actual={alen}").into());
         }
         let data_len = alen.saturating_sub(CMSG_HDR);
         let adata = slice(actual, ao + CMSG_HDR, data_len);
@@ -251,7 +246,8 @@ pub(crate) fn compare(
                 "Bad data in cmsg {i}: expected={} actual={}",
                 hex(&edata),
                 hex(&adata)
-            ));
+            )
+            .into());
         }
         a = next(actual, actual_len, ao);
         e = next(&expected.buf, expected.len, eo);
@@ -259,9 +255,9 @@ pub(crate) fn compare(
     }
     match (a, e) {
         (None, None) => Ok(()),
-        (Some(_), None) => Err(format!("received more than {i} cmsgs")),
-        (None, Some(_)) => Err(format!("received only {i} cmsgs")),
-        (Some(_), Some(_)) => Err("cmsgs do not match".to_string()),
+        (Some(_), None) => Err(format!("received more than {i} cmsgs").into()),
+        (None, Some(_)) => Err(format!("received only {i} cmsgs").into()),
+        (Some(_), Some(_)) => Err("cmsgs do not match".into()),
     }
 }
 
@@ -318,7 +314,7 @@ fn compare_timestamping(
     actual: &[u8],
     i: usize,
     check: &CmsgCheck,
-) -> Result<(), String> {
+) -> Result<(), CallMismatch> {
     for ts in 0..3 {
         let (sec, nsec, script_usecs) = timespec_usecs(expected, ts);
         if sec == 0 && nsec == 0 {
@@ -327,12 +323,13 @@ fn compare_timestamping(
         let exp = check.script_start_usecs.wrapping_add(script_usecs);
         let (_, _, act) = timespec_usecs(actual, ts);
         if exp.wrapping_sub(act).unsigned_abs() > check.tolerance_usecs.max(0) as u64 {
-            let start = check.script_start_usecs;
-            return Err(format!(
-                "Bad timestamp {ts} in scm_timestamping {i}: expected={exp} ({}) actual={act} ({}) start={start}",
-                exp.wrapping_sub(start),
-                act.wrapping_sub(start),
-            ));
+            return Err(CallMismatch::Timestamp {
+                index: ts,
+                cmsg: i,
+                expected_usecs: exp,
+                actual_usecs: act,
+                start_usecs: check.script_start_usecs,
+            });
         }
     }
     Ok(())
@@ -468,7 +465,21 @@ mod tests {
         actual[24..32].copy_from_slice(&((late % 1_000_000) * 1000).to_ne_bytes());
         let err = compare(&expected, &actual, expected.len, &check()).unwrap_err();
         assert!(
-            err.starts_with("Bad timestamp 0 in scm_timestamping 0: expected=1000010000 (10000)"),
+            matches!(
+                err,
+                CallMismatch::Timestamp {
+                    index: 0,
+                    cmsg: 0,
+                    expected_usecs: 1_000_010_000,
+                    actual_usecs: 1_000_016_000,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("Bad timestamp 0 in scm_timestamping 0: expected=1000010000 (10000)"),
             "{err}"
         );
 
@@ -480,13 +491,13 @@ mod tests {
         actual[ee_at + 12..ee_at + 16].copy_from_slice(&2000u32.to_ne_bytes());
         assert_eq!(
             compare(&expected, &actual, expected.len, &check()).unwrap_err(),
-            "Bad data in extended err 1: expected=1999 actual=2000"
+            "Bad data in extended err 1: expected=1999 actual=2000".into()
         );
 
         // Fewer or more cmsgs.
         assert_eq!(
             compare(&expected, &actual, cmsg_space(48), &check()).unwrap_err(),
-            "received only 1 cmsgs"
+            "received only 1 cmsgs".into()
         );
         let one = build_control(&Value::List(vec![cmsg(
             libc::SOL_SOCKET,
@@ -496,7 +507,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             compare(&one, &actual, expected.len, &check()).unwrap_err(),
-            "received more than 1 cmsgs"
+            "received more than 1 cmsgs".into()
         );
     }
 
@@ -533,13 +544,13 @@ mod tests {
         actual[d + 4..d + 12].copy_from_slice(&20_000u64.to_ne_bytes());
         assert_eq!(
             compare(&expected, &actual, expected.len, &check()).unwrap_err(),
-            "Bad TCP_NLA_BUSY: expected=10000 actual=20000"
+            "Bad TCP_NLA_BUSY: expected=10000 actual=20000".into()
         );
         actual[d + 4..d + 12].copy_from_slice(&10_000u64.to_ne_bytes());
         actual[d + 24] = 1;
         assert_eq!(
             compare(&expected, &actual, expected.len, &check()).unwrap_err(),
-            "Bad TCP_NLA_CA_STATE: expected=0 actual=1"
+            "Bad TCP_NLA_CA_STATE: expected=0 actual=1".into()
         );
     }
 
