@@ -4,6 +4,7 @@
 
 pub mod cpu;
 pub mod netns;
+pub mod rtnetlink;
 pub mod sock_diag;
 pub mod target;
 pub mod tun;
