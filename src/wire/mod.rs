@@ -1,6 +1,8 @@
 //! Packets on the wire as values: IPv4/IPv6 with TCP, UDP or ICMP, encoded to bytes (lengths
 //! and checksums filled in) and decoded from bytes. No knowledge of scripts or connections:
-//! the executor maps script packets to these values and back.
+//! the executor maps script packets to these values and back. Checksums: `checksum.rs`.
+
+pub mod checksum;
 
 use std::net::IpAddr;
 
@@ -161,8 +163,7 @@ pub fn encode(packet: &PacketRepr) -> Vec<u8> {
             h.set_source(src);
             h.set_destination(dst);
             h.set_payload(&l4);
-            let sum = pnet_packet::ipv4::checksum(&h.to_immutable());
-            h.set_checksum(sum);
+            h.set_checksum(checksum::checksum(&h.packet()[..20], 10));
             buf
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
@@ -204,7 +205,7 @@ fn encode_l4(packet: &PacketRepr) -> Vec<u8> {
             }
             buf[20..header_len].copy_from_slice(&t.options);
             buf[header_len..].copy_from_slice(&packet.payload);
-            let sum = l4_checksum(ip, PROTO_TCP, &buf, 16);
+            let sum = checksum::transport(ip.src, ip.dst, PROTO_TCP, &buf, 16);
             buf[16..18].copy_from_slice(&sum.to_be_bytes());
             buf
         }
@@ -217,7 +218,7 @@ fn encode_l4(packet: &PacketRepr) -> Vec<u8> {
                 h.set_length((8 + packet.payload.len()) as u16);
             }
             buf[8..].copy_from_slice(&packet.payload);
-            let mut sum = l4_checksum(ip, PROTO_UDP, &buf, 6);
+            let mut sum = checksum::transport(ip.src, ip.dst, PROTO_UDP, &buf, 6);
             if sum == 0 {
                 sum = 0xffff;
             }
@@ -231,30 +232,14 @@ fn encode_l4(packet: &PacketRepr) -> Vec<u8> {
             buf[4..8].copy_from_slice(&i.rest_of_header);
             buf[8..].copy_from_slice(&packet.payload);
             let sum = if ip.is_ipv6() {
-                l4_checksum(ip, PROTO_ICMPV6, &buf, 2)
+                checksum::transport(ip.src, ip.dst, PROTO_ICMPV6, &buf, 2)
             } else {
-                pnet_packet::util::checksum(&buf, 1)
+                checksum::checksum(&buf, 2)
             };
             buf[2..4].copy_from_slice(&sum.to_be_bytes());
             buf
         }
         L4Repr::Other(_) => packet.payload.clone(),
-    }
-}
-
-/// Internet checksum of `data` with the pseudo-header of `ip`, skipping the 16-bit word at
-/// byte offset `checksum_at`.
-fn l4_checksum(ip: &IpRepr, protocol: u8, data: &[u8], checksum_at: usize) -> u16 {
-    let skip_word = checksum_at / 2;
-    let proto = pnet_packet::ip::IpNextHeaderProtocol(protocol);
-    match (ip.src, ip.dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pnet_packet::util::ipv4_checksum(data, skip_word, &[], &s, &d, proto)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            pnet_packet::util::ipv6_checksum(data, skip_word, &[], &s, &d, proto)
-        }
-        _ => 0,
     }
 }
 
@@ -278,7 +263,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
             if h.get_fragment_offset() != 0 || h.get_flags() & 1 != 0 {
                 return Err(err("fragmented IPv4 packets are not supported"));
             }
-            let checksum_ok = pnet_packet::ipv4::checksum(&h) == h.get_checksum();
+            let checksum_ok = checksum::checksum(&bytes[..header_len], 10) == h.get_checksum();
             let ip = IpRepr {
                 src: IpAddr::V4(h.get_source()),
                 dst: IpAddr::V4(h.get_destination()),
@@ -464,7 +449,7 @@ mod tests {
             // A correct TCP checksum sums (with the pseudo-header) to zero.
             let l4 = &bytes[back.ip.header_len..];
             assert_eq!(
-                l4_checksum(&back.ip, PROTO_TCP, l4, 16),
+                checksum::transport(back.ip.src, back.ip.dst, PROTO_TCP, l4, 16),
                 u16::from_be_bytes([l4[16], l4[17]])
             );
         }

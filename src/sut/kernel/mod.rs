@@ -5,6 +5,7 @@
 
 pub mod calls;
 pub mod netns;
+pub mod rtnetlink;
 pub mod sock_diag;
 pub mod target;
 pub mod tun;

@@ -27,11 +27,27 @@
 //! - **Draining**: every packet the kernel transmits is also queued on the tun fd; `receive`
 //!   reads and discards those, so transmit completion runs (TCP small queues, "tcp: avoid
 //!   retransmits of TCP packets hanging in host queues") and the tun queue never overflows.
+//!
+//! System calls go through `nix`; raw libc remains for the two socket options nix does not
+//! know (`SO_ATTACH_FILTER`, `PACKET_AUXDATA`) and for reading a timestamp out of its control
+//! message. Checksums are [`crate::wire::checksum`]'s.
 
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::poll::{ppoll, PollFd, PollFlags};
+use nix::sys::socket::{
+    bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, LinkAddr, MsgFlags, SockFlag,
+    SockType, SockaddrLike,
+};
+use nix::sys::time::TimeSpec;
+use nix::sys::uio::writev;
+use nix::time::{clock_gettime, ClockId};
 
 use crate::sut::netdev::Netdev;
+use crate::wire::checksum::{self, TransportAt};
+use crate::wire::PROTO_TCP;
 
 /// Size of `struct virtio_net_hdr` (no `num_buffers`): what `TUNSETVNETHDRSZ` is set to.
 pub const VIRTIO_NET_HDR_LEN: usize = 10;
@@ -42,13 +58,17 @@ const VIRTIO_NET_HDR_GSO_ECN: u8 = 0x80;
 
 /// The CWR bit in the TCP header's flags byte.
 const TCP_FLAG_CWR: u8 = crate::wire::tcp_flags::CWR as u8;
-use crate::wire::{PROTO_TCP as IPPROTO_TCP, PROTO_UDP as IPPROTO_UDP};
 
 /// Largest packet the sniffer takes: above the 64 KiB TSO limit, with room to spare.
 const SNIFF_BUF_LEN: usize = 256 * 1024;
 /// Scratch for draining the tun fd: a virtio header and one byte consume a packet.
 const DRAIN_BUF_LEN: usize = VIRTIO_NET_HDR_LEN + 1;
-const SNIFF_RCVBUF: libc::c_int = 2 * 1024 * 1024;
+const SNIFF_RCVBUF: usize = 2 * 1024 * 1024;
+
+/// Room for the sniffer's control messages (a `timespec` and a `tpacket_auxdata`, 80 bytes on
+/// a 64-bit kernel), aligned as `struct cmsghdr` is.
+#[repr(C, align(8))]
+struct ControlBuf([u8; 256]);
 
 pub struct TunNetdev {
     tun: OwnedFd,
@@ -96,22 +116,11 @@ impl TunNetdev {
         let mut scratch = [0u8; DRAIN_BUF_LEN];
         let mut n = 0;
         loop {
-            let r = unsafe {
-                libc::read(
-                    self.tun.as_raw_fd(),
-                    scratch.as_mut_ptr().cast(),
-                    scratch.len(),
-                )
-            };
-            if r >= 0 {
-                n += 1;
-                continue;
-            }
-            let err = io::Error::last_os_error();
-            match err.kind() {
-                io::ErrorKind::WouldBlock => return Ok(n),
-                io::ErrorKind::Interrupted => continue,
-                _ => return Err(err),
+            match nix::unistd::read(&self.tun, &mut scratch) {
+                Ok(_) => n += 1,
+                Err(Errno::EAGAIN) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -119,39 +128,31 @@ impl TunNetdev {
     /// One sniffed outgoing packet if one is queued (never blocks).
     fn try_sniff(&mut self) -> io::Result<Option<(Vec<u8>, i64)>> {
         loop {
-            let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut control = [0u64; 32];
-            let mut iov = libc::iovec {
-                iov_base: self.buf.as_mut_ptr().cast(),
-                iov_len: self.buf.len(),
+            // Zeroed for every packet: `control_messages` stops at the first zero length.
+            let mut control = ControlBuf([0; 256]);
+            let mut iov = [IoSliceMut::new(&mut self.buf)];
+            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_TRUNC;
+            let msg = match recvmsg::<LinkAddr>(
+                self.sniffer.as_raw_fd(),
+                &mut iov,
+                Some(&mut control.0),
+                flags,
+            ) {
+                Ok(msg) => msg,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             };
-            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-            msg.msg_name = (&mut from as *mut libc::sockaddr_ll).cast();
-            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = std::mem::size_of_val(&control) as _;
-            let n = unsafe {
-                libc::recvmsg(
-                    self.sniffer.as_raw_fd(),
-                    &mut msg,
-                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-                )
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::WouldBlock => return Ok(None),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Err(err),
-                }
-            }
-            let n = n as usize;
-            if from.sll_pkttype != libc::PACKET_OUTGOING {
+            // With MSG_TRUNC, the packet's real length even when it did not fit.
+            let n = msg.bytes;
+            let truncated = msg.flags.contains(MsgFlags::MSG_TRUNC);
+            let outgoing = msg
+                .address
+                .is_some_and(|from| from.pkttype() == libc::PACKET_OUTGOING);
+            if !outgoing {
                 continue; // the filter should have dropped it already
             }
-            if n > self.buf.len() || msg.msg_flags & libc::MSG_TRUNC != 0 {
+            if n > self.buf.len() || truncated {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(
@@ -162,28 +163,59 @@ impl TunNetdev {
 
             let mut stamp = None;
             let mut csum_not_ready = false;
-            let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-            while !cmsg.is_null() {
-                let c = unsafe { &*cmsg };
-                let data = unsafe { libc::CMSG_DATA(cmsg) };
-                if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec = unsafe { std::ptr::read_unaligned(data.cast()) };
-                    stamp = Some(ts.tv_sec * 1_000_000 + ts.tv_nsec / 1_000);
-                } else if c.cmsg_level == libc::SOL_PACKET && c.cmsg_type == libc::PACKET_AUXDATA {
-                    let aux: libc::tpacket_auxdata =
-                        unsafe { std::ptr::read_unaligned(data.cast()) };
-                    csum_not_ready = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+            for (level, kind, data) in control_messages(&control.0) {
+                if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
+                    stamp = timespec_usecs(data);
+                } else if level == libc::SOL_PACKET && kind == libc::PACKET_AUXDATA {
+                    // tpacket_auxdata starts with tp_status, a u32.
+                    if let Some(status) = data.get(..4) {
+                        let status = u32::from_ne_bytes(status.try_into().expect("4 bytes"));
+                        csum_not_ready = status & libc::TP_STATUS_CSUMNOTREADY != 0;
+                    }
                 }
-                cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
             }
             let mut packet = self.buf[..n].to_vec();
             if csum_not_ready {
-                complete_l4_checksum(&mut packet);
+                checksum::complete_transport(&mut packet);
             }
             let stamp = stamp.unwrap_or_else(realtime_usecs);
             return Ok(Some((packet, stamp)));
         }
     }
+}
+
+/// The control messages recvmsg left at the start of `buf` (zeroed before the call), as
+/// (level, type, data). nix's own decoding copies a kind it does not know (`PACKET_AUXDATA`)
+/// into a new `Vec` on every packet, so this walks the buffer as `CMSG_FIRSTHDR` and
+/// `CMSG_NXTHDR` do: a kernel `struct cmsghdr` (a `size_t` length that includes the header,
+/// an `int` level, an `int` type), its data, the next message at the length rounded up to a
+/// `size_t`. The kernel writes no zero length, so one marks the end of what it wrote.
+fn control_messages(buf: &[u8]) -> impl Iterator<Item = (i32, i32, &[u8])> {
+    const WORD: usize = std::mem::size_of::<usize>();
+    const HEADER: usize = (WORD + 8).next_multiple_of(WORD);
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        let int_at = |at: usize| i32::from_ne_bytes(rest[at..at + 4].try_into().expect("4 bytes"));
+        let len = usize::from_ne_bytes(rest.get(..WORD)?.try_into().expect("a word"));
+        if len < HEADER || len > rest.len() {
+            return None;
+        }
+        let message = (int_at(WORD), int_at(WORD + 4), &rest[HEADER..len]);
+        rest = rest.get(len.next_multiple_of(WORD)..).unwrap_or(&[]);
+        Some(message)
+    })
+}
+
+/// The time in an `SCM_TIMESTAMPNS` message's data, in microseconds.
+fn timespec_usecs(data: &[u8]) -> Option<i64> {
+    if data.len() < std::mem::size_of::<libc::timespec>() {
+        return None;
+    }
+    // SAFETY: `data` holds at least a `timespec` (checked above), which the kernel wrote;
+    // `read_unaligned` copes with the control buffer's alignment, and a `timespec` is two
+    // integers, valid for any bit pattern.
+    let ts: libc::timespec = unsafe { std::ptr::read_unaligned(data.as_ptr().cast()) };
+    Some(ts.tv_sec * 1_000_000 + ts.tv_nsec / 1_000)
 }
 
 impl Netdev for TunNetdev {
@@ -195,17 +227,17 @@ impl Netdev for TunNetdev {
             if let Some(t) = tcp_layout(packet) {
                 if packet.len() - t.hdr_len > usize::from(gso) {
                     gso_copy = packet.to_vec();
-                    let pseudo = pseudo_header_sum(packet, t.l4_offset, IPPROTO_TCP);
-                    let check = t.l4_offset + 16;
+                    let pseudo = checksum::partial(packet, &t.at);
+                    let check = t.at.offset + 16;
                     gso_copy[check..check + 2].copy_from_slice(&pseudo.to_be_bytes());
                     data = &gso_copy;
 
-                    let mut gso_type = if t.ipv6 {
+                    let mut gso_type = if t.at.ipv6 {
                         VIRTIO_NET_HDR_GSO_TCPV6
                     } else {
                         VIRTIO_NET_HDR_GSO_TCPV4
                     };
-                    if packet[t.l4_offset + 13] & TCP_FLAG_CWR != 0 {
+                    if packet[t.at.offset + 13] & TCP_FLAG_CWR != 0 {
                         gso_type |= VIRTIO_NET_HDR_GSO_ECN;
                     }
                     // The header is in the host's byte order (legacy virtio, no TUNSETVNETLE).
@@ -213,36 +245,27 @@ impl Netdev for TunNetdev {
                     hdr[1] = gso_type;
                     hdr[2..4].copy_from_slice(&(t.hdr_len as u16).to_ne_bytes());
                     hdr[4..6].copy_from_slice(&gso.to_ne_bytes());
-                    hdr[6..8].copy_from_slice(&(t.l4_offset as u16).to_ne_bytes());
+                    hdr[6..8].copy_from_slice(&(t.at.offset as u16).to_ne_bytes());
                     hdr[8..10].copy_from_slice(&16u16.to_ne_bytes());
                 }
             }
         }
-        let iov = [
-            libc::iovec {
-                iov_base: hdr.as_ptr() as *mut libc::c_void,
-                iov_len: hdr.len(),
-            },
-            libc::iovec {
-                iov_base: data.as_ptr() as *mut libc::c_void,
-                iov_len: data.len(),
-            },
-        ];
+        let iov = [IoSlice::new(&hdr), IoSlice::new(data)];
         loop {
-            let n = unsafe { libc::writev(self.tun.as_raw_fd(), iov.as_ptr(), 2) };
-            if n >= 0 {
-                return Ok(());
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(io::Error::new(
-                    err.kind(),
-                    format!(
-                        "writing a {}-byte packet to {}: {err}",
-                        data.len(),
-                        self.name
-                    ),
-                ));
+            match writev(&self.tun, &iov) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    let err = io::Error::from(e);
+                    return Err(io::Error::new(
+                        err.kind(),
+                        format!(
+                            "writing a {}-byte packet to {}: {err}",
+                            data.len(),
+                            self.name
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -262,33 +285,16 @@ impl Netdev for TunNetdev {
                     if left <= 0 {
                         return Ok(None);
                     }
-                    Some(libc::timespec {
-                        tv_sec: left / 1_000_000,
-                        tv_nsec: (left % 1_000_000) * 1_000,
-                    })
+                    Some(TimeSpec::new(left / 1_000_000, (left % 1_000_000) * 1_000))
                 }
             };
             let mut fds = [
-                libc::pollfd {
-                    fd: self.sniffer.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.tun.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
+                PollFd::new(self.sniffer.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.tun.as_fd(), PollFlags::POLLIN),
             ];
-            let tp = timeout
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-            let r = unsafe { libc::ppoll(fds.as_mut_ptr(), 2, tp, std::ptr::null()) };
-            if r < 0 {
-                let err = io::Error::last_os_error();
-                if err.kind() != io::ErrorKind::Interrupted {
-                    return Err(err);
-                }
+            match ppoll(&mut fds, timeout, None) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -296,21 +302,19 @@ impl Netdev for TunNetdev {
 
 /// Opens the sniffing packet socket on interface `ifindex` (see the module documentation).
 pub fn open_sniffer(ifindex: u32) -> io::Result<OwnedFd> {
-    let ctx = |e: io::Error, what: &str| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let ctx = |e: Errno, what: &str| {
+        let e = io::Error::from(e);
+        io::Error::new(e.kind(), format!("{what}: {e}"))
+    };
     // Protocol 0 first: the socket receives nothing until bound, so no packet from another
     // interface is ever queued on it.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(ctx(io::Error::last_os_error(), "opening a packet socket"));
-    }
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let raw = sock.as_raw_fd();
+    let sock = socket(
+        AddressFamily::Packet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| ctx(e, "opening a packet socket"))?;
 
     // ldb [pkttype]; jeq PACKET_OUTGOING ? accept : drop
     let mut filter = [
@@ -343,235 +347,130 @@ pub fn open_sniffer(ifindex: u32) -> io::Result<OwnedFd> {
         len: filter.len() as u16,
         filter: filter.as_mut_ptr(),
     };
-    setsockopt(raw, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
+    set_raw_option(&sock, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
         .map_err(|e| ctx(e, "SO_ATTACH_FILTER"))?;
-    if setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &SNIFF_RCVBUF).is_err() {
-        setsockopt(raw, libc::SOL_SOCKET, libc::SO_RCVBUF, &SNIFF_RCVBUF)
-            .map_err(|e| ctx(e, "SO_RCVBUF"))?;
+    if setsockopt(&sock, sockopt::RcvBufForce, &SNIFF_RCVBUF).is_err() {
+        setsockopt(&sock, sockopt::RcvBuf, &SNIFF_RCVBUF).map_err(|e| ctx(e, "SO_RCVBUF"))?;
     }
-    setsockopt(
-        raw,
-        libc::SOL_SOCKET,
-        libc::SO_TIMESTAMPNS,
-        &1 as &libc::c_int,
-    )
-    .map_err(|e| ctx(e, "SO_TIMESTAMPNS"))?;
-    setsockopt(
-        raw,
+    setsockopt(&sock, sockopt::ReceiveTimestampns, &true).map_err(|e| ctx(e, "SO_TIMESTAMPNS"))?;
+    set_raw_option(
+        &sock,
         libc::SOL_PACKET,
         libc::PACKET_AUXDATA,
         &1 as &libc::c_int,
     )
     .map_err(|e| ctx(e, "PACKET_AUXDATA"))?;
 
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    addr.sll_ifindex = ifindex as i32;
-    let r = unsafe {
-        libc::bind(
-            raw,
-            (&addr as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
+    let ll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: (libc::ETH_P_ALL as u16).to_be(),
+        sll_ifindex: ifindex as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
     };
-    if r != 0 {
-        return Err(ctx(io::Error::last_os_error(), "binding the packet socket"));
+    // SAFETY: the pointer is to a whole, initialized `sockaddr_ll`, and the length is its size.
+    let addr = unsafe {
+        LinkAddr::from_raw(
+            (&ll as *const libc::sockaddr_ll).cast(),
+            Some(std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t),
+        )
     }
+    .expect("an AF_PACKET address of the right size");
+    bind(sock.as_raw_fd(), &addr).map_err(|e| ctx(e, "binding the packet socket"))?;
     Ok(sock)
 }
 
-fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+/// `setsockopt` for an option nix has no type for: the kernel reads `value` as the option's
+/// struct or int.
+fn set_raw_option<T>(
+    sock: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> nix::Result<()> {
+    // SAFETY: `value` is a live reference, so the kernel may read `size_of::<T>()` bytes from
+    // it; it writes nothing back. Whatever pointers `T` holds (a filter program) stay valid
+    // for the call, as the caller keeps what they point to alive.
     let r = unsafe {
         libc::setsockopt(
-            fd,
+            sock.as_raw_fd(),
             level,
             name,
             (value as *const T).cast(),
             std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    Errno::result(r).map(drop)
 }
 
 fn realtime_usecs() -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec * 1_000_000 + ts.tv_nsec / 1_000
-}
-
-/// Where the transport header of an IP packet is, and which protocol it is.
-struct L4 {
-    ipv6: bool,
-    offset: usize,
-    proto: u8,
-}
-
-fn l4_of(packet: &[u8]) -> Option<L4> {
-    match packet.first()? >> 4 {
-        4 => {
-            let ihl = usize::from(packet[0] & 0x0f) * 4;
-            if ihl < 20 || packet.len() < ihl {
-                return None;
-            }
-            // A fragment other than the first has no transport header.
-            if u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff != 0 {
-                return None;
-            }
-            Some(L4 {
-                ipv6: false,
-                offset: ihl,
-                proto: packet[9],
-            })
-        }
-        6 => {
-            if packet.len() < 40 {
-                return None;
-            }
-            let mut next = packet[6];
-            let mut offset = 40;
-            // Hop-by-hop, routing, destination options: skip to the transport header.
-            while matches!(next, 0 | 43 | 60) {
-                let ext = packet.get(offset..offset + 2)?;
-                next = ext[0];
-                offset += (usize::from(ext[1]) + 1) * 8;
-            }
-            Some(L4 {
-                ipv6: true,
-                offset,
-                proto: next,
-            })
-        }
-        _ => None,
-    }
+    clock_gettime(ClockId::CLOCK_REALTIME)
+        .map_or(0, |ts| ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000)
 }
 
 struct TcpLayout {
-    ipv6: bool,
-    l4_offset: usize,
+    at: TransportAt,
     /// IP + TCP header length.
     hdr_len: usize,
 }
 
 fn tcp_layout(packet: &[u8]) -> Option<TcpLayout> {
-    let l4 = l4_of(packet)?;
-    if l4.proto != IPPROTO_TCP || packet.len() < l4.offset + 20 {
+    let at = checksum::transport_at(packet)?;
+    if at.protocol != PROTO_TCP || packet.len() < at.offset + 20 {
         return None;
     }
-    let doff = usize::from(packet[l4.offset + 12] >> 4) * 4;
-    if doff < 20 || packet.len() < l4.offset + doff {
+    let doff = usize::from(packet[at.offset + 12] >> 4) * 4;
+    if doff < 20 || packet.len() < at.offset + doff {
         return None;
     }
     Some(TcpLayout {
-        ipv6: l4.ipv6,
-        l4_offset: l4.offset,
-        hdr_len: l4.offset + doff,
+        hdr_len: at.offset + doff,
+        at,
     })
-}
-
-/// Adds 16-bit big-endian words of `data` to `sum` (one's-complement, unfolded).
-fn sum_words(mut sum: u64, data: &[u8]) -> u64 {
-    let mut chunks = data.chunks_exact(2);
-    for w in &mut chunks {
-        sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// The folded, uncomplemented pseudo-header sum for the transport segment at `l4_offset`
-/// (which runs to the end of `packet`).
-fn pseudo_header_sum(packet: &[u8], l4_offset: usize, proto: u8) -> u16 {
-    let len = (packet.len() - l4_offset) as u64;
-    let sum = if packet[0] >> 4 == 4 {
-        sum_words(0, &packet[12..20])
-    } else {
-        sum_words(0, &packet[8..40])
-    };
-    fold(sum + len + u64::from(proto))
-}
-
-/// Replaces the TCP or UDP checksum of `packet` by the correct one (what the NIC computes for a
-/// `CHECKSUM_PARTIAL` packet). Other packets are left alone.
-fn complete_l4_checksum(packet: &mut [u8]) {
-    let Some(l4) = l4_of(packet) else { return };
-    let field = match l4.proto {
-        IPPROTO_TCP => 16,
-        IPPROTO_UDP => 6,
-        _ => return,
-    };
-    let at = l4.offset + field;
-    if packet.len() < at + 2 {
-        return;
-    }
-    packet[at..at + 2].fill(0);
-    let sum = sum_words(
-        u64::from(pseudo_header_sum(packet, l4.offset, l4.proto)),
-        &packet[l4.offset..],
-    );
-    let mut check = !fold(sum);
-    if check == 0 && l4.proto == IPPROTO_UDP {
-        check = 0xffff;
-    }
-    packet[at..at + 2].copy_from_slice(&check.to_be_bytes());
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A SYN from 192.0.2.1:40000 to 192.168.0.1:8080, TCP checksum zero.
-    fn syn_v4() -> Vec<u8> {
-        let mut p = vec![
-            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 192, 0, 2, 1, 192, 168, 0, 1,
-        ];
-        p.extend_from_slice(&[
-            0x9c, 0x40, 0x1f, 0x90, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
-        ]);
-        p
-    }
-
+    /// The GSO header's lengths: IP options and TCP options both count.
     #[test]
-    fn completes_a_partial_tcp_checksum() {
-        let mut good = syn_v4();
-        complete_l4_checksum(&mut good);
-        // Verifying: the sum over pseudo header and segment, checksum included, is 0xffff.
-        let sum = sum_words(u64::from(pseudo_header_sum(&good, 20, 6)), &good[20..]);
-        assert_eq!(fold(sum), 0xffff);
-        // A CHECKSUM_PARTIAL packet carries the pseudo-header sum; completing gives the same.
-        let mut partial = good.clone();
-        let pseudo = pseudo_header_sum(&partial, 20, 6);
-        partial[36..38].copy_from_slice(&pseudo.to_be_bytes());
-        complete_l4_checksum(&mut partial);
-        assert_eq!(partial, good);
-    }
-
-    #[test]
-    fn finds_tcp_behind_ipv6_extension_headers() {
-        let mut p = vec![0u8; 40 + 8 + 20];
-        p[0] = 0x60;
-        p[6] = 0; // hop-by-hop
-        p[40] = 6; // then TCP
-        p[41] = 0; // 8 bytes
-        p[48 + 12] = 0x50;
+    fn measures_tcp_headers_with_options() {
+        let mut p = vec![0u8; 24 + 32 + 100];
+        p[0] = 0x46; // IPv4, 24-byte header
+        p[9] = PROTO_TCP;
+        p[24 + 12] = 0x80; // 32-byte TCP header
         let t = tcp_layout(&p).unwrap();
-        assert!(t.ipv6);
-        assert_eq!(t.l4_offset, 48);
-        assert_eq!(t.hdr_len, 68);
+        assert!(!t.at.ipv6);
+        assert_eq!(t.at.offset, 24);
+        assert_eq!(t.hdr_len, 56);
+        // A data offset past the packet's end is no TCP header.
+        assert!(tcp_layout(&p[..50]).is_none());
+    }
+
+    /// Control messages as the kernel lays them out: walked in order, data cut to length,
+    /// stopping at the zeroed rest of the buffer.
+    #[test]
+    fn walks_control_messages() {
+        const WORD: usize = std::mem::size_of::<usize>();
+        let mut buf = ControlBuf([0; 256]);
+        let mut at = 0;
+        for (level, kind, data) in [(1, 35, &[7u8; 16][..]), (263, 8, &[9u8; 20][..])] {
+            let len = 2 * WORD + data.len();
+            buf.0[at..at + WORD].copy_from_slice(&len.to_ne_bytes());
+            buf.0[at + WORD..at + WORD + 4].copy_from_slice(&i32::to_ne_bytes(level));
+            buf.0[at + WORD + 4..at + WORD + 8].copy_from_slice(&i32::to_ne_bytes(kind));
+            buf.0[at + 2 * WORD..at + len].copy_from_slice(data);
+            at += len.next_multiple_of(WORD);
+        }
+        let got: Vec<_> = control_messages(&buf.0).collect();
+        assert_eq!(got, vec![(1, 35, &[7u8; 16][..]), (263, 8, &[9u8; 20][..])]);
+        assert_eq!(control_messages(&[0; 64]).count(), 0);
+        // A length running past the buffer ends the walk instead of panicking.
+        let mut bad = [0u8; 32];
+        bad[..WORD].copy_from_slice(&100usize.to_ne_bytes());
+        assert_eq!(control_messages(&bad).count(), 0);
     }
 }
