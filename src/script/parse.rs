@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use pest::iterators::Pair;
 use pest::Parser as _;
 
+use crate::catalog::symbols;
+
 use super::ast::*;
 use super::defines::{self, Expanded};
 use super::error::{LineIndex, ScriptError};
-use super::symbols;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/packetdrill.pest"]

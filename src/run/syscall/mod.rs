@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 
 use libc::{c_int, c_void, socklen_t};
 
+use crate::catalog::symbols;
 use crate::script::ast;
-use crate::script::symbols;
 use crate::sut::target::{SysResult, Target};
 
 use self::msg::{CmsgCheck, Control};
