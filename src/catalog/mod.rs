@@ -4,4 +4,5 @@
 //! turns the same names into numbers and calls. Nothing here parses script text or touches a
 //! socket; it is tables and lookups only.
 
+pub mod icmp;
 pub mod symbols;
