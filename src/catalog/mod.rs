@@ -6,3 +6,4 @@
 
 pub mod icmp;
 pub mod symbols;
+pub mod syscalls;

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use pest::iterators::Pair;
 use pest::Parser as _;
 
-use crate::catalog::{icmp, symbols};
+use crate::catalog::{icmp, symbols, syscalls};
 
 use super::ast::*;
 use super::defines::{self, Expanded};
@@ -18,59 +18,6 @@ use super::error::{LineIndex, ScriptError};
 struct PacketdrillParser;
 
 type Result<T> = std::result::Result<T, ScriptError>;
-
-/// System calls packetdrill (Linux) knows.
-pub const SYSCALLS: &[&str] = &[
-    "socket",
-    "bind",
-    "listen",
-    "accept",
-    "connect",
-    "read",
-    "readv",
-    "recv",
-    "recvfrom",
-    "recvmsg",
-    "write",
-    "writev",
-    "send",
-    "sendto",
-    "sendmsg",
-    "fcntl",
-    "ioctl",
-    "close",
-    "shutdown",
-    "getsockopt",
-    "setsockopt",
-    "poll",
-    "cap_set",
-    "open",
-    "sendfile",
-    "epoll_create",
-    "epoll_ctl",
-    "epoll_wait",
-    "pipe",
-    "splice",
-    "psp_rx_assoc",
-    "psp_tx_assoc",
-];
-
-/// (nplab) SCTP system calls: recognised, not supported.
-const SCTP_SYSCALLS: &[&str] = &[
-    "sctp_bindx",
-    "sctp_peeloff",
-    "sctp_getpaddrs",
-    "sctp_freepaddrs",
-    "sctp_getladdrs",
-    "sctp_freeladdrs",
-    "sctp_sendmsg",
-    "sctp_recvmsg",
-    "sctp_connectx",
-    "sctp_send",
-    "sctp_sendx",
-    "sctp_sendv",
-    "sctp_recvv",
-];
 
 /// Largest TCP option space.
 const MAX_TCP_OPTIONS_LEN: usize = 40;
@@ -1255,13 +1202,13 @@ impl<'a> Builder<'a> {
         let mut parts = pair.into_inner();
         let name_pair = parts.next().unwrap();
         let name = name_pair.as_str();
-        if SCTP_SYSCALLS.contains(&name) {
+        if syscalls::SCTP_SYSCALLS.contains(&name) {
             return Err(self.error(
                 &name_pair,
                 format!("not supported: SCTP system call '{name}' (nplab dialect)"),
             ));
         }
-        if !SYSCALLS.contains(&name) {
+        if syscalls::Syscall::from_name(name).is_none() {
             return Err(self.error(&name_pair, format!("unknown system call '{name}'")));
         }
         let mut args = Vec::new();
