@@ -92,6 +92,12 @@ fn scripts_know_every_packetdrill_flag_and_no_suite_flag() {
     assert!(help.contains("--tap[=FILE]"));
 }
 
+/// `--help` changes only on purpose.
+#[test]
+fn help_text() {
+    insta::assert_snapshot!(usage());
+}
+
 #[test]
 fn long_option_with_separate_and_attached_value() {
     let line = cli(&["--bind_port", "9000", "--connect_port=9001", "a.pkt"]).unwrap();
