@@ -10,9 +10,6 @@ pub mod server;
 use crate::run::stack::FdMap;
 pub use crate::sut::view::{Refusal, SocketRecord, StackView};
 
-/// The port the server listens on unless `--http_port` says otherwise.
-pub const DEFAULT_HTTP_PORT: u16 = 8899;
-
 /// The live fd behind a script fd, or a 400 naming it.
 pub(crate) fn live_fd_of(fd_map: &FdMap, script_fd: i64) -> Result<i32, Refusal> {
     let map = fd_map.lock().unwrap_or_else(|e| e.into_inner());
