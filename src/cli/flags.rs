@@ -503,13 +503,7 @@ pub const FLAGS: &[Flag<Config>] = &[
         "FILE",
         Unset("none"),
         "(stackdrill) write every injected and sniffed packet of the run to FILE (pcap)",
-        |c, v| match v {
-            "" => Err("expected a file name".into()),
-            _ => {
-                c.pcap_file = Some(PathBuf::from(v));
-                Ok(())
-            }
-        },
+        |c, v| values::file_name(v).map(|path| c.pcap_file = Some(path)),
     ),
     Flag::value(
         "pin_cpu",

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::flags::{Flag, Initial, Refusal};
-use super::values::Reason;
+use super::values::{self, Reason};
 use super::{ConfigError, OptionSetting};
 
 use Initial::{Unset, Value};
@@ -172,19 +172,11 @@ impl SuiteOptions {
     }
 }
 
-/// A report file's name.
-fn file(value: &str) -> Result<PathBuf, Reason> {
-    match value {
-        "" => Err("expected a file name".to_string()),
-        _ => Ok(PathBuf::from(value)),
-    }
-}
-
 /// A text report's target: stdout without a value or with `-`, else a file.
 fn target(value: Option<&str>) -> Result<ReportTarget, Reason> {
     match value {
         None | Some("-") => Ok(ReportTarget::Stdout),
-        Some(name) => file(name).map(ReportTarget::File),
+        Some(name) => values::file_name(name).map(ReportTarget::File),
     }
 }
 
@@ -252,7 +244,7 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
         "FILE",
         Unset("none"),
         "write a JUnit XML report",
-        |o, v| file(v).map(|path| o.junit = Some(path)),
+        |o, v| values::file_name(v).map(|path| o.junit = Some(path)),
     ),
     Flag::optional_value(
         "tap",
@@ -273,20 +265,20 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
         "FILE",
         Unset("none"),
         "write a JSON report",
-        |o, v| file(v).map(|path| o.json = Some(path)),
+        |o, v| values::file_name(v).map(|path| o.json = Some(path)),
     ),
     Flag::value(
         "html",
         "FILE",
         Unset("none"),
         "write a self-contained HTML report with each failure's diff and timeline",
-        |o, v| file(v).map(|path| o.html = Some(path)),
+        |o, v| values::file_name(v).map(|path| o.html = Some(path)),
     ),
     Flag::value(
         "pcap_dir",
         "DIR",
         Unset("none"),
         "write one pcap per script and variant into DIR",
-        |o, v| file(v).map(|path| o.pcap_dir = Some(path)),
+        |o, v| values::file_name(v).map(|path| o.pcap_dir = Some(path)),
     ),
 ];

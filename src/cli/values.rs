@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
 
 /// Why a flag's value is bad (the part in parentheses of `bad --NAME: VALUE (reason)`).
 pub type Reason = String;
@@ -264,6 +265,14 @@ pub fn non_empty(value: &str, what: &str) -> Result<String, Reason> {
         Err(format!("{what} must not be empty"))
     } else {
         Ok(value.to_string())
+    }
+}
+
+/// A file to write, named by any text but the empty one.
+pub fn file_name(value: &str) -> Result<PathBuf, Reason> {
+    match value {
+        "" => Err("expected a file name".to_string()),
+        _ => Ok(PathBuf::from(value)),
     }
 }
 
