@@ -4,6 +4,7 @@
 //! The stack under test sits behind the [`sut`] seams. This crate root only wires the modules
 //! together.
 
+pub mod catalog;
 pub mod cli;
 pub mod introspect;
 pub mod load;

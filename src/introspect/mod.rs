@@ -14,9 +14,6 @@ pub use crate::sut::view::{Refusal, SocketRecord, StackView};
 /// `/tcpinfo?fd=N`.
 pub type ScriptFds = Arc<Mutex<Vec<(i64, i32)>>>;
 
-/// The port the server listens on unless `--http_port` says otherwise.
-pub const DEFAULT_HTTP_PORT: u16 = 8899;
-
 /// The live fd behind a script fd, or a 400 naming it.
 pub(crate) fn live_fd_of(fd_map: &ScriptFds, script_fd: i64) -> Result<i32, Refusal> {
     let map = fd_map.lock().unwrap_or_else(|e| e.into_inner());

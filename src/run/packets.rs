@@ -4,11 +4,11 @@
 
 use std::net::IpAddr;
 
+use crate::catalog::icmp::{icmp_code_number, icmp_type_number};
 use crate::script::ast::{
     AccEcnCounter, Ecn, IcmpEchoed, IcmpPacket, IpInfo, Packet, PacketBody, TcpFlags, TcpOption,
     TcpOptions, TcpPacket, TcpSequence,
 };
-use crate::script::parse::{icmp_code_number, icmp_type_number};
 use crate::wire::{
     tcp_flags, IcmpRepr, IpRepr, L4Repr, PacketRepr, RawTcpOption, TcpRepr, UdpRepr,
 };

@@ -5,7 +5,6 @@ pub mod ast;
 pub mod defines;
 pub mod error;
 pub mod parse;
-pub mod symbols;
 
 use std::collections::BTreeMap;
 use std::path::Path;

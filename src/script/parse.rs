@@ -7,127 +7,17 @@ use std::net::IpAddr;
 use pest::iterators::Pair;
 use pest::Parser as _;
 
+use crate::catalog::{icmp, symbols, syscalls};
+
 use super::ast::*;
 use super::defines::{self, Expanded};
 use super::error::{LineIndex, ScriptError};
-use super::symbols;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/packetdrill.pest"]
 struct PacketdrillParser;
 
 type Result<T> = std::result::Result<T, ScriptError>;
-
-/// System calls packetdrill (Linux) knows.
-pub const SYSCALLS: &[&str] = &[
-    "socket",
-    "bind",
-    "listen",
-    "accept",
-    "connect",
-    "read",
-    "readv",
-    "recv",
-    "recvfrom",
-    "recvmsg",
-    "write",
-    "writev",
-    "send",
-    "sendto",
-    "sendmsg",
-    "fcntl",
-    "ioctl",
-    "close",
-    "shutdown",
-    "getsockopt",
-    "setsockopt",
-    "poll",
-    "cap_set",
-    "open",
-    "sendfile",
-    "epoll_create",
-    "epoll_ctl",
-    "epoll_wait",
-    "pipe",
-    "splice",
-    "psp_rx_assoc",
-    "psp_tx_assoc",
-];
-
-/// (nplab) SCTP system calls: recognised, not supported.
-const SCTP_SYSCALLS: &[&str] = &[
-    "sctp_bindx",
-    "sctp_peeloff",
-    "sctp_getpaddrs",
-    "sctp_freepaddrs",
-    "sctp_getladdrs",
-    "sctp_freeladdrs",
-    "sctp_sendmsg",
-    "sctp_recvmsg",
-    "sctp_connectx",
-    "sctp_send",
-    "sctp_sendx",
-    "sctp_sendv",
-    "sctp_recvv",
-];
-
-/// ICMPv4 type names in type-number order (gaps are None).
-pub const ICMPV4_TYPES: &[(&str, u8)] = &[
-    ("echo_reply", 0),
-    ("unreachable", 3),
-    ("source_quench", 4),
-    ("redirect", 5),
-    ("echo_request", 8),
-    ("time_exceeded", 11),
-    ("parameter_problem", 12),
-    ("timestamp_request", 13),
-    ("timestamp_reply", 14),
-    ("information_request", 15),
-    ("information_reply", 16),
-    ("address_mask_request", 17),
-    ("address_mask_reply", 18),
-];
-/// ICMPv4 `unreachable` codes, in code order 0–15.
-pub const ICMPV4_UNREACHABLE_CODES: &[&str] = &[
-    "net_unreachable",
-    "host_unreachable",
-    "protocol_unreachable",
-    "port_unreachable",
-    "frag_needed",
-    "source_route_failed",
-    "net_unknown",
-    "host_unknown",
-    "source_host_isolated",
-    "net_prohibited",
-    "host_prohibited",
-    "net_unreachable_for_tos",
-    "host_unreachable_for_tos",
-    "packet_filtered",
-    "precedence_violation",
-    "precedence_cutoff",
-];
-/// (nplab) ICMPv4 `time_exceeded` codes.
-pub const ICMPV4_TIME_EXCEEDED_CODES: &[&str] = &["ttl_exceeded_in_transit", "frag_reass_exceeded"];
-pub const ICMPV6_TYPES: &[(&str, u8)] = &[
-    ("unreachable", 1),
-    ("packet_too_big", 2),
-    ("time_exceeded", 3),
-    ("parameter_problem", 4),
-    ("echo_request", 128),
-    ("echo_reply", 129),
-    ("router_advertisement", 134),
-];
-pub const ICMPV6_UNREACHABLE_CODES: &[&str] = &[
-    "net_unreachable",
-    "no_route",
-    "admin_prohibited",
-    "not_neighbour",
-    "address_unreachable",
-    "port_unreachable",
-];
-pub const ICMPV6_TIME_EXCEEDED_CODES: &[&str] = &["exceeded_hop_limit", "exceeded_frag_time"];
-pub const ICMPV6_PARAMETER_PROBLEM_CODES: &[&str] =
-    &["header_field", "unknown_next_header", "unknown_option"];
 
 /// Largest TCP option space.
 const MAX_TCP_OPTIONS_LEN: usize = 40;
@@ -1312,13 +1202,13 @@ impl<'a> Builder<'a> {
         let mut parts = pair.into_inner();
         let name_pair = parts.next().unwrap();
         let name = name_pair.as_str();
-        if SCTP_SYSCALLS.contains(&name) {
+        if syscalls::SCTP_SYSCALLS.contains(&name) {
             return Err(self.error(
                 &name_pair,
                 format!("not supported: SCTP system call '{name}' (nplab dialect)"),
             ));
         }
-        if !SYSCALLS.contains(&name) {
+        if syscalls::Syscall::from_name(name).is_none() {
             return Err(self.error(&name_pair, format!("unknown system call '{name}'")));
         }
         let mut args = Vec::new();
@@ -1800,11 +1690,7 @@ fn check_icmp_names(
             ))
         }
         None => {
-            let known = ICMPV4_TYPES
-                .iter()
-                .chain(ICMPV6_TYPES)
-                .any(|(n, _)| *n == type_name);
-            if !known {
+            if !icmp::is_type_name(type_name) {
                 return Err((icmp_type.span, format!("bad ICMP type '{type_name}'")));
             }
         }
@@ -1817,20 +1703,8 @@ fn check_icmp_names(
             code.span,
             format!("bad ICMP code '{code_name}' (code_N needs N in 0..=255)"),
         )),
-        None => {
-            let tables: &[&[&str]] = &[
-                ICMPV4_UNREACHABLE_CODES,
-                ICMPV4_TIME_EXCEEDED_CODES,
-                ICMPV6_UNREACHABLE_CODES,
-                ICMPV6_TIME_EXCEEDED_CODES,
-                ICMPV6_PARAMETER_PROBLEM_CODES,
-            ];
-            if tables.iter().any(|t| t.contains(&code_name)) {
-                Ok(())
-            } else {
-                Err((code.span, format!("bad ICMP code '{code_name}'")))
-            }
-        }
+        None if icmp::is_code_name(code_name) => Ok(()),
+        None => Err((code.span, format!("bad ICMP code '{code_name}'"))),
     }
 }
 
@@ -1847,7 +1721,7 @@ pub fn check_icmp_family(script: &Script, ipv6: bool) -> std::result::Result<(),
         };
         let family = if ipv6 { "ICMPv6" } else { "ICMPv4" };
         let name = icmp.icmp_type.value.as_str();
-        let type_known = name.starts_with("type_") || icmp_type_number(name, ipv6).is_some();
+        let type_known = name.starts_with("type_") || icmp::icmp_type_number(name, ipv6).is_some();
         if !type_known {
             return Err((
                 icmp.icmp_type.span,
@@ -1856,7 +1730,7 @@ pub fn check_icmp_family(script: &Script, ipv6: bool) -> std::result::Result<(),
         }
         if let Some(code) = &icmp.code {
             if !code.value.starts_with("code_")
-                && icmp_code_number(name, &code.value, ipv6).is_none()
+                && icmp::icmp_code_number(name, &code.value, ipv6).is_none()
             {
                 return Err((
                     code.span,
@@ -1869,27 +1743,6 @@ pub fn check_icmp_family(script: &Script, ipv6: bool) -> std::result::Result<(),
         }
     }
     Ok(())
-}
-
-/// The number of an ICMP type name in one family's table.
-pub fn icmp_type_number(name: &str, ipv6: bool) -> Option<u8> {
-    let table = if ipv6 { ICMPV6_TYPES } else { ICMPV4_TYPES };
-    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
-}
-
-/// The number of an ICMP code name for a type name in one family's tables.
-pub fn icmp_code_number(type_name: &str, code_name: &str, ipv6: bool) -> Option<u8> {
-    let table: &[&str] = match (ipv6, type_name) {
-        (false, "unreachable") => ICMPV4_UNREACHABLE_CODES,
-        (false, "time_exceeded") => ICMPV4_TIME_EXCEEDED_CODES,
-        // ICMPv6 destination unreachable: "net_unreachable" and "no_route" are both code 0.
-        (true, "unreachable") if code_name == "net_unreachable" => return Some(0),
-        (true, "unreachable") => &ICMPV6_UNREACHABLE_CODES[1..],
-        (true, "time_exceeded") => ICMPV6_TIME_EXCEEDED_CODES,
-        (true, "parameter_problem") => ICMPV6_PARAMETER_PROBLEM_CODES,
-        _ => &[],
-    };
-    table.iter().position(|n| *n == code_name).map(|i| i as u8)
 }
 
 /// A short description of the text at an error position.
@@ -2009,34 +1862,6 @@ mod tests {
 
     fn parse(text: &str) -> Result<Script> {
         parse_source("t.pkt", text, &BTreeMap::new())
-    }
-
-    #[test]
-    fn icmp_code_numbers_per_family() {
-        assert_eq!(
-            icmp_code_number("unreachable", "port_unreachable", false),
-            Some(3)
-        );
-        assert_eq!(
-            icmp_code_number("unreachable", "frag_needed", false),
-            Some(4)
-        );
-        for (name, code) in [
-            ("net_unreachable", 0),
-            ("no_route", 0),
-            ("admin_prohibited", 1),
-            ("port_unreachable", 4),
-        ] {
-            assert_eq!(
-                icmp_code_number("unreachable", name, true),
-                Some(code),
-                "{name}"
-            );
-        }
-        assert_eq!(
-            icmp_code_number("parameter_problem", "unknown_option", true),
-            Some(2)
-        );
     }
 
     #[test]

@@ -3,76 +3,13 @@
 //! file name) and the Linux kselftest one (families from the script's `--ip_version` lines).
 //! Values restated from ../shared/spec/packetdrill-cli.md §6.
 
-use std::fmt;
-
 use crate::cli::OptionSetting;
 
-/// One family a script runs under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Variant {
-    Ipv4,
-    Ipv4MappedIpv6,
-    Ipv6,
-}
+pub use crate::cli::suite::{Variant, VariantSelection};
 
-impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::Ipv4, Variant::Ipv4MappedIpv6, Variant::Ipv6];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Ipv4 => "ipv4",
-            Variant::Ipv4MappedIpv6 => "ipv4-mapped-ipv6",
-            Variant::Ipv6 => "ipv6",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.name() == name)
-    }
-}
-
-impl fmt::Display for Variant {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How the variants of each script are chosen.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum VariantSelection {
-    /// Each script once, with the command line's flags and its own option lines.
-    #[default]
-    AsGiven,
-    /// run_all.py: these variants, minus `*v4.pkt`/`*v6.pkt` exclusions, with its flags.
-    RunAll(Vec<Variant>),
-    /// kselftest: the script's `--ip_version` lines, else ipv4 and ipv6, with its flags.
-    Kselftest,
-}
-
+/// What a selection means for a run (the type and its `--variants` parser are the flag's, in
+/// `crate::cli::suite`).
 impl VariantSelection {
-    /// Parses `--variants`: `all`, `ksft`, or a comma list of variant names.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        match value {
-            "all" => return Ok(Self::RunAll(Variant::ALL.to_vec())),
-            "ksft" | "kselftest" => return Ok(Self::Kselftest),
-            _ => {}
-        }
-        let mut chosen = Vec::new();
-        for name in value.split(',').map(str::trim) {
-            let variant = Variant::from_name(name).ok_or_else(|| {
-                format!(
-                    "unknown variant '{name}' (expected all, ksft, or a comma list of \
-                     ipv4, ipv4-mapped-ipv6, ipv6)"
-                )
-            })?;
-            if !chosen.contains(&variant) {
-                chosen.push(variant);
-            }
-        }
-        chosen.sort();
-        Ok(Self::RunAll(chosen))
-    }
-
     /// The variants `script_name` runs under (`None` = once, as given). `source` is the
     /// script's text, read for the kselftest convention.
     pub fn variants_of(&self, script_name: &str, source: &str) -> Vec<Option<Variant>> {

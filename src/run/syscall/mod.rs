@@ -9,8 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 
 use libc::{c_int, c_void, socklen_t};
 
+use crate::catalog::symbols;
 use crate::script::ast;
-use crate::script::symbols;
 use crate::sut::target::{SysResult, Target};
 use crate::verdict::CallMismatch;
 
@@ -160,40 +160,42 @@ pub fn execute(
 
 type Handler = fn(&mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch>;
 
+/// The handler of a system call named in the catalog; the match has no catch-all, so every
+/// catalog entry has exactly one handler.
 fn handler(name: &str) -> Option<Handler> {
-    Some(match name {
-        "socket" => sys_socket,
-        "bind" => sys_bind,
-        "listen" => sys_listen,
-        "accept" => sys_accept,
-        "connect" => sys_connect,
-        "read" => sys_read,
-        "readv" => sys_readv,
-        "recv" => sys_recv,
-        "recvfrom" => sys_recvfrom,
-        "recvmsg" => sys_recvmsg,
-        "write" => sys_write,
-        "writev" => sys_writev,
-        "send" => sys_send,
-        "sendto" => sys_sendto,
-        "sendmsg" => sys_sendmsg,
-        "fcntl" => sys_fcntl,
-        "ioctl" => sys_ioctl,
-        "close" => sys_close,
-        "shutdown" => sys_shutdown,
-        "getsockopt" => sys_getsockopt,
-        "setsockopt" => sys_setsockopt,
-        "poll" => sys_poll,
-        "cap_set" => sys_cap_set,
-        "open" => sys_open,
-        "sendfile" => sys_sendfile,
-        "epoll_create" => sys_epoll_create,
-        "epoll_ctl" => sys_epoll_ctl,
-        "epoll_wait" => sys_epoll_wait,
-        "pipe" => sys_pipe,
-        "splice" => sys_splice,
-        "psp_rx_assoc" | "psp_tx_assoc" => sys_psp,
-        _ => return None,
+    use crate::catalog::syscalls::Syscall as Call;
+    Some(match Call::from_name(name)? {
+        Call::Socket => sys_socket,
+        Call::Bind => sys_bind,
+        Call::Listen => sys_listen,
+        Call::Accept => sys_accept,
+        Call::Connect => sys_connect,
+        Call::Read => sys_read,
+        Call::Readv => sys_readv,
+        Call::Recv => sys_recv,
+        Call::Recvfrom => sys_recvfrom,
+        Call::Recvmsg => sys_recvmsg,
+        Call::Write => sys_write,
+        Call::Writev => sys_writev,
+        Call::Send => sys_send,
+        Call::Sendto => sys_sendto,
+        Call::Sendmsg => sys_sendmsg,
+        Call::Fcntl => sys_fcntl,
+        Call::Ioctl => sys_ioctl,
+        Call::Close => sys_close,
+        Call::Shutdown => sys_shutdown,
+        Call::Getsockopt => sys_getsockopt,
+        Call::Setsockopt => sys_setsockopt,
+        Call::Poll => sys_poll,
+        Call::CapSet => sys_cap_set,
+        Call::Open => sys_open,
+        Call::Sendfile => sys_sendfile,
+        Call::EpollCreate => sys_epoll_create,
+        Call::EpollCtl => sys_epoll_ctl,
+        Call::EpollWait => sys_epoll_wait,
+        Call::Pipe => sys_pipe,
+        Call::Splice => sys_splice,
+        Call::PspRxAssoc | Call::PspTxAssoc => sys_psp,
     })
 }
 

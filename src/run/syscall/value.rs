@@ -1,8 +1,8 @@
 //! Evaluating script expressions: symbols resolved, `|` folded, struct forms recognised by
 //! their field names (packetdrill's `evaluate()` plus the typed expression kinds of its parser).
 
+use crate::catalog::symbols;
 use crate::script::ast::{Expr, ExprKind, GreHeader, MplsEntry};
-use crate::script::symbols;
 
 /// How `epoll_event.data` was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
