@@ -79,17 +79,19 @@ fn check_child(name: &str, out: &Output) {
 fn run_in_namespace(body: fn()) {
     std::io::stdout().flush().ok();
     std::io::stderr().flush().ok();
+    // SAFETY: the child only runs this test's body, whose namespace setup is what it checks;
+    // it ends with _exit and never returns into the harness.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
     if pid == 0 {
         let ok = std::panic::catch_unwind(|| {
-            let euid = unsafe { libc::geteuid() };
+            let euid = nix::unistd::geteuid().as_raw();
             let t = Instant::now();
             enter_private_namespace().expect("enter_private_namespace");
             println!(
                 "enter_private_namespace: {} µs (euid {euid} outside, {} inside)",
                 t.elapsed().as_micros(),
-                unsafe { libc::geteuid() }
+                nix::unistd::geteuid().as_raw()
             );
             let parent = std::env::var(PARENT_NETNS_ENV).unwrap_or_default();
             assert!(!parent.is_empty());
@@ -103,14 +105,14 @@ fn run_in_namespace(body: fn()) {
         .is_ok();
         std::io::stdout().flush().ok();
         std::io::stderr().flush().ok();
+        // SAFETY: _exit ends the forked child at once, without running the harness's exit
+        // handlers (which belong to the parent).
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
-    let mut status = 0;
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid);
+    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "namespace process failed (wait status {status:#x})"
+        matches!(status, Ok(nix::sys::wait::WaitStatus::Exited(_, 0))),
+        "namespace process failed ({status:?})"
     );
 }
 
@@ -564,10 +566,14 @@ fn world_executable(path: &std::path::Path) -> bool {
 fn unprivileged_ipv4_syn_gets_syn_ack() {
     const NAME: &str = "unprivileged_ipv4_syn_gets_syn_ack";
     if is_child(NAME) {
-        assert_ne!(unsafe { libc::geteuid() }, 0, "the child must not be root");
+        assert_ne!(
+            nix::unistd::geteuid().as_raw(),
+            0,
+            "the child must not be root"
+        );
         run_in_namespace(|| {
             // Inside the user namespace we are root, and own the network namespace.
-            assert_eq!(unsafe { libc::geteuid() }, 0);
+            assert_eq!(nix::unistd::geteuid().as_raw(), 0);
             // Loopback is up.
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -586,7 +592,7 @@ fn unprivileged_ipv4_syn_gets_syn_ack() {
         });
         return;
     }
-    if unsafe { libc::geteuid() } != 0 {
+    if nix::unistd::geteuid().as_raw() != 0 {
         // Every other test already runs unprivileged.
         check_child(NAME, &spawn_child(NAME));
         return;

@@ -180,6 +180,7 @@ fn wait_for_exit(
             }
             None => {
                 // No pidfd (old kernel): look without reaping.
+                // SAFETY: siginfo_t is plain data, for which all zeroes is a valid value.
                 let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
                 // SAFETY: waitid with WNOWAIT only reports; info is a valid out-pointer.
                 let found = unsafe {

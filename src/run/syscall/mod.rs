@@ -1672,6 +1672,7 @@ mod tests {
         );
         // The same script fd again replaces the entry; the old live fd is closed by hand here.
         let out = r.ok("0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n");
+        // SAFETY: closing an fd this test opened and no longer uses.
         unsafe { libc::close(live) };
         assert_eq!(r.fds.entries.len(), 1);
         assert_eq!(r.live(3) as i64, out.result);
@@ -1706,10 +1707,9 @@ mod tests {
         assert_eq!(out.result, 2);
         r.ok("0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n");
         r.ok("0 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR|O_NONBLOCK)\n");
-        assert_ne!(
-            unsafe { libc::fcntl(live, libc::F_GETFL) } & libc::O_NONBLOCK,
-            0
-        );
+        // SAFETY: F_GETFL takes no argument and only reads the fd's flags.
+        let flags = unsafe { libc::fcntl(live, libc::F_GETFL) };
+        assert_ne!(flags & libc::O_NONBLOCK, 0);
         assert_eq!(
             r.err("0 fcntl(3, F_SETFL, O_NONBLOCK) = 0 EINPROGRESS (Operation now in progress)\n"),
             "Expected errno 115 (Operation now in progress) but got 0 (Success)"
@@ -1919,9 +1919,10 @@ mod tests {
         let out = r.ok("0 accept(3, ..., ...) = 7\n");
         let live7 = r.live(7);
         let client_port = {
-            // SAFETY: getsockname into a sockaddr_storage.
+            // SAFETY: sockaddr_storage is plain data, for which all zeroes is a valid value.
             let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
             let mut len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
+            // SAFETY: getsockname writes at most `len` bytes into the storage we own.
             unsafe { libc::getsockname(r.live(4), sockaddr_mut_ptr(&mut ss), &mut len) };
             decode_sockaddr(&ss, len).unwrap().port()
         };

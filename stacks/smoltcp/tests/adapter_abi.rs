@@ -813,33 +813,25 @@ fn epoll_reports_a_ready_listener() {
     };
     let epoll_ctl = stack.table.epoll_ctl.unwrap();
     // SAFETY: a valid epoll_event.
-    assert_eq!(
-        unsafe { epoll_ctl(ud, epfd, libc::EPOLL_CTL_ADD, listener, &mut event) },
-        0
-    );
+    let added = unsafe { epoll_ctl(ud, epfd, libc::EPOLL_CTL_ADD, listener, &mut event) };
+    assert_eq!(added, 0);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { epoll_ctl(ud, epfd, libc::EPOLL_CTL_ADD, listener, &mut event) },
-        -1
-    );
+    let added_again = unsafe { epoll_ctl(ud, epfd, libc::EPOLL_CTL_ADD, listener, &mut event) };
+    assert_eq!(added_again, -1);
     assert_eq!(errno(), libc::EEXIST);
     let epoll_wait = stack.table.epoll_wait.unwrap();
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
     // SAFETY: a writable array of 4 events.
-    assert_eq!(
-        unsafe { epoll_wait(ud, epfd, events.as_mut_ptr(), 4, 0) },
-        0
-    );
+    let ready_before = unsafe { epoll_wait(ud, epfd, events.as_mut_ptr(), 4, 0) };
+    assert_eq!(ready_before, 0);
 
     stack.inject_tcp(&Segment::to_stack(8080, TcpControl::Syn, 0, None));
     let (syn_ack, _) = stack.receive_tcp();
     let ack = Segment::to_stack(8080, TcpControl::None, 1, Some(syn_ack.seq.wrapping_add(1)));
     stack.inject_tcp(&ack);
     // SAFETY: as above.
-    assert_eq!(
-        unsafe { epoll_wait(ud, epfd, events.as_mut_ptr(), 4, 0) },
-        1
-    );
+    let ready_after = unsafe { epoll_wait(ud, epfd, events.as_mut_ptr(), 4, 0) };
+    assert_eq!(ready_after, 1);
     let (ready, data) = (events[0].events, events[0].u64);
     assert_eq!((ready, data), (libc::EPOLLIN as u32, 0xfeed));
 }

@@ -360,10 +360,8 @@ fn connecting_and_ipv6_sockets_and_the_count_protocol() {
     assert_eq!(count, 3);
     let mut one = [StackdrillSocket::zeroed(); 2];
     // SAFETY: a writable array of 2 entries, of which 1 is offered.
-    assert_eq!(
-        unsafe { stackdrill_sockets(stack.table.userdata, one.as_mut_ptr(), 1) },
-        3
-    );
+    let listed = unsafe { stackdrill_sockets(stack.table.userdata, one.as_mut_ptr(), 1) };
+    assert_eq!(listed, 3);
     assert_eq!(one[0].fd, fd);
     assert_eq!(one[1].fd, 0, "nothing written past max");
     // SAFETY: a negative max and a NULL array with room are refused.
