@@ -6,10 +6,11 @@
 
 use std::process::ExitCode;
 
+use stackdrill::cli::suite::SuiteOptions;
 use stackdrill::cli::{self, parse_command_line};
 use stackdrill::load::load_script;
 use stackdrill::run::run_script;
-use stackdrill::suite::{self, options::SuiteOptions};
+use stackdrill::suite;
 use stackdrill::verdict::{self, Failure, FailureKind, Verdict};
 
 fn main() -> ExitCode {

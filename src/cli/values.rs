@@ -136,7 +136,7 @@ impl UdpEncapsulation {
 }
 
 /// Where a run's threads (injection, sniffing, system calls) run; why one CPU is the default
-/// for kernel runs is in `crate::sut::kernel::cpu`.
+/// for kernel runs is in `crate::sched::cpu`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CpuPin {
     /// `--pin_cpu=start`: a kernel run stays on the CPU it starts on (a userspace stack, on its

@@ -7,7 +7,6 @@
 pub mod child;
 pub mod compare;
 pub mod expect;
-pub mod options;
 pub mod plan;
 pub mod progress;
 pub mod sandbox;
@@ -24,9 +23,9 @@ use crate::report::matrix::CompareMatrix;
 use crate::report::{self, RunRecord, Status, SuiteResult};
 use crate::verdict::{self, CallMismatch, Failure, FailureKind, Verdict, VERDICT_FILE_ENV};
 
+use crate::cli::suite::{ReportTarget, SuiteOptions};
 use child::{ChildCommand, ChildExit, ChildOutcome};
 use expect::Expectation;
-use options::{ReportTarget, SuiteOptions};
 use plan::PlannedRun;
 
 /// A timing failure this close to the tolerance is retried alone: the kernel's timers fire on
