@@ -1,0 +1,345 @@
+//! Unit tests of the executor against the scripted fake backend (`fake_backend.rs`): blocking
+//! calls and errors, each judged by what a user sees (the verdict and packetdrill's text for
+//! it) and by what the fake stack observed (packets on the wire, calls and their times). Times
+//! are script µs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::executor::{Executor, RunError, StackUnderTest};
+use super::fake_backend::{FakeStack, Outbound, Returns, EPHEMERAL_PORT};
+use super::stack::ScriptCalls;
+use super::syscall::SyscallEnv;
+use crate::cli::{Config, OptionSetting};
+use crate::introspect::ScriptFds;
+use crate::sut::network::Addresses;
+
+/// The one place that knows the executor's error type: a run's verdict as packetdrill prints
+/// it for a script named `t.pkt`.
+fn verdict(outcome: Result<(), RunError>) -> Result<(), String> {
+    outcome.map_err(|e| e.render("t.pkt"))
+}
+
+/// What a run ended with.
+struct Finished {
+    verdict: Result<(), String>,
+    warnings: Vec<String>,
+}
+
+impl Finished {
+    /// The error's first line (`t.pkt:LINE: MESSAGE`).
+    fn first_error(&self) -> String {
+        let text = self.verdict.as_ref().expect_err("the run passed");
+        text.lines().next().unwrap_or_default().to_string()
+    }
+
+    fn assert_passed(&self) {
+        if let Err(e) = &self.verdict {
+            panic!("the run failed:\n{e}");
+        }
+    }
+}
+
+/// Runs `script` against `stack` as `stackdrill OPTIONS t.pkt` would, through the end-of-run
+/// steps (`options`: `name` or `name=value`, without dashes).
+fn run(stack: &FakeStack, options: &[&str], script: &str) -> Finished {
+    let mut config = Config::default();
+    for option in ["local_ip=192.168.0.1"].iter().chain(options) {
+        let setting = match option.split_once('=') {
+            Some((name, value)) => OptionSetting::with_value(name, value),
+            None => OptionSetting::flag(*option),
+        };
+        config.apply(&setting).expect("a valid option");
+    }
+    let parsed = crate::script::parse_source("t.pkt", script, &BTreeMap::new())
+        .unwrap_or_else(|e| panic!("the test script does not parse: {e:?}"));
+    let addresses = Addresses::from_config(&config).expect("valid addresses");
+    stack.place(addresses.local_ip, addresses.remote_ip, config.connect_port);
+    let start = stack.clock().start_usecs();
+    let env = SyscallEnv {
+        socket_domain: addresses.socket_domain(),
+        local_ip: addresses.socket_view(addresses.local_ip),
+        remote_ip: addresses.socket_view(addresses.remote_ip),
+        bind_port: config.bind_port,
+        connect_port: config.connect_port,
+        script_start_usecs: start,
+        tolerance_usecs: i64::from(config.tolerance_usecs),
+    };
+    let sut = StackUnderTest {
+        netdev: stack.netdev(),
+        calls: ScriptCalls::new(stack.call_thread(), env, ScriptFds::default()),
+        clock: stack.clock(),
+        view: stack.view(),
+    };
+    let mut executor = Executor::new(
+        "t.pkt",
+        &parsed,
+        script,
+        &config,
+        addresses,
+        Path::new("."),
+        sut,
+        start,
+    );
+    let outcome = executor.run_events().and_then(|()| executor.finish());
+    Finished {
+        verdict: verdict(outcome),
+        warnings: executor.warnings().to_vec(),
+    }
+}
+
+/// Lines 1–7: a listener (fd 3) accepts the peer's connection (fd 4); the handshake's last
+/// ACK and the accept() are at 0.010.
+const HANDSHAKE: &str = "\
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < S 0:0(0) win 1000
++0   > S. 0:0(0) ack 1 <...>
++.01 < . 1:1(0) ack 1 win 1000
++0   accept(3, ..., ...) = 4
+";
+
+/// The script after the handshake (its lines are numbered from 8).
+fn after_handshake(lines: &str) -> String {
+    format!("{HANDSHAKE}{lines}")
+}
+
+/// A listener on live fd 7 (the first three lines of [`HANDSHAKE`]).
+fn listener() -> FakeStack {
+    FakeStack::default()
+        .call("socket", Ok(7))
+        .call("bind", Ok(0))
+        .call("listen", Ok(0))
+}
+
+/// The stack for [`HANDSHAKE`]: its SYN-ACK at once, accept() giving live fd 8.
+fn handshake() -> FakeStack {
+    listener()
+        .sends(Outbound::tcp(0, "S.", 0, 0, 1))
+        .call("accept", Ok(8))
+}
+
+/// After the handshake the peer sends 100 bytes; the script expects `expected` back at once
+/// (line 9), then writes (line 10); the stack sends `sent`.
+fn answer_to_data(expected: &str, sent: &[Outbound], options: &[&str]) -> (FakeStack, Finished) {
+    let stack = handshake().call("write", Ok(10)).sending(sent);
+    let script = after_handshake(&format!(
+        "+0 < P. 1:101(100) ack 1 win 1000\n+0 {expected}\n+0 write(4, ..., 10) = 10\n"
+    ));
+    let finished = run(&stack, options, &script);
+    (stack, finished)
+}
+
+/// When each call named `name` reached the stack (script µs), and its live fd.
+fn calls_named(stack: &FakeStack, name: &str) -> Vec<(i64, Option<i32>)> {
+    stack
+        .calls()
+        .into_iter()
+        .filter(|c| c.name == name)
+        .map(|c| (c.started, c.fd))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking calls
+
+/// A listener, then a blocking accept() from 0.100 due back at 0.200 that returns `returns`,
+/// then the lines `rest` (numbered from 5).
+fn blocking_accept(returns: Returns, rest: &str) -> (FakeStack, Finished) {
+    let script = format!(
+        "\
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
+0.100...0.200 accept(3, ..., ...) = 4
+{rest}"
+    );
+    let stack = listener()
+        .call_returning("accept", Ok(8), returns)
+        .call("write", Ok(10))
+        .sends(Outbound::tcp(150_000, "S.", 0, 0, 1));
+    let finished = run(&stack, &[], &script);
+    (stack, finished)
+}
+
+/// The peer's handshake while accept() sleeps: the SYN at 0.150, its last ACK at `ack_at`,
+/// then a write on the accepted socket.
+fn handshake_during_accept(ack_at: &str) -> String {
+    format!(
+        "\
+0.150 < S 0:0(0) win 1000
+0.150 > S. 0:0(0) ack 1 <...>
+{ack_at} < . 1:1(0) ack 1 win 1000
++0    write(4, ..., 10) = 10
+"
+    )
+}
+
+#[test]
+fn a_blocking_accept_returns_when_the_handshake_completes() {
+    let (stack, finished) = blocking_accept(
+        Returns::AfterInjections(2),
+        &handshake_during_accept("0.200"),
+    );
+    finished.assert_passed();
+    let accept = &stack.calls()[3];
+    assert_eq!(
+        (accept.name.as_str(), accept.started, accept.returned),
+        ("accept", 100_000, 200_000)
+    );
+    // The accepted fd is the live fd accept() gave.
+    assert_eq!(calls_named(&stack, "write"), [(200_000, Some(8))]);
+    // Tolerance 12.5 % of the call's 0.1 s: 12.5 ms.
+    let (_, finished) = blocking_accept(
+        Returns::AfterInjections(2),
+        &handshake_during_accept("0.215"),
+    );
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:4: timing error: expected system call return at 0.200000 sec but happened at \
+         0.215000 sec; tolerance 0.012500 sec"
+    );
+}
+
+#[test]
+fn ending_with_a_blocking_call_still_asleep_fails() {
+    let (stack, finished) = blocking_accept(Returns::Never, "");
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:4: exiting while a blocking system call is in progress"
+    );
+    assert!(stack.now() >= 1_100_000, "it waited a second for the call");
+    blocking_accept(Returns::At(200_000), "").1.assert_passed();
+}
+
+#[test]
+fn a_call_while_a_blocking_call_sleeps_fails() {
+    let (stack, finished) = blocking_accept(Returns::Never, "0.150 write(3, ..., 10) = 10\n");
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:5: runtime error in write call: system call while a blocking system call is in \
+         progress"
+    );
+    assert!(calls_named(&stack, "write").is_empty());
+    let (_, finished) = blocking_accept(Returns::Never, "0.150...0.3 write(3, ..., 10) = 10\n");
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:5: runtime error in write call: blocking system call while another blocking \
+         system call is already in progress"
+    );
+    // A blocking call that returns within the wait lets the next call go on.
+    let (stack, finished) = blocking_accept(Returns::At(200_000), "0.150 write(3, ..., 10) = 10\n");
+    finished.assert_passed();
+    assert_eq!(calls_named(&stack, "write"), [(200_000, Some(7))]);
+}
+
+#[test]
+fn a_blocking_connect_sends_its_syn_while_it_sleeps() {
+    let connect = |port| {
+        let stack = FakeStack::default()
+            .call("socket", Ok(7))
+            .call_returning("connect", Ok(0), Returns::AfterInjections(1))
+            .sends(Outbound::tcp(0, "S", 0, 0, 0).with_remote_port(port))
+            .sends(Outbound::tcp(100_000, ".", 1, 0, 1));
+        let script = "\
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
+0.000...0.100 connect(3, ..., ...) = 0
+0     > S 0:0(0) <...>
+0.100 < S. 0:0(0) ack 1 win 1000
+0.100 > . 1:1(0) ack 1
+";
+        let finished = run(&stack, &[], script);
+        (stack, finished)
+    };
+    let (stack, finished) = connect(8080);
+    finished.assert_passed();
+    // The SYN-ACK went to the port the SYN came from.
+    let syn_ack = stack.injected()[0].packet.tcp().cloned().expect("TCP");
+    assert_eq!(syn_ack.dst_port, EPHEMERAL_PORT);
+    // A SYN to another port is not the connection's.
+    assert_eq!(
+        connect(9).1.first_error(),
+        "t.pkt:3: error handling packet: Timed out waiting for packet"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// After the handshake, `line` (line 8) with read() answering `result`.
+fn read_returning(line: &str, result: Result<i64, i32>) -> Finished {
+    let stack = handshake().call("read", result);
+    run(&stack, &[], &after_handshake(line))
+}
+
+#[test]
+fn a_wrong_result_or_errno_fails_the_call_line() {
+    let read = "+0 read(4, ..., 1000) = 50\n";
+    read_returning(read, Ok(50)).assert_passed();
+    assert_eq!(
+        read_returning(read, Ok(100)).first_error(),
+        "t.pkt:8: runtime error in read call: Expected result 50 but got 100 with errno 0 \
+         (Success)"
+    );
+    let eagain = "+0 read(4, ..., 1000) = -1 EAGAIN (Resource temporarily unavailable)\n";
+    read_returning(eagain, Err(libc::EAGAIN)).assert_passed();
+    assert_eq!(
+        read_returning(eagain, Err(libc::ECONNRESET)).first_error(),
+        "t.pkt:8: runtime error in read call: Expected errno 11 (Resource temporarily \
+         unavailable) but got 104 (Connection reset by peer)"
+    );
+}
+
+#[test]
+fn a_call_the_backend_fails_fails_its_line_with_the_reason() {
+    let stack = listener()
+        .sends(Outbound::tcp(0, "S.", 0, 0, 1))
+        .call_returning(
+            "accept",
+            Ok(8),
+            Returns::Fails("the stack is stuck in accept".to_string()),
+        );
+    let finished = run(&stack, &[], HANDSHAKE);
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:7: runtime error in accept call: the stack is stuck in accept"
+    );
+    assert!(calls_named(&stack, "accept").is_empty(), "never reached");
+    run(&handshake(), &[], HANDSHAKE).assert_passed();
+}
+
+#[test]
+fn non_fatal_packet_turns_a_packet_error_into_a_warning_and_goes_on() {
+    let wrong_ack = [Outbound::tcp(10_000, ".", 1, 0, 100)];
+    let (stack, finished) = answer_to_data("> . 1:1(0) ack 101", &wrong_ack, &["non_fatal=packet"]);
+    finished.assert_passed();
+    assert_eq!(
+        finished.warnings,
+        [
+            "warning handling packet: live packet field tcp_ack_seq: expected: 101 (0x65) vs \
+          actual: 100 (0x64)"
+        ]
+    );
+    assert_eq!(calls_named(&stack, "write"), [(10_000, Some(8))]);
+    // Without it the run stops at the packet.
+    let (stack, finished) = answer_to_data("> . 1:1(0) ack 101", &wrong_ack, &[]);
+    assert!(finished.verdict.is_err());
+    assert!(calls_named(&stack, "write").is_empty());
+}
+
+#[test]
+fn a_failing_clock_fails_the_line_it_failed_on() {
+    let script = "\
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0.1 listen(3, 1) = 0
+";
+    let stack = listener().clock_fails_at(50_000, "the stack's clock stopped");
+    assert_eq!(
+        run(&stack, &[], script).first_error(),
+        "t.pkt:3: the stack's clock stopped"
+    );
+    let stack = listener().clock_fails_at(150_000, "the stack's clock stopped");
+    run(&stack, &[], script).assert_passed();
+}
