@@ -1,7 +1,7 @@
-//! Unit tests of the executor against the scripted fake backend (`fake_backend.rs`): blocking
-//! calls and errors, each judged by what a user sees (the verdict and packetdrill's text for
-//! it) and by what the fake stack observed (packets on the wire, calls and their times). Times
-//! are script µs.
+//! Unit tests of the executor against the scripted fake backend (`fake_backend.rs`): the event
+//! loop's timing and tolerance, blocking calls and errors, each judged by what a user sees (the
+//! verdict and packetdrill's text for it) and by what the fake stack observed (packets on the
+//! wire, calls and their times). Times are script µs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -139,6 +139,203 @@ fn calls_named(stack: &FakeStack, name: &str) -> Vec<(i64, Option<i32>)> {
         .filter(|c| c.name == name)
         .map(|c| (c.started, c.fd))
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+/// After the handshake, 100 bytes written at 0.010 are expected `+0.2` later (at 0.210,
+/// tolerance 12.5 % of 0.2 s = 25 ms by default); the stack sends them at `at`.
+fn data_sent_at(at: i64, options: &[&str]) -> Finished {
+    let stack = handshake()
+        .call("write", Ok(100))
+        .sends(Outbound::tcp(at, "P.", 1, 100, 1));
+    run(
+        &stack,
+        options,
+        &after_handshake("+0 write(4, ..., 100) = 100\n+0.2 > P. 1:101(100) ack 1\n"),
+    )
+}
+
+/// The script times and flags of every packet the executor injected.
+fn injections(stack: &FakeStack) -> Vec<(i64, String)> {
+    stack.injected().iter().map(|p| (p.at, p.flags())).collect()
+}
+
+/// packetdrill's text for an outbound packet at the wrong time: `expected` is `at T` or
+/// `in time range T1~T2`.
+fn packet_timing_error(line: usize, expected: &str, happened: &str, tolerance: &str) -> String {
+    format!(
+        "t.pkt:{line}: error handling packet: timing error: expected outbound packet {expected} \
+         sec but happened at {happened} sec; tolerance {tolerance} sec"
+    )
+}
+
+#[test]
+fn inbound_packets_are_injected_at_their_relative_and_absolute_times() {
+    let stack = listener();
+    let script = "\
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0.1  < S 0:0(0) win 1000
+0.250 < . 1:1(0) ack 1 win 1000
+";
+    run(&stack, &[], script).assert_passed();
+    // The last packet is the end of the run's reset of the connection.
+    let expected = [(100_000, "S"), (250_000, "."), (250_000, "R.")];
+    assert_eq!(
+        injections(&stack),
+        expected.map(|(t, f)| (t, f.to_string())).to_vec()
+    );
+}
+
+#[test]
+fn with_mss_inbound_tcp_packets_are_handed_over_as_gso_packets() {
+    let gso_sizes = |options: &[&str]| {
+        let stack = handshake();
+        run(&stack, options, HANDSHAKE).assert_passed();
+        let sizes: Vec<Option<u16>> = stack.injected().iter().map(|p| p.gso_size).collect();
+        sizes[..2].to_vec()
+    };
+    assert_eq!(gso_sizes(&["mss=1000"]), [Some(1000), Some(1000)]);
+    assert_eq!(gso_sizes(&[]), [None, None]);
+}
+
+/// The listener, then two back-to-back inbound packets (the second `gap` after the first),
+/// then accept() `+0.01` later; writing a packet takes `latency`.
+fn back_to_back(latency: i64, gap: &str) -> (FakeStack, Finished) {
+    let stack = listener().send_latency(latency).call("accept", Ok(8));
+    let script = format!(
+        "\
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0.1  < S 0:0(0) win 1000
+{gap} < . 1:1(0) ack 1 win 1000
++0.01 accept(3, ..., ...) = 4
+"
+    );
+    let finished = run(&stack, &[], &script);
+    (stack, finished)
+}
+
+#[test]
+fn back_to_back_inbound_packets_are_anchored_to_the_previous_one_not_to_now() {
+    // Writing the SYN takes 3 ms: the ACK still goes 10 ms after the SYN's time (0.110, not
+    // 0.113), while the call after it is anchored to now (0.113 + 0.010).
+    let (stack, finished) = back_to_back(3_000, "+0.01");
+    finished.assert_passed();
+    let times: Vec<i64> = injections(&stack).iter().map(|(t, _)| *t).collect();
+    assert_eq!(times[..2], [100_000, 110_000]);
+    assert_eq!(calls_named(&stack, "accept"), [(123_000, Some(7))]);
+}
+
+#[test]
+fn an_inbound_packet_injected_late_fails_with_its_time() {
+    // Writing the SYN takes 10 ms, so the ACK due 1 ms after it goes out 9 ms late.
+    let (_, finished) = back_to_back(10_000, "+0.001");
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:5: timing error: expected inbound packet at 0.101000 sec but happened at \
+         0.110000 sec; tolerance 0.004000 sec"
+    );
+    // On time when writing is quick.
+    back_to_back(500, "+0.001").1.assert_passed();
+}
+
+/// Data due at 0.210 (see [`data_sent_at`]) passes when sent at `inside` and fails when sent
+/// at `outside`, with `tolerance`.
+fn assert_data_window(options: &[&str], inside: i64, outside: i64, tolerance: &str) {
+    data_sent_at(inside, options).assert_passed();
+    assert_eq!(
+        data_sent_at(outside, options).first_error(),
+        packet_timing_error(9, "at 0.210000", &secs(outside), tolerance)
+    );
+}
+
+/// Script µs as packetdrill prints seconds.
+fn secs(usecs: i64) -> String {
+    format!("{:.6}", usecs as f64 / 1e6)
+}
+
+#[test]
+fn an_outbound_packet_late_beyond_the_tolerance_fails() {
+    data_sent_at(210_000, &[]).assert_passed();
+    assert_data_window(&[], 235_000, 236_000, "0.025000");
+}
+
+#[test]
+fn an_outbound_packet_early_beyond_the_tolerance_fails() {
+    assert_data_window(&[], 185_000, 184_000, "0.025000");
+}
+
+#[test]
+fn tolerance_usecs_wins_when_larger_than_the_percentage() {
+    assert_data_window(&["tolerance_usecs=50000"], 260_000, 261_000, "0.050000");
+    // The default 12.5 % of the 0.2 s gap (25 ms) does not reach that far.
+    assert!(data_sent_at(260_000, &[]).verdict.is_err());
+}
+
+#[test]
+fn tolerance_percent_of_the_gap_wins_when_larger_than_the_usecs() {
+    // 50 % of the 0.2 s since the previous event: 100 ms.
+    assert_data_window(&["tolerance_percent=50"], 310_000, 311_000, "0.100000");
+    // 1 % is 2 ms: the 4 ms of --tolerance_usecs count instead.
+    assert_data_window(&["tolerance_percent=1"], 214_000, 215_000, "0.004000");
+}
+
+/// After the handshake, 100 bytes expected at the time `when` says; the stack sends them at
+/// `at`.
+fn data_expected(when: &str, at: i64) -> Finished {
+    let stack = handshake().sends(Outbound::tcp(at, "P.", 1, 100, 1));
+    run(
+        &stack,
+        &[],
+        &after_handshake(&format!("{when} > P. 1:101(100) ack 1\n")),
+    )
+}
+
+#[test]
+fn a_time_range_accepts_any_time_inside_it_plus_the_tolerance() {
+    // 0.110~0.210, tolerance 12.5 % of the 0.1 s from the previous event to the range's start.
+    data_expected("+0.1~+0.2", 200_000).assert_passed();
+    data_expected("+0.1~+0.2", 222_500).assert_passed();
+    assert_eq!(
+        data_expected("+0.1~+0.2", 223_000).first_error(),
+        packet_timing_error(8, "in time range 0.110000~0.210000", "0.223000", "0.012500")
+    );
+    // The same moment is too late for a plain time at the range's start.
+    assert!(data_expected("+0.1", 200_000).verdict.is_err());
+}
+
+#[test]
+fn a_star_time_is_never_checked() {
+    data_expected("*", 1_000_000).assert_passed();
+    assert_eq!(
+        data_expected("+0.2", 1_000_000).first_error(),
+        packet_timing_error(8, "at 0.210000", "1.000000", "0.025000")
+    );
+}
+
+#[test]
+fn the_first_event_is_never_time_checked() {
+    // The backend's set-up overran time 0 by 50 ms: the first call starts at 0.050.
+    let run_late = |second: &str| {
+        let stack = FakeStack::started_late_by(50_000)
+            .call("socket", Ok(7))
+            .call("bind", Ok(0));
+        let script = format!(
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n{second} bind(3, ..., ...) = 0\n"
+        );
+        run(&stack, &[], &script)
+    };
+    run_late("+0").assert_passed();
+    assert_eq!(
+        run_late("0").first_error(),
+        "t.pkt:2: timing error: expected system call start at 0.000000 sec but happened at \
+         0.050000 sec; tolerance 0.004000 sec"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

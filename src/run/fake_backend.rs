@@ -45,6 +45,10 @@ impl FakeClock {
     fn script_now(&self) -> i64 {
         self.now_usecs() - START_USECS
     }
+
+    fn advance_by(&self, usecs: i64) {
+        self.wait_until(self.now_usecs() + usecs);
+    }
 }
 
 impl Clock for FakeClock {
@@ -149,6 +153,25 @@ fn flag_bits(text: &str) -> u16 {
 pub struct Injected {
     pub at: i64,
     pub packet: PacketRepr,
+    pub gso_size: Option<u16>,
+}
+
+impl Injected {
+    /// The TCP flags in script syntax ("S", ".", "R."), for assertions.
+    pub fn flags(&self) -> String {
+        let flags = self.packet.tcp().map_or(0, |t| t.flags);
+        [
+            (tcp_flags::FIN, 'F'),
+            (tcp_flags::SYN, 'S'),
+            (tcp_flags::RST, 'R'),
+            (tcp_flags::PSH, 'P'),
+            (tcp_flags::ACK, '.'),
+        ]
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, c)| *c)
+        .collect()
+    }
 }
 
 /// A call that reached the fake target: its name, the live fd it was made on, and the script
@@ -181,6 +204,8 @@ struct State {
     outbound: VecDeque<Outbound>,
     injected: Vec<Injected>,
     calls: Vec<CallRecord>,
+    /// How long writing one packet takes (µs of the fake clock).
+    send_latency: i64,
 }
 
 /// The fake stack: its script (calls and outbound packets) and what it observed. Cloning it
@@ -244,6 +269,12 @@ impl FakeStack {
         packets
             .iter()
             .fold(self, |stack, packet| stack.sends(packet.clone()))
+    }
+
+    /// Writing a packet into the stack takes `usecs`.
+    pub fn send_latency(self, usecs: i64) -> Self {
+        self.state().send_latency = usecs;
+        self
     }
 
     /// From script time `at` on, the clock reports `reason` as its fault.
@@ -391,11 +422,20 @@ struct FakeNetdev {
 }
 
 impl Netdev for FakeNetdev {
-    fn send(&mut self, packet: &[u8], _: Option<u16>) -> std::io::Result<()> {
+    fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> std::io::Result<()> {
         let packet = wire::decode(packet)
             .unwrap_or_else(|e| panic!("the executor injected an undecodable packet: {e:?}"));
         let at = self.stack.now();
-        self.stack.state().injected.push(Injected { at, packet });
+        let latency = {
+            let mut state = self.stack.state();
+            state.injected.push(Injected {
+                at,
+                packet,
+                gso_size,
+            });
+            state.send_latency
+        };
+        self.stack.clock.advance_by(latency);
         Ok(())
     }
 
