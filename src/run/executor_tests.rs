@@ -1,7 +1,7 @@
 //! Unit tests of the executor against the scripted fake backend (`fake_backend.rs`): the event
-//! loop's timing and tolerance, blocking calls and errors, each judged by what a user sees (the
-//! verdict and packetdrill's text for it) and by what the fake stack observed (packets on the
-//! wire, calls and their times). Times are script µs.
+//! loop's timing and tolerance, outbound matching, segment merging, blocking calls and errors,
+//! each judged by what a user sees (the verdict and packetdrill's text for it) and by what the
+//! fake stack observed (packets on the wire, calls and their times). Times are script µs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -336,6 +336,230 @@ fn the_first_event_is_never_time_checked() {
         "t.pkt:2: timing error: expected system call start at 0.000000 sec but happened at \
          0.050000 sec; tolerance 0.004000 sec"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbound matching
+
+/// The pure ACK of the peer's 100 bytes, sent at once.
+fn ack_of_data() -> Outbound {
+    Outbound::tcp(10_000, ".", 1, 0, 101)
+}
+
+#[test]
+fn a_wrong_ack_names_the_field_and_shows_both_packets() {
+    let ack = |ack| {
+        answer_to_data(
+            "> . 1:1(0) ack 101",
+            &[Outbound::tcp(10_000, ".", 1, 0, ack)],
+            &[],
+        )
+    };
+    ack(101).1.assert_passed();
+    assert_eq!(
+        ack(100).1.verdict,
+        Err(
+            "t.pkt:9: error handling packet: live packet field tcp_ack_seq: expected: 101 \
+             (0x65) vs actual: 100 (0x64)\n\
+             script packet:  0.010000 . 1:1(0) ack 101\n\
+             actual packet:  0.010000 . 1:1(0) ack 100 win 1000"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn a_wrong_window_or_flag_names_the_field() {
+    let cases = [
+        (
+            "> . 1:1(0) ack 101 win 1000",
+            ack_of_data().window(2000),
+            "live packet field tcp_window: expected: 1000 (0x3e8) vs actual: 2000 (0x7d0)",
+        ),
+        (
+            "> P. 1:1(0) ack 101",
+            ack_of_data(),
+            "live packet field tcp_psh: expected: 1 (0x1) vs actual: 0 (0x0)",
+        ),
+        (
+            "> . 1:1(0) ack 101",
+            Outbound::tcp(10_000, "F.", 1, 0, 101),
+            "live packet field tcp_fin: expected: 0 (0x0) vs actual: 1 (0x1)",
+        ),
+    ];
+    for (expected, sent, field) in cases {
+        assert_eq!(
+            answer_to_data(expected, &[sent], &[]).1.first_error(),
+            format!("t.pkt:9: error handling packet: {field}")
+        );
+    }
+    // The same fields as the script says pass.
+    let right = Outbound::tcp(10_000, "P.", 1, 0, 101).window(1000);
+    answer_to_data("> P. 1:1(0) ack 101 win 1000", &[right], &[])
+        .1
+        .assert_passed();
+}
+
+#[test]
+fn a_packet_of_another_connection_is_skipped() {
+    // A wrong, early segment to another remote port, then the right one on time.
+    let wrong = Outbound::tcp(1_000, "F.", 9, 0, 7);
+    let (_, finished) = answer_to_data(
+        "> . 1:1(0) ack 101",
+        &[wrong.clone().with_remote_port(9), ack_of_data()],
+        &[],
+    );
+    finished.assert_passed();
+    // On the connection under test, the same segment is the one matched, and fails.
+    let (_, finished) = answer_to_data("> . 1:1(0) ack 101", &[wrong, ack_of_data()], &[]);
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:9: error handling packet: live packet field tcp_fin: expected: 0 (0x0) vs \
+         actual: 1 (0x1)"
+    );
+}
+
+#[test]
+fn a_retransmission_of_an_earlier_connection_is_not_the_new_ones() {
+    // Two active opens; the first one's SYN is sent again (at 0.2) before the second's (0.5).
+    let script = "\
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0    > S 0:0(0) <...>
++0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 4
++0    connect(4, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.5  > S 0:0(0) <...>
+";
+    let second_syn_at = |at| {
+        let stack = FakeStack::default()
+            .call("socket", Ok(7))
+            .call("connect", Err(libc::EINPROGRESS))
+            .call("socket", Ok(8))
+            .call("connect", Err(libc::EINPROGRESS))
+            .sends(Outbound::tcp(0, "S", 0, 0, 0))
+            .sends(Outbound::tcp(200_000, "S", 0, 0, 0))
+            .sends(Outbound::tcp(at, "S", 0, 0, 0).with_local_port(45_001));
+        run(&stack, &[], script)
+    };
+    second_syn_at(500_000).assert_passed();
+    assert_eq!(
+        second_syn_at(600_000).first_error(),
+        packet_timing_error(6, "at 0.500000", "0.600000", "0.062500")
+    );
+}
+
+#[test]
+fn no_packet_before_the_deadline_times_out() {
+    // Expected at 0.110; the sniffer gives up 2 s after the previous event (at 2.010).
+    let stack = handshake();
+    let finished = run(
+        &stack,
+        &[],
+        &after_handshake("+0.1 > P. 1:101(100) ack 1\n"),
+    );
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:8: error handling packet: Timed out waiting for packet"
+    );
+    assert_eq!(stack.now(), 2_010_000);
+    // A packet just after the deadline is not waited for; one at the deadline is.
+    assert_eq!(
+        data_expected("+0.1", 2_010_001).first_error(),
+        "t.pkt:8: error handling packet: Timed out waiting for packet"
+    );
+    assert_eq!(
+        data_expected("+0.1", 2_010_000).first_error(),
+        packet_timing_error(8, "at 0.110000", "2.010000", "0.012500")
+    );
+    data_expected("+0.1", 110_000).assert_passed();
+}
+
+#[test]
+fn a_payload_longer_than_the_script_packet_fails() {
+    let sent = |len| {
+        let stack = handshake().sends(Outbound::tcp(10_000, "P.", 1, len, 1));
+        run(&stack, &[], &after_handshake("+0 > P. 1:51(50) ack 1\n"))
+    };
+    sent(50).assert_passed();
+    assert_eq!(
+        sent(100).first_error(),
+        "t.pkt:8: error handling packet: live packet payload: expected 50 bytes vs actual 100 \
+         bytes"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segment merging
+
+/// After the handshake, 2000 bytes written and expected as one segment (line 9) and, when
+/// `then` is not empty, line 10; the stack sends `pieces`.
+fn written_in_pieces(pieces: &[Outbound], options: &[&str], then: &str) -> Finished {
+    let stack = handshake().call("write", Ok(2000)).sending(pieces);
+    let script = after_handshake(&format!(
+        "+0 write(4, ..., 2000) = 2000\n+0 > P. 1:2001(2000) ack 1\n{then}"
+    ));
+    run(&stack, options, &script)
+}
+
+/// Two TSO pieces of 1000 bytes: the first at 0.010, the second at `second_at`.
+fn two_pieces(second_at: i64) -> [Outbound; 2] {
+    [
+        Outbound::tcp(10_000, ".", 1, 1000, 1),
+        Outbound::tcp(second_at, "P.", 1001, 1000, 1),
+    ]
+}
+
+/// What the 2000-byte line says of a single 1000-byte piece.
+const ONE_PIECE_ONLY: &str = "t.pkt:9: error handling packet: live packet field \
+                              ipv4_total_length: expected: 2040 (0x7f8) vs actual: 1040 (0x410)";
+
+#[test]
+fn consecutive_pieces_merge_into_one_script_packet_timed_by_the_last() {
+    written_in_pieces(&two_pieces(12_000), &[], "").assert_passed();
+    // The first piece is on time; the merged packet happened when the second left.
+    assert_eq!(
+        written_in_pieces(&two_pieces(15_000), &[], "").first_error(),
+        packet_timing_error(9, "at 0.010000", "0.015000", "0.004000")
+    );
+}
+
+#[test]
+fn pieces_that_cannot_merge_are_not_merged() {
+    let [first, _] = two_pieces(12_000);
+    let other_ack = Outbound::tcp(12_000, "P.", 1001, 1000, 2);
+    let gap = Outbound::tcp(12_000, "P.", 1101, 1000, 1);
+    let other_window = Outbound::tcp(12_000, "P.", 1001, 1000, 1).window(2000);
+    for second in [other_ack, gap, other_window] {
+        let finished = written_in_pieces(&[first.clone(), second], &[], "");
+        assert_eq!(finished.first_error(), ONE_PIECE_ONLY);
+    }
+}
+
+#[test]
+fn a_piece_that_cannot_merge_waits_for_the_next_script_line() {
+    // After a gap, the second piece is the next line's packet (the first line's mismatch is
+    // only a warning here).
+    let [first, _] = two_pieces(12_000);
+    let pieces = [first, Outbound::tcp(12_000, "P.", 1101, 1000, 1)];
+    let next_line = "+0 > P. 1101:2101(1000) ack 1\n";
+    let finished = written_in_pieces(&pieces, &["non_fatal=packet"], next_line);
+    finished.assert_passed();
+    assert_eq!(
+        finished.warnings,
+        [ONE_PIECE_ONLY.replace("t.pkt:9: error", "warning")]
+    );
+    // Without it the next line has nothing left to match.
+    let finished = written_in_pieces(&pieces[..1], &["non_fatal=packet"], next_line);
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:10: error handling packet: Timed out waiting for packet"
+    );
+}
+
+#[test]
+fn strict_segments_turns_merging_off() {
+    let finished = written_in_pieces(&two_pieces(12_000), &["strict_segments"], "");
+    assert_eq!(finished.first_error(), ONE_PIECE_ONLY);
 }
 
 // ---------------------------------------------------------------------------------------------

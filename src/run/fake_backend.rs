@@ -126,6 +126,18 @@ impl Outbound {
         }
     }
 
+    pub fn window(self, window: u16) -> Self {
+        Outbound { window, ..self }
+    }
+
+    /// Sent from another local port: a packet of another connection.
+    pub fn with_local_port(self, port: u16) -> Self {
+        Outbound {
+            local_port: Some(port),
+            ..self
+        }
+    }
+
     /// Sent to another remote port: a packet of another connection.
     pub fn with_remote_port(self, port: u16) -> Self {
         Outbound {
