@@ -687,11 +687,9 @@ impl<'a> Executor<'a> {
 
     fn syscall(&mut self, call: &Syscall, line: usize, start: i64, end: Option<i64>) -> Result<()> {
         if self.pending_blocking.is_some() {
-            // Calls run one after another on the stack thread: wait for the outstanding one.
-            let deadline = std::time::Instant::now() + BLOCKING_WAIT;
-            while self.pending_blocking.is_some() && std::time::Instant::now() < deadline {
-                self.collect_blocking(Some(Duration::from_millis(10)))?;
-            }
+            // Calls run one after another on the stack thread: wait for the outstanding one
+            // (through the backend's call thread, which returns as soon as the call does).
+            self.collect_blocking(Some(BLOCKING_WAIT))?;
             if self.pending_blocking.is_some() {
                 let what = if end.is_some() {
                     "blocking system call while another blocking system call is already in progress"

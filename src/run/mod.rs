@@ -13,6 +13,11 @@ pub mod sockets;
 pub mod stack;
 pub mod syscall;
 
+#[cfg(test)]
+mod executor_tests;
+#[cfg(test)]
+mod fake_backend;
+
 use std::path::Path;
 
 use crate::introspect::server::HttpServer;
