@@ -6,23 +6,21 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::executor::{Executor, RunError, StackUnderTest};
+use super::executor::{Executor, StackUnderTest};
 use super::fake_backend::{FakeStack, Outbound, Returns, EPHEMERAL_PORT};
 use super::stack::ScriptCalls;
 use super::syscall::SyscallEnv;
 use crate::cli::{Config, OptionSetting};
 use crate::introspect::ScriptFds;
 use crate::sut::network::Addresses;
-
-/// The one place that knows the executor's error type: a run's verdict as packetdrill prints
-/// it for a script named `t.pkt`.
-fn verdict(outcome: Result<(), RunError>) -> Result<(), String> {
-    outcome.map_err(|e| e.render("t.pkt"))
-}
+use crate::verdict::{Failure, FailureKind, TimedEvent};
 
 /// What a run ended with.
 struct Finished {
+    /// The failure as packetdrill prints it for a script named `t.pkt`.
     verdict: Result<(), String>,
+    /// The failure as data.
+    failure: Option<Failure>,
     warnings: Vec<String>,
 }
 
@@ -83,7 +81,8 @@ fn run(stack: &FakeStack, options: &[&str], script: &str) -> Finished {
     );
     let outcome = executor.run_events().and_then(|()| executor.finish());
     Finished {
-        verdict: verdict(outcome),
+        verdict: outcome.as_ref().map_err(Failure::render).copied(),
+        failure: outcome.err(),
         warnings: executor.warnings().to_vec(),
     }
 }
@@ -263,6 +262,22 @@ fn secs(usecs: i64) -> String {
 fn an_outbound_packet_late_beyond_the_tolerance_fails() {
     data_sent_at(210_000, &[]).assert_passed();
     assert_data_window(&[], 235_000, 236_000, "0.025000");
+    // The verdict carries the numbers, not only the text.
+    let late = data_sent_at(236_000, &[]).failure.expect("late");
+    assert_eq!(
+        *late.kind,
+        FailureKind::Timing {
+            event: TimedEvent::OutboundPacket,
+            expected_usecs: 210_000,
+            expected_end_usecs: None,
+            actual_usecs: 236_000,
+            tolerance_usecs: 25_000,
+        }
+    );
+    assert_eq!(
+        late.kind.beyond_tolerance_usecs(),
+        Some((TimedEvent::OutboundPacket, 1_000))
+    );
 }
 
 #[test]
