@@ -310,7 +310,9 @@ impl Runner<'_> {
     }
 
     /// Runs that failed by a near miss in timing run again, one at a time, with nothing else
-    /// loading the machine: the verdict is then the one a serial run gives.
+    /// loading the machine: the verdict is then the one a serial run gives. The variants of one
+    /// long script (from [`SERIAL_VARIANTS_BELOW`], whose variants share the parallel phase
+    /// too) retry together: one after another, the corpus's 13 s script alone cost 39 s.
     fn retry_near_misses(&self, runs: &[PlannedRun], records: &mut [RunRecord]) {
         let candidates: Vec<usize> = (0..records.len())
             .filter(|i| deserves_retry(&records[*i]))
@@ -324,25 +326,49 @@ impl Runner<'_> {
         ));
         // Let the kernel finish tearing down the last parallel runs' namespaces first.
         std::thread::sleep(RETRY_SETTLE);
-        for index in candidates {
-            for _ in 0..self.options.timing_retries {
-                if self.interrupted() {
-                    return;
-                }
-                let mut retried = self.run_one(&runs[index], index, Phase::Retry);
-                let previous = &records[index];
-                retried.attempts = previous.attempts + 1;
-                retried.earlier_failures = previous.earlier_failures.clone();
-                retried.earlier_failures.push(previous.message.clone());
-                retried.cpu += previous.cpu;
-                self.progress.finished(&retried, true);
-                let again = deserves_retry(&retried);
-                records[index] = retried;
-                if !again {
-                    break;
-                }
+        for group in retry_groups(runs, &candidates) {
+            if self.interrupted() {
+                return;
+            }
+            let retried: Vec<(usize, RunRecord)> = std::thread::scope(|scope| {
+                let retrying: Vec<_> = group
+                    .iter()
+                    .map(|&index| {
+                        let previous = records[index].clone();
+                        scope.spawn(move || (index, self.retry(&runs[index], index, previous)))
+                    })
+                    .collect();
+                retrying
+                    .into_iter()
+                    .filter_map(|thread| thread.join().ok())
+                    .collect()
+            });
+            for (index, record) in retried {
+                records[index] = record;
             }
         }
+    }
+
+    /// Runs `run` again (up to `--timing_retries` times while it keeps failing by a near
+    /// miss); the record of its last attempt, carrying the earlier ones' messages.
+    fn retry(&self, run: &PlannedRun, index: usize, mut previous: RunRecord) -> RunRecord {
+        for _ in 0..self.options.timing_retries {
+            if self.interrupted() {
+                break;
+            }
+            let mut retried = self.run_one(run, index, Phase::Retry);
+            retried.attempts = previous.attempts + 1;
+            retried.earlier_failures = previous.earlier_failures.clone();
+            retried.earlier_failures.push(previous.message.clone());
+            retried.cpu += previous.cpu;
+            self.progress.finished(&retried, true);
+            let again = deserves_retry(&retried);
+            previous = retried;
+            if !again {
+                break;
+            }
+        }
+        previous
     }
 
     fn run_one(&self, run: &PlannedRun, index: usize, phase: Phase) -> RunRecord {
@@ -526,6 +552,26 @@ impl Runner<'_> {
     }
 }
 
+/// The retries in the order they run, in groups that run at once: the variants of one long
+/// script (on one target) together, every other run alone.
+fn retry_groups(runs: &[PlannedRun], candidates: &[usize]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &index in candidates {
+        let run = &runs[index];
+        let joins = groups.last().is_some_and(|group| {
+            let first = &runs[group[0]];
+            run.estimated >= SERIAL_VARIANTS_BELOW
+                && first.script == run.script
+                && first.target == run.target
+        });
+        match groups.last_mut() {
+            Some(group) if joins => group.push(index),
+            _ => groups.push(vec![index]),
+        }
+    }
+    groups
+}
+
 /// The largest (actual − scheduled) time in µs of a run's injection log (`scheduled actual`
 /// per line, written by the run when STACKDRILL_INJECTION_LOG names a file).
 fn largest_injection_delay(log: &Path) -> Option<i64> {
@@ -689,6 +735,31 @@ mod tests {
                 },
             },
         )
+    }
+
+    #[test]
+    fn the_variants_of_a_long_script_retry_together() {
+        let run = |script: &str, secs: u64| PlannedRun {
+            script: PathBuf::from(script),
+            name: script.to_string(),
+            variant: None,
+            target: None,
+            expectation: Expectation::Pass,
+            estimated: Duration::from_secs(secs),
+        };
+        let runs = [
+            run("short.pkt", 0),
+            run("short.pkt", 0),
+            run("long.pkt", 13),
+            run("long.pkt", 13),
+            run("long.pkt", 13),
+            run("other.pkt", 13),
+        ];
+        assert_eq!(
+            retry_groups(&runs, &[0, 1, 2, 3, 4, 5]),
+            [vec![0], vec![1], vec![2, 3, 4], vec![5]]
+        );
+        assert_eq!(retry_groups(&runs, &[2, 4]), [vec![2, 4]]);
     }
 
     #[test]

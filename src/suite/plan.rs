@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::cli::OptionSetting;
 use crate::script::ast::EventTime;
 
 use super::compare::CompareTarget;
@@ -53,10 +54,11 @@ pub fn plan_runs(
             let source = std::fs::read_to_string(&script)
                 .map_err(|e| format!("{}: cannot read script: {e}", script.display()))?;
             let expectation = Expectation::of_script(&script, &source)?;
-            let estimated = estimated_length(&script);
             let absolute =
                 std::path::absolute(&script).map_err(|e| format!("{}: {e}", script.display()))?;
             for variant in selection.variants_of(&name, &source) {
+                let defines = variant.map_or_else(Vec::new, |v| selection.flags(v));
+                let estimated = estimated_length(&script, &defines);
                 runs.push(PlannedRun {
                     script: absolute.clone(),
                     name: name.clone(),
@@ -87,9 +89,17 @@ pub fn on_targets(runs: Vec<PlannedRun>, targets: &[CompareTarget]) -> Vec<Plann
         .collect()
 }
 
-/// The script time of the last event (0 when the script does not parse: the run will say why).
-fn estimated_length(script: &Path) -> Duration {
-    let Ok(parsed) = crate::script::parse_file(script, &BTreeMap::new()) else {
+/// The script time of the last event, parsed with the `--define`s among the variant's
+/// `flags` (which scripts like zerocopy/maxfrags.pkt need); 0 when the script does not parse:
+/// the run will say why.
+fn estimated_length(script: &Path, flags: &[OptionSetting]) -> Duration {
+    let defines: BTreeMap<String, String> = flags
+        .iter()
+        .filter(|flag| flag.name == "define")
+        .filter_map(|flag| flag.value.as_deref()?.split_once('='))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    let Ok(parsed) = crate::script::parse_file(script, &defines) else {
         return Duration::ZERO;
     };
     let mut now: i64 = 0;
@@ -128,6 +138,26 @@ mod tests {
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn a_script_that_needs_its_variants_defines_is_estimated_with_them() {
+        let dir = std::env::temp_dir().join(format!("stackdrill-plan-d-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        write(
+            &dir,
+            "errqueue.pkt",
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +3 setsockopt(3, CMSG_LEVEL_IP, CMSG_TYPE_RECVERR, [1], 4) = 0\n",
+        );
+        let runs = plan_runs(
+            std::slice::from_ref(&dir),
+            &VariantSelection::parse("ipv4,ipv6").unwrap(),
+        )
+        .unwrap();
+        let estimates: Vec<Duration> = runs.iter().map(|run| run.estimated).collect();
+        assert_eq!(estimates, [Duration::from_secs(3); 2]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
