@@ -3,16 +3,16 @@
 # second run needs no network): python3-dev (pyo3 links Debian's libpython, see
 # .cargo/config.toml); iproute2 and ethtool (scripts' shell commands call ip, tc and ethtool);
 # gcc (tests build a C adapter against stacks/include/packetdrill.h); curl (scripts read
-# the introspection server).
+# the introspection server); libdpdk-dev, dpdk, dpdk-dev, clang and libclang-dev (the
+# workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang).
 # Extra package names may be given as arguments.
 set -euo pipefail
 needed=()
-dpkg -s python3-dev >/dev/null 2>&1 || needed+=(python3-dev)
+for package in python3-dev libdpdk-dev dpdk dpdk-dev clang libclang-dev "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
+done
 for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool" "cc:gcc" "curl:curl"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || needed+=("${pair##*:}")
-done
-for package in "$@"; do
-    dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
 done
 if ((${#needed[@]})); then
     if [ "$(id -u)" -eq 0 ]; then
