@@ -2,6 +2,11 @@
  * build.rs with the same flags as DPDK's own users (pkg-config --cflags libdpdk). */
 /* rte_devargs_reset is still experimental in 22.11. */
 #define ALLOW_EXPERIMENTAL_API
+/* F_GETSIG, F_SETOWN_EX, struct f_owner_ex. */
+#define _GNU_SOURCE
+
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 
 #include <rte_devargs.h>
@@ -75,4 +80,24 @@ int shim_devargs_known(const char *devargs)
 	ret = rte_devargs_parse(&da, devargs);
 	rte_devargs_reset(&da);
 	return ret;
+}
+
+int shim_async_signal(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+	int sig;
+
+	if (flags < 0 || !(flags & O_ASYNC))
+		return -1;
+	sig = fcntl(fd, F_GETSIG);
+	if (sig < 0)
+		return -1;
+	return sig == 0 ? SIGIO : sig;
+}
+
+int shim_async_signal_to_thread(int fd, int tid)
+{
+	struct f_owner_ex owner = { .type = F_OWNER_TID, .pid = tid };
+
+	return fcntl(fd, F_SETOWN_EX, &owner);
 }

@@ -24,6 +24,12 @@ struct rte_mbuf *shim_pktmbuf_from(struct rte_mempool *pool, const void *data, u
 /* 0 when some bus (and, for a vdev, some driver) recognises the device that devargs names
  * (rte_devargs_parse), a negative errno otherwise. Parses only; attaches nothing. */
 int shim_devargs_known(const char *devargs);
+/* The signal the kernel sends when fd (with O_ASYNC) becomes readable: F_GETSIG, with 0
+ * (the default) reported as SIGIO; -1 when fd is not in O_ASYNC mode or fcntl fails. */
+int shim_async_signal(int fd);
+/* Makes thread tid the owner of fd's O_ASYNC signal (F_SETOWN_EX, F_OWNER_TID): 0, or -1 with
+ * errno set. */
+int shim_async_signal_to_thread(int fd, int tid);
 /* Frees n mbufs (rte_pktmbuf_free_bulk). */
 void shim_pktmbuf_free_bulk(struct rte_mbuf **mbufs, unsigned int n);
 

@@ -16,7 +16,9 @@
 //!
 //! Threads: [`eal_init`] starts one EAL thread (`eal-intr-thread`, interrupt handling) with the
 //! EAL flags stackdrill uses, and gives the calling thread its CPU affinity back after EAL
-//! pinned it. Ports and pools work from any thread (none needs to be an EAL lcore).
+//! pinned it. Ports and pools work from any thread (none needs to be an EAL lcore). net_tap
+//! wakes its receiver with a signal that the kernel would deliver to the main thread; a
+//! [`Port`] steers it to the thread that sends and receives ([`Port::poll_here`]).
 
 mod eal;
 mod error;

@@ -1,6 +1,7 @@
 //! net_tap ports against the Linux kernel, each inside a network namespace the test creates
 //! for itself (never the root one): ICMP echo and ARP round trips, how long a round trip takes,
-//! and that dropping the port removes the kernel interface.
+//! frames reaching a port that changed threads, and that dropping the port removes the kernel
+//! interface.
 
 mod common;
 
@@ -226,6 +227,13 @@ fn tap_port(port: Port, ifaces: &Ifaces, iface: &str) -> (Port, [u8; 6]) {
     (port, kernel_mac)
 }
 
+/// Initialises EAL and returns fresh names for a net_tap device and its kernel interface.
+fn tap_names() -> (String, String) {
+    common::eal();
+    let n = common::unique("");
+    (format!("net_tap{n}"), format!("dtap{n}"))
+}
+
 /// Sends `request` and waits up to a second for the kernel's echo reply.
 fn echo_once(port: &mut Port, request: &[u8], copy: bool) -> Duration {
     let start = Instant::now();
@@ -263,9 +271,7 @@ fn summary(samples: &mut [Duration]) -> (f64, f64) {
 
 #[test]
 fn icmp_echo_to_the_kernel_through_net_tap_and_the_interface_goes_with_the_port() {
-    common::eal();
-    let n = common::unique("");
-    let (vdev, iface) = (format!("net_tap{n}"), format!("dtap{n}"));
+    let (vdev, iface) = tap_names();
     in_private_netns(|root| {
         let ifaces = Ifaces::new();
         let port = Port::attach_vdev(&vdev, &format!("iface={iface}")).expect("attach net_tap");
@@ -312,12 +318,10 @@ fn icmp_echo_to_the_kernel_through_net_tap_and_the_interface_goes_with_the_port(
 
 #[test]
 fn arp_is_answered_on_a_probed_net_tap_and_the_interface_goes_with_the_port() {
-    common::eal();
-    let n = common::unique("");
-    let iface = format!("dtap{n}");
+    let (vdev, iface) = tap_names();
     in_private_netns(|root| {
         let ifaces = Ifaces::new();
-        let port = Port::probe(&format!("net_tap{n},iface={iface}")).expect("probe net_tap");
+        let port = Port::probe(&format!("{vdev},iface={iface}")).expect("probe net_tap");
         assert!(ifaces.exists(&iface) && !root.exists(&iface));
         let (mut port, kernel_mac) = tap_port(port, &ifaces, &iface);
 
@@ -354,5 +358,50 @@ fn arp_is_answered_on_a_probed_net_tap_and_the_interface_goes_with_the_port() {
             !ifaces.exists(&iface),
             "{iface} is still there after the port dropped"
         );
+    });
+}
+
+#[test]
+fn frames_reach_a_port_that_moved_to_another_thread() {
+    let (vdev, iface) = tap_names();
+    in_private_netns(|_root| {
+        let ifaces = Ifaces::new();
+        let port = Port::attach_vdev(&vdev, &format!("iface={iface}")).expect("attach net_tap");
+        let (port, kernel_mac) = tap_port(port, &ifaces, &iface);
+        // A poller thread does a round trip (net_tap's rx signal now goes to it, and has
+        // fired) and exits.
+        let mut port = std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let mut port = port;
+                    let mut request = echo_request(kernel_mac, PEER_MAC, 0x7e7e);
+                    for seq in 0..3 {
+                        set_echo_sequence(&mut request, seq);
+                        echo_once(&mut port, &request, false);
+                    }
+                    port
+                })
+                .join()
+                .expect("poller thread")
+        });
+        // The kernel sends a datagram to the peer while the signal's owner is gone...
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("UDP socket");
+        socket
+            .send_to(b"stackdrill", (std::net::Ipv4Addr::from(PEER_IP), 9))
+            .expect("send UDP");
+        std::thread::sleep(Duration::from_millis(20));
+        // ...and this thread still receives it.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut frames = Vec::new();
+        while !frames
+            .iter()
+            .any(|frame: &Vec<u8>| frame.ends_with(b"stackdrill"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the kernel's datagram never arrived"
+            );
+            port.receive(&mut frames, 8).expect("receive");
+        }
     });
 }
