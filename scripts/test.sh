@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 ./scripts/install-system-deps.sh
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets -- -D warnings -D clippy::undocumented_unsafe_blocks
+# The default build needs no DPDK: check it compiles and lints without the feature too.
+cargo clippy -p stackdrill --all-targets -- -D warnings -D clippy::undocumented_unsafe_blocks
+cargo clippy --workspace --all-targets --features stackdrill/dpdk -- -D warnings \
+    -D clippy::undocumented_unsafe_blocks
 # tests/portable.rs loads the smoltcp adapter from target/debug: build every member first.
-cargo build --workspace
-cargo test --workspace --all-targets
+cargo build --workspace --features stackdrill/dpdk
+cargo test --workspace --all-targets --features stackdrill/dpdk

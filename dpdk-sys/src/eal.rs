@@ -98,3 +98,25 @@ fn restore_affinity(set: &libc::cpu_set_t) {
         );
     }
 }
+
+/// EAL arguments that need no hugepages, PCI scan, shared configuration files or telemetry
+/// socket (verified on Debian 12's DPDK 22.11 without hugepages): the main lcore allowed on
+/// `cpus` (EAL would otherwise pin the calling thread to one CPU), only errors logged.
+pub fn plain_eal_args(cpus: &[usize]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--no-huge",
+        "-m",
+        "256",
+        "--no-shconf",
+        "--no-pci",
+        "--no-telemetry",
+        "--log-level=error",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    if !cpus.is_empty() {
+        let cpus: Vec<String> = cpus.iter().map(usize::to_string).collect();
+        args.push(format!("--lcores=0@({})", cpus.join(",")));
+    }
+    args
+}

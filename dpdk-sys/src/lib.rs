@@ -25,7 +25,7 @@ mod error;
 mod mempool;
 mod port;
 
-pub use eal::eal_init;
+pub use eal::{eal_init, plain_eal_args};
 pub use error::DpdkError;
 pub use mempool::Mempool;
 pub use port::{Port, BURST};

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use super::values::{self, CodeFormat, CodeSockopt, CpuPin, IpVersion, Reason, UdpEncapsulation};
+use super::values::{
+    self, CodeFormat, CodeSockopt, CpuPin, IpVersion, NetdevKind, Reason, UdpEncapsulation,
+};
 use super::Config;
 
 use Initial::{Unset, Value, ValueMeaning};
@@ -526,6 +528,33 @@ pub const FLAGS: &[Flag<Config>] = &[
             };
             Ok(())
         },
+    ),
+    Flag::value(
+        "netdev",
+        "tun|dpdk",
+        Value("tun"),
+        "(stackdrill) where packets travel: a tun device, or a DPDK port (see --dpdk_devargs)",
+        |c, v| {
+            c.netdev = NetdevKind::from_name(v).ok_or("expected tun or dpdk")?;
+            Ok(())
+        },
+    ),
+    Flag::value(
+        "dpdk_eal_args",
+        "ARGS",
+        Unset("none"),
+        "(stackdrill) more DPDK EAL arguments, space-separated (with --netdev=dpdk)",
+        |c, v| {
+            c.dpdk_eal_args = v.split_whitespace().map(str::to_string).collect();
+            Ok(())
+        },
+    ),
+    Flag::value(
+        "dpdk_devargs",
+        "DEVARGS",
+        Unset("a net_tap device named tun0 in the run's namespace"),
+        "(stackdrill) the DPDK device: any vdev (net_tap0,iface=x) or a PCI address",
+        |c, v| values::non_empty(v, "a device").map(|d| c.dpdk_devargs = Some(d)),
     ),
     Flag {
         nplab: true,

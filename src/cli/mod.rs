@@ -62,7 +62,9 @@ use std::path::PathBuf;
 pub use getopt::parse_command_line;
 pub use suite::SuiteOptions;
 pub use usage::{usage, version_text};
-pub use values::{CodeFormat, CodeSockopt, CpuPin, IpPrefix, IpVersion, UdpEncapsulation};
+pub use values::{
+    CodeFormat, CodeSockopt, CpuPin, IpPrefix, IpVersion, NetdevKind, UdpEncapsulation,
+};
 
 use flags::{Refusal, FLAGS};
 use values::one_line;
@@ -173,6 +175,13 @@ pub struct Config {
     pub pcap_file: Option<PathBuf>,
     /// (stackdrill) `--pin_cpu`: which CPU a run's threads share.
     pub pin_cpu: CpuPin,
+    /// (stackdrill) `--netdev`: where packets travel.
+    pub netdev: NetdevKind,
+    /// (stackdrill) `--dpdk_eal_args`: more arguments for DPDK's EAL, split at spaces.
+    pub dpdk_eal_args: Vec<String>,
+    /// (stackdrill) `--dpdk_devargs`: the DPDK device; None = a net_tap vdev named tun0 in the
+    /// run's namespace.
+    pub dpdk_devargs: Option<String>,
 }
 
 impl Default for Config {
@@ -227,6 +236,9 @@ impl Default for Config {
             no_cleanup: false,
             pcap_file: None,
             pin_cpu: CpuPin::Off,
+            netdev: NetdevKind::Tun,
+            dpdk_eal_args: Vec::new(),
+            dpdk_devargs: None,
         };
         for flag in FLAGS {
             flag.apply_default(&mut config);

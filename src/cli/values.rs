@@ -148,6 +148,25 @@ pub enum CpuPin {
     Off,
 }
 
+/// Where a run's packets travel (`--netdev`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetdevKind {
+    /// A tun device in the run's namespace (packetdrill's wire).
+    Tun,
+    /// A DPDK port: by default a net_tap virtual device named tun0 in the run's namespace.
+    Dpdk,
+}
+
+impl NetdevKind {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "tun" => Some(Self::Tun),
+            "dpdk" => Some(Self::Dpdk),
+            _ => None,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Parsers
 // ---------------------------------------------------------------------------

@@ -5,9 +5,10 @@
 //! profile of defines that comes with it. Nothing outside this module asks which kind of
 //! backend it is.
 //!
-//! One folder per kind of backend: `kernel/` (the Linux kernel over a tun device) and `so/` (a
-//! userspace stack in a shared object). A new wire or target is one folder plus one arm in
-//! [`choose`] and [`open`].
+//! One folder per kind of backend: `kernel/` (the Linux kernel over a tun device), `dpdk/` (a
+//! DPDK port as the kernel's wire, with the `dpdk` cargo feature) and `so/` (a userspace stack
+//! in a shared object). A new wire or target is one folder plus one arm in [`choose`] and
+//! [`open`].
 
 /// The shared-object ABI as Rust types (the `stackdrill-abi` crate, shared with Rust adapters).
 pub use stackdrill_abi as abi;
@@ -15,6 +16,8 @@ pub use stackdrill_abi as abi;
 pub mod calls;
 pub mod capture;
 pub mod clock;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod kernel;
 pub mod netdev;
 pub mod network;
@@ -27,7 +30,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cli::Config;
+use crate::cli::{Config, NetdevKind};
 
 use calls::CallThread;
 use capture::CapturingNetdev;
@@ -39,8 +42,8 @@ use view::StackView;
 /// The kind of stack under test the configuration names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Choice {
-    /// The Linux kernel, over a tun device (default).
-    Kernel,
+    /// The Linux kernel (default), its packets on `wire`.
+    Kernel { wire: Wire },
     /// A userspace stack behind packetdrill's shared-object ABI (`--so_filename`, with
     /// `--so_flags`).
     SharedObject {
@@ -49,9 +52,35 @@ pub enum Choice {
     },
 }
 
-/// Which stack the configuration puts under test: the one place that decides.
+/// Where the kernel's packets travel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wire {
+    /// A tun device (default, as packetdrill).
+    Tun,
+    /// A DPDK port (`--netdev=dpdk`): `devargs` names it (None: a net_tap device named tun0 in
+    /// the run's namespace); `eal_args` are added to EAL's.
+    Dpdk {
+        devargs: Option<String>,
+        eal_args: Vec<String>,
+    },
+}
+
+/// Which stack the configuration puts under test, and on which wire: the one place that
+/// decides.
 pub fn choose(config: &Config) -> Result<Choice, String> {
+    let wire = match config.netdev {
+        NetdevKind::Tun => Wire::Tun,
+        NetdevKind::Dpdk => Wire::Dpdk {
+            devargs: config.dpdk_devargs.clone(),
+            eal_args: config.dpdk_eal_args.clone(),
+        },
+    };
     match &config.so_filename {
+        Some(_) if wire != Wire::Tun => Err(
+            "--netdev=dpdk: a userspace stack under test brings its own netdev (its DPDK port \
+             is not supported yet)"
+                .to_string(),
+        ),
         Some(library) => Ok(Choice::SharedObject {
             library: library.clone(),
             flags: config.so_flags.clone(),
@@ -59,7 +88,7 @@ pub fn choose(config: &Config) -> Result<Choice, String> {
         None if config.userspace_stack => {
             Err("--userspace_stack needs --so_filename=PATH (the stack to test)".to_string())
         }
-        None => Ok(Choice::Kernel),
+        None => Ok(Choice::Kernel { wire }),
     }
 }
 
@@ -67,7 +96,7 @@ pub fn choose(config: &Config) -> Result<Choice, String> {
 /// differ (the script's own and `-D` defines win over them).
 pub fn profile_defines(choice: &Choice) -> Result<BTreeMap<String, String>, String> {
     let pairs = match choice {
-        Choice::Kernel => kernel::target::PROFILE_DEFINES
+        Choice::Kernel { .. } => kernel::target::PROFILE_DEFINES
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect(),
@@ -98,11 +127,12 @@ pub struct Backend {
 /// all inherit the CPU and the namespace.
 pub fn open(choice: &Choice, config: &Config, network: &Addresses) -> Result<Backend, String> {
     // `--pin_cpu=start` is for the kernel's timers; a userspace stack keeps its own time.
-    crate::sched::cpu::pin_run(config.pin_cpu, *choice == Choice::Kernel)?;
+    let kernel = matches!(choice, Choice::Kernel { .. });
+    crate::sched::cpu::pin_run(config.pin_cpu, kernel)?;
     kernel::netns::enter_private_namespace()
         .map_err(|e| format!("cannot create a private network namespace: {e}"))?;
     let backend = match choice {
-        Choice::Kernel => kernel::open(config, network)?,
+        Choice::Kernel { wire } => kernel::open(wire, config, network)?,
         Choice::SharedObject { library, flags } => {
             so::open(library, flags.as_deref(), config, network)?
         }

@@ -3,6 +3,7 @@
 //! the executor maps script packets to these values and back. Checksums: `checksum.rs`.
 
 pub mod checksum;
+pub mod link;
 
 use std::net::IpAddr;
 

@@ -5,26 +5,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// EAL arguments that work on this machine kind without hugepages, PCI or telemetry: the main
-/// lcore may run on any CPU the test process may use, and only errors are logged.
+/// EAL arguments that work on this machine kind: the main lcore may run on any CPU the test
+/// process may use.
 pub fn eal_args() -> Vec<String> {
-    let cpus = allowed_cpus()
-        .iter()
-        .map(usize::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    [
-        "--no-huge",
-        "-m",
-        "256",
-        "--no-shconf",
-        "--no-pci",
-        "--no-telemetry",
-        &format!("--lcores=0@({cpus})"),
-        "--log-level=error",
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    dpdk_sys::plain_eal_args(&allowed_cpus())
 }
 
 /// Initialises EAL with [`eal_args`] (once per process; later calls are cheap).

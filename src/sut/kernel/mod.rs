@@ -13,27 +13,53 @@ pub mod tun;
 use std::sync::Arc;
 
 use super::clock::RealClock;
+use super::netdev::Netdev;
 use super::network::Addresses;
-use super::Backend;
+use super::{Backend, Wire};
 use crate::cli::Config;
 
 use calls::KernelCalls;
 use netns::TunConfig;
 use sock_diag::KernelView;
 
-/// The kernel's backend, in the run's (already entered) private network namespace: `tun0`
-/// configured as packetdrill configures it, a call thread, the real clock.
-pub fn open(config: &Config, network: &Addresses) -> Result<Backend, String> {
-    let tun = netns::create_tun(&tun_config(config, network))
-        .map_err(|e| format!("cannot set up the tun device: {e}"))?;
+/// The kernel's backend, in the run's (already entered) private network namespace: its wire
+/// (`tun0` configured as packetdrill configures it, or a DPDK port standing in for it), a call
+/// thread, the real clock.
+pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend, String> {
+    let netdev: Box<dyn Netdev> = match wire {
+        Wire::Tun => Box::new(
+            netns::create_tun(&tun_config(config, network))
+                .map_err(|e| format!("cannot set up the tun device: {e}"))?,
+        ),
+        Wire::Dpdk { devargs, eal_args } => {
+            open_dpdk(devargs.as_deref(), eal_args, &tun_config(config, network))?
+        }
+    };
     Ok(Backend {
         calls: Box::new(KernelCalls::spawn()?),
-        netdev: Box::new(tun),
+        netdev,
         clock: Arc::new(RealClock),
         view: Arc::new(KernelView {
             http_port: config.http_port,
         }),
     })
+}
+
+#[cfg(feature = "dpdk")]
+fn open_dpdk(
+    devargs: Option<&str>,
+    eal_args: &[String],
+    interface: &TunConfig,
+) -> Result<Box<dyn Netdev>, String> {
+    crate::sut::dpdk::open_kernel_wire(devargs, eal_args, interface)
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn open_dpdk(_: Option<&str>, _: &[String], _: &TunConfig) -> Result<Box<dyn Netdev>, String> {
+    Err(
+        "--netdev=dpdk: this stackdrill was built without DPDK (cargo build --features dpdk)"
+            .to_string(),
+    )
 }
 
 /// Creates `tun0` as for a kernel run but leaves it unused, for a backend whose packets travel
@@ -55,5 +81,30 @@ fn tun_config(config: &Config, network: &Addresses) -> TunConfig {
         gateway_ip: network.gateway_ip,
         mtu: config.mtu,
         is_anyip: config.is_anyip,
+    }
+}
+
+#[cfg(all(test, not(feature = "dpdk")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_feature_a_dpdk_wire_is_refused_naming_the_flag() {
+        let interface = TunConfig {
+            name: "tun0".to_string(),
+            ipv6: false,
+            local_ip: [192, 168, 0, 1].into(),
+            local_prefix_len: 16,
+            remote_ip: [192, 0, 2, 1].into(),
+            remote_prefix_len: 24,
+            gateway_ip: [192, 168, 0, 2].into(),
+            mtu: 1500,
+            is_anyip: false,
+        };
+        let refused = open_dpdk(None, &[], &interface).err().unwrap();
+        assert_eq!(
+            refused,
+            "--netdev=dpdk: this stackdrill was built without DPDK (cargo build --features dpdk)"
+        );
     }
 }

@@ -169,8 +169,13 @@ pub fn create_unused_tun(config: &TunConfig) -> io::Result<()> {
 /// Steps 1-5 of [`create_tun`]: the device, its sysctls, MTU, link, address and route.
 fn configure_tun(config: &TunConfig) -> io::Result<(OwnedFd, u32)> {
     check_config(config)?;
-    let name = config.name.as_str();
+    let tun = open_tun_device(&config.name)?;
+    let ifindex = configure_interface(config)?;
+    Ok((tun, ifindex))
+}
 
+/// Step 1: the tun device named `name`, with a virtio-net header and TSO.
+fn open_tun_device(name: &str) -> io::Result<OwnedFd> {
     // 1. The device.
     let tun: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
@@ -207,6 +212,15 @@ fn configure_tun(config: &TunConfig) -> io::Result<(OwnedFd, u32)> {
     // SAFETY: the fd is an open tun device; TUNSETOFFLOAD takes its argument by value.
     unsafe { tun_ioctl::set_offload(tun.as_raw_fd(), offload as libc::c_int) }
         .map_err(|e| annotate(e.into(), "TUNSETOFFLOAD"))?;
+    Ok(tun)
+}
+
+/// Steps 2-5 for the interface `config.name`, which exists already (a tun device, or another
+/// device standing in for it): its IPv6 sysctls, MTU, link up, address and route. Returns its
+/// interface index.
+pub fn configure_interface(config: &TunConfig) -> io::Result<u32> {
+    check_config(config)?;
+    let name = config.name.as_str();
     let ifindex = if_index(name)?;
 
     // 2. IPv6 sysctls, before the link comes up (so no IPv6 packet is ever sent on an IPv4 run,
@@ -269,7 +283,7 @@ fn configure_tun(config: &TunConfig) -> io::Result<(OwnedFd, u32)> {
                 ),
             )
         })?;
-    Ok((tun, ifindex))
+    Ok(ifindex)
 }
 
 fn check_config(config: &TunConfig) -> io::Result<()> {

@@ -1,5 +1,6 @@
-//! The rtnetlink requests that configure the run's namespace: a link's MTU and up state, an
-//! address, a route, and the route lookup that tells when a local address is usable. The
+//! The rtnetlink requests that configure the run's namespace: a link's MTU and up state and
+//! MAC address, an address, a route, a permanent neighbour, and the route lookup that tells
+//! when a local address is usable. The
 //! messages are netlink-packet-route's, sent over a netlink-sys socket; each request is
 //! answered (acknowledged, or with its reply) before the next is sent.
 
@@ -15,6 +16,9 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
 use netlink_packet_route::route::{
     RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -50,6 +54,43 @@ impl Rtnetlink {
         link.header.change_mask = LinkFlags::Up;
         link.attributes.extend(mtu.map(LinkAttribute::Mtu));
         self.request(RouteNetlinkMessage::SetLink(link), 0)
+    }
+
+    /// `ip neigh replace IP lladdr MAC dev IFINDEX nud permanent`: the kernel knows the peer's
+    /// link-layer address without asking (a layer-2 device standing in for tun).
+    pub fn add_neighbour(&mut self, ifindex: u32, ip: IpAddr, mac: [u8; 6]) -> io::Result<()> {
+        let mut neighbour = NeighbourMessage::default();
+        neighbour.header.family = family_of(ip);
+        neighbour.header.ifindex = ifindex;
+        neighbour.header.state = NeighbourState::Permanent;
+        neighbour.attributes = vec![
+            NeighbourAttribute::Destination(match ip {
+                IpAddr::V4(v4) => NeighbourAddress::Inet(v4),
+                IpAddr::V6(v6) => NeighbourAddress::Inet6(v6),
+            }),
+            NeighbourAttribute::LinkLayerAddress(mac.to_vec()),
+        ];
+        self.request(
+            RouteNetlinkMessage::NewNeighbour(neighbour),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+    }
+
+    /// A link's link-layer (MAC) address (`ip link show dev IFINDEX`).
+    pub fn link_address(&mut self, ifindex: u32) -> io::Result<Vec<u8>> {
+        let mut link = LinkMessage::default();
+        link.header.index = ifindex;
+        let reply = self.transact(RouteNetlinkMessage::GetLink(link), 0, false)?;
+        let Some(RouteNetlinkMessage::NewLink(link)) = reply else {
+            return Err(io::Error::other(format!("no link with index {ifindex}")));
+        };
+        link.attributes
+            .into_iter()
+            .find_map(|attribute| match attribute {
+                LinkAttribute::Address(mac) => Some(mac),
+                _ => None,
+            })
+            .ok_or_else(|| io::Error::other(format!("link {ifindex} has no link-layer address")))
     }
 
     /// `ip addr replace ADDR/LEN dev IFINDEX` (IPv6: `nodad`, so the address is not tentative

@@ -1,0 +1,117 @@
+//! A DPDK port as a `Netdev`: the peer's IP packets go out in Ethernet frames from the peer's
+//! MAC to the stack's, and frames the stack sends come back as IP packets, stamped when they are
+//! taken from the port; ARP requests and neighbour solicitations for the peer's addresses are
+//! answered on the spot and never reach the script. A packet above the MTU, which tun takes whole
+//! (the kernel treats it as one received segment), is refused with a reason: a DPDK port drops
+//! a frame above its MTU, and cut into segments it would be other packets (the kernel answers
+//! the first alone).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use dpdk_sys::Port;
+
+use crate::sut::clock::realtime_usecs;
+use crate::sut::netdev::Netdev;
+use crate::wire::link::{self, Mac, PEER_MAC};
+
+/// Frames taken from the port in one burst, at most.
+const BURST: usize = 32;
+/// The pause between two looks at an empty port while waiting: a waiting run stays off the CPU
+/// that parallel runs need, at the cost of up to this much error in a packet's time.
+const POLL_GAP: Duration = Duration::from_micros(50);
+
+pub struct DpdkNetdev {
+    port: Port,
+    /// The stack's MAC (the kernel side of a net_tap device).
+    stack_mac: Mac,
+    /// The stack's own addresses, which the peer does not answer for.
+    own: Vec<IpAddr>,
+    /// The largest IP packet a frame may carry.
+    mtu: usize,
+    /// IP packets taken from the port and not yet handed out, with the time they were taken.
+    arrived: VecDeque<(Vec<u8>, i64)>,
+    frames: Vec<Vec<u8>>,
+}
+
+impl DpdkNetdev {
+    pub fn new(port: Port, stack_mac: Mac, own: Vec<IpAddr>, mtu: usize) -> Self {
+        DpdkNetdev {
+            port,
+            stack_mac,
+            own,
+            mtu,
+            arrived: VecDeque::new(),
+            frames: Vec::with_capacity(BURST),
+        }
+    }
+
+    /// Takes everything the port has: IP packets are kept, stamped now; neighbour queries are
+    /// answered; anything else is dropped.
+    fn take_arrivals(&mut self) -> io::Result<()> {
+        loop {
+            self.frames.clear();
+            let got = self
+                .port
+                .receive(&mut self.frames, BURST)
+                .map_err(io::Error::other)?;
+            if got == 0 {
+                return Ok(());
+            }
+            let now = realtime_usecs();
+            for frame in std::mem::take(&mut self.frames) {
+                if let Some(packet) = link::ip_packet(&frame) {
+                    self.arrived.push_back((packet.to_vec(), now));
+                } else if let Some(answer) = link::neighbour_answer(&frame, PEER_MAC, &self.own) {
+                    self.port.send(&answer).map_err(io::Error::other)?;
+                }
+            }
+        }
+    }
+}
+
+impl Netdev for DpdkNetdev {
+    /// GSO (`--mss`) is refused: a frame on a DPDK port is one packet.
+    fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
+        if gso_size.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "--mss (GSO packets) cannot travel on a DPDK port",
+            ));
+        }
+        // What arrived before this packet leaves was sent before it: stamp it now.
+        self.take_arrivals()?;
+        if packet.len() > self.mtu {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "a {}-byte packet is larger than the MTU ({}): tun takes it whole, a DPDK \
+                     port cannot",
+                    packet.len(),
+                    self.mtu
+                ),
+            ));
+        }
+        let frame = link::frame(self.stack_mac, PEER_MAC, packet);
+        self.port.send(&frame).map_err(io::Error::other)
+    }
+
+    fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
+        loop {
+            self.take_arrivals()?;
+            if let Some(packet) = self.arrived.pop_front() {
+                return Ok(Some(packet));
+            }
+            let left = deadline_usecs.map(|deadline| deadline - realtime_usecs());
+            if left.is_some_and(|left| left <= 0) {
+                return Ok(None);
+            }
+            let pause = left.map_or(POLL_GAP, |left| {
+                POLL_GAP.min(Duration::from_micros(left as u64))
+            });
+            std::thread::sleep(pause);
+        }
+    }
+}
