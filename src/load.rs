@@ -113,6 +113,8 @@ mod tests {
         let command_line = parse_command_line(argv).unwrap();
         let loaded = load_script(&path, &command_line);
         std::fs::remove_file(&path).unwrap();
+        // Tests run in parallel threads: the directory goes when the last file has.
+        let _ = std::fs::remove_dir(&dir);
         loaded
     }
 

@@ -240,6 +240,7 @@ fn near_misses_are_retried_alone_on_one_cpu() {
         "{}",
         command(early)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -543,6 +544,9 @@ fn sigkill_of_the_runner_leaves_nothing_behind() {
     runner.wait().unwrap();
     assert_nothing_left(&token, &namespaces, &links);
     std::fs::remove_dir_all(&dir).unwrap();
+    // What a killed runner cannot remove: its scratch directory of children's output.
+    let scratch = std::env::temp_dir().join(format!("stackdrill-suite-{}", runner.id()));
+    std::fs::remove_dir_all(&scratch).unwrap();
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperations, ArpPacket, MutableArpPacket};
-use pnet_packet::ethernet::{EtherTypes, EthernetPacket, MutableEthernetPacket};
+use pnet_packet::ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket};
 use pnet_packet::icmpv6::ndp::{NdpOptionTypes, NeighborSolicitPacket};
 use pnet_packet::icmpv6::{Icmpv6Packet, Icmpv6Types};
 use pnet_packet::ipv6::Ipv6Packet;
@@ -29,13 +29,7 @@ pub fn frame(dst: Mac, src: Mac, packet: &[u8]) -> Vec<u8> {
         Some(6) => EtherTypes::Ipv6,
         _ => EtherTypes::Ipv4,
     };
-    let mut out = vec![0u8; ETHERNET_HEADER_LEN + packet.len()];
-    let mut ethernet = MutableEthernetPacket::new(&mut out).expect("room for the header");
-    ethernet.set_destination(dst.into());
-    ethernet.set_source(src.into());
-    ethernet.set_ethertype(ether_type);
-    out[ETHERNET_HEADER_LEN..].copy_from_slice(packet);
-    out
+    ethernet_frame(dst, src, ether_type, packet)
 }
 
 /// The IP packet a frame carries (IPv4 or IPv6), or None for anything else (ARP, LLDP, ...).
@@ -88,7 +82,7 @@ fn arp_reply(ethernet: &EthernetPacket, peer_mac: Mac, own: &[IpAddr]) -> Option
     Some(ethernet_frame(
         asker_mac.octets(),
         peer_mac,
-        EtherTypes::Arp.0,
+        EtherTypes::Arp,
         &body,
     ))
 }
@@ -152,12 +146,13 @@ fn neighbour_advertisement(
     Some(frame(dst_mac, peer_mac, &packet))
 }
 
-fn ethernet_frame(dst: Mac, src: Mac, ether_type: u16, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; ETHERNET_HEADER_LEN];
-    out[..6].copy_from_slice(&dst);
-    out[6..12].copy_from_slice(&src);
-    out[12..14].copy_from_slice(&ether_type.to_be_bytes());
-    out.extend_from_slice(payload);
+fn ethernet_frame(dst: Mac, src: Mac, ether_type: EtherType, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; ETHERNET_HEADER_LEN + payload.len()];
+    let mut ethernet = MutableEthernetPacket::new(&mut out).expect("room for the header");
+    ethernet.set_destination(dst.into());
+    ethernet.set_source(src.into());
+    ethernet.set_ethertype(ether_type);
+    out[ETHERNET_HEADER_LEN..].copy_from_slice(payload);
     out
 }
 
@@ -177,7 +172,7 @@ mod tests {
         body[8..14].copy_from_slice(&STACK_MAC);
         body[14..18].copy_from_slice(&sender.octets());
         body[24..28].copy_from_slice(&target.octets());
-        ethernet_frame([0xff; 6], STACK_MAC, 0x0806, &body)
+        ethernet_frame([0xff; 6], STACK_MAC, EtherTypes::Arp, &body)
     }
 
     #[test]

@@ -88,7 +88,9 @@ fn open_port(devargs: Option<&str>, interface: &TunConfig) -> Result<Box<dyn Net
             (port, tap_interface(devargs))
         }
     };
-    // A net_tap device's kernel side stands in for tun0; any other device is someone else's.
+    // A net_tap device's kernel side stands in for tun0. Any other device (a physical port, a
+    // vdev of another kind) leads to a stack stackdrill does not configure and whose MAC it
+    // cannot know: frames go to the broadcast address, which every stack takes.
     let kernel_mac = match kernel_side {
         Some(name) => configure_kernel_side(&TunConfig {
             name,

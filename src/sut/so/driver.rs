@@ -35,9 +35,6 @@ const CALL_STACK_TIME_BUDGET_USECS: i64 = 3_600 * 1_000_000;
 const BLIND_STEP_USECS: i64 = 1_000;
 /// How many `usleep`s in a row may leave the stack's clock where it was.
 const STALLED_SLEEPS: u32 = 1_000;
-/// What the socket table request answers when the library cannot list its sockets.
-pub const NO_SOCKET_TABLE: &str =
-    "this stack does not export stackdrill_sockets, so it cannot list its sockets";
 /// How often an idle thread polls the stack (for stacks on the real clock).
 const IDLE_POLL: Duration = Duration::from_millis(1);
 
@@ -68,8 +65,8 @@ pub enum Query {
     WaitUntil(i64, Answer<()>),
     /// The `%{ }%` snapshot of one live fd, taken through the stack's getsockopt.
     Snapshot(i32, Answer<Vec<(String, i64)>>),
-    /// The stack's socket table (`stackdrill_sockets`).
-    Sockets(Answer<Vec<SocketRecord>>),
+    /// The stack's socket table (`stackdrill_sockets`); None when the library has none.
+    Sockets(Answer<Option<Vec<SocketRecord>>>),
     /// Stop polling the stack for this many ms of its time; answered when the hang begins.
     PollingHang(u64, Answer<()>),
 }
@@ -347,13 +344,17 @@ impl Driver {
         let mut pause = Duration::from_micros(10);
         while let Some(flight) = &self.in_flight {
             match self.done.try_recv() {
-                Ok(()) => return self.forward(Ok(())),
+                Ok(()) => {
+                    self.forward(Ok(()));
+                    return Ok(());
+                }
                 Err(TryRecvError::Disconnected) => {
                     let name = flight.name.clone();
                     self.worker_stuck = true;
-                    return self.forward(Err(format!(
+                    self.forward(Err(format!(
                         "the stack's call worker died during the {name} call"
                     )));
+                    return Ok(());
                 }
                 Err(TryRecvError::Empty) => {}
             }
@@ -367,7 +368,8 @@ impl Driver {
                     CALL_DEADLINE.as_secs()
                 );
                 self.worker_stuck = true;
-                return self.forward(Err(message));
+                self.forward(Err(message));
+                return Ok(());
             }
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
@@ -377,14 +379,13 @@ impl Driver {
 
     /// Tells the run how the job in flight ended: when it returned (on the stack's clock), or
     /// why it failed.
-    fn forward(&mut self, done: Result<(), String>) -> Result<(), String> {
+    fn forward(&mut self, done: Result<(), String>) {
         self.in_flight = None;
         let end = match done.and_then(|()| self.now()) {
             Ok(at_usecs) => JobEnd::Returned { at_usecs },
             Err(reason) => JobEnd::Failed { reason },
         };
         let _ = self.ends.send(end);
-        Ok(())
     }
 
     fn run_job(&mut self, job: Job) {
@@ -410,7 +411,7 @@ impl Driver {
             .and_then(|_| self.settle());
         if let Err(e) = outcome {
             if self.in_flight.is_some() {
-                let _ = self.forward(Err(e));
+                self.forward(Err(e));
             }
             return;
         }
@@ -430,7 +431,7 @@ impl Driver {
             if let Err(message) = outcome.and_then(|()| self.settle()) {
                 if self.in_flight.is_some() {
                     self.worker_stuck = true;
-                    let _ = self.forward(Err(message));
+                    self.forward(Err(message));
                 }
                 return;
             }
@@ -486,12 +487,7 @@ impl Driver {
                 let _ = answer.send(result);
             }
             Query::Sockets(answer) => {
-                let result = match self.stack.sockets() {
-                    Ok(Some(sockets)) => Ok(sockets),
-                    Ok(None) => Err(NO_SOCKET_TABLE.to_string()),
-                    Err(e) => Err(e),
-                };
-                let _ = answer.send(result);
+                let _ = answer.send(self.stack.sockets());
             }
             Query::PollingHang(millis, answer) => {
                 let result = self.polling_hang(millis);

@@ -3,7 +3,7 @@
 
 use std::sync::mpsc::Sender;
 
-use super::driver::{ask, Query, Request, NO_SOCKET_TABLE};
+use super::driver::{ask, Query, Request};
 use crate::sut::view::{Refusal, SocketRecord, StackView};
 
 /// A userspace stack as introspection and code blocks see it.
@@ -13,13 +13,14 @@ pub struct LibraryView {
 
 impl StackView for LibraryView {
     fn sockets(&self) -> Result<Vec<SocketRecord>, Refusal> {
-        ask(&self.requests, Query::Sockets).map_err(|e| {
-            if e == NO_SOCKET_TABLE {
-                Refusal::NotImplemented(e)
-            } else {
-                Refusal::Failed(e)
-            }
-        })
+        ask(&self.requests, Query::Sockets)
+            .map_err(Refusal::Failed)?
+            .ok_or_else(|| {
+                Refusal::NotImplemented(
+                    "this stack does not export stackdrill_sockets, so it cannot list its sockets"
+                        .to_string(),
+                )
+            })
     }
 
     fn socket_info(&self, live_fd: i32) -> Result<Vec<(String, i64)>, Refusal> {
