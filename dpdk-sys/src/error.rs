@@ -29,6 +29,11 @@ impl DpdkError {
         Self::new(call, format!("{what}: {}", strerror(errno)))
     }
 
+    /// `call`, a system call, failed and set the thread's errno: "`what`: <its meaning>".
+    pub(crate) fn os(call: &'static str, what: &str) -> Self {
+        Self::new(call, format!("{what}: {}", std::io::Error::last_os_error()))
+    }
+
     /// `call` returned `ret`, a negative errno: "`what`: <its meaning>".
     pub(crate) fn code(call: &'static str, what: &str, ret: i32) -> Self {
         Self::new(call, format!("{what}: {}", strerror(ret.saturating_abs())))

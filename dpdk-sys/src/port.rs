@@ -3,6 +3,7 @@
 //! how it is torn down again.
 
 use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -153,15 +154,21 @@ impl RxSignal {
             return;
         }
         self.owner = tid;
+        self.raise();
+    }
+
+    /// Runs net_tap's rx signal handler on the signal's owner thread, so that the next
+    /// rx_burst reads the queue.
+    fn raise(&self) {
         let signo = self.signo;
         // SAFETY: a null new action only reads the current one into `action`.
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: signo is a valid signal number; action is a valid sigaction to fill.
         let read = unsafe { libc::sigaction(signo, std::ptr::null(), &mut action) } == 0;
         if read && action.sa_sigaction != libc::SIG_DFL && action.sa_sigaction != libc::SIG_IGN {
-            // SAFETY: the signal has a handler (net_tap's), so delivering it to this very
-            // thread only runs that handler.
-            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, signo) };
+            // SAFETY: the signal has a handler (net_tap's), so delivering it to the owner
+            // thread (this process's) only runs that handler.
+            unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), self.owner, signo) };
         }
     }
 }
@@ -619,6 +626,68 @@ impl Port {
         Ok(total)
     }
 
+    /// The file descriptor that becomes readable when a frame waits in the rx queue: net_tap's
+    /// queue fd; None for drivers without one (rings, physical ports).
+    pub fn rx_fd(&self) -> Option<RawFd> {
+        self.rx_signal.as_ref().map(|signal| signal.fd)
+    }
+
+    /// Waits until a [`Port::receive`] may find a frame, or `timeout` passes (Ok(false)),
+    /// without spinning: for a port with an [`Port::rx_fd`], sleeps in ppoll(2) on it. A frame
+    /// already waiting that net_tap has not noticed (its rx signal came while it was reading
+    /// another) is pointed out to it again, so the next receive takes it. Err for a port
+    /// without an rx fd.
+    pub fn wait_rx(&mut self, timeout: Duration) -> Result<bool, DpdkError> {
+        self.poll_here();
+        let signal = self.tap_queue("ppoll", "no rx file descriptor to wait on")?;
+        if readable(signal.fd, Duration::ZERO) {
+            // rx_burst found nothing although the queue holds a frame: net_tap missed it.
+            signal.raise();
+            return Ok(true);
+        }
+        Ok(readable(signal.fd, timeout))
+    }
+
+    /// net_tap only: writes one frame straight into the tap device's queue, past the driver's
+    /// own length check, which refuses a frame above the port's MTU (1500 bytes, and DPDK
+    /// caps net_tap's frames at 1522). The kernel takes a frame of up to 64 KiB from a tap
+    /// device whatever its interface's MTU, as it does from a tun device: this is how a test
+    /// injects such a packet. Frames sent before it through [`Port::send`] are already in the
+    /// kernel (net_tap writes them during rte_eth_tx_burst).
+    pub fn write_to_tap(&mut self, frame: &[u8]) -> Result<(), DpdkError> {
+        const CALL: &str = "writev";
+        let signal = self.tap_queue(CALL, "no tap queue to write to (net_tap only)")?;
+        // net_tap opens its queues without IFF_NO_PI and starts every write with a struct
+        // tun_pi (flags, then the ethertype, which a tap device ignores): so does this.
+        let mut info = [0u8; 4];
+        info[2..].copy_from_slice(frame.get(12..14).unwrap_or(&[0, 0]));
+        let parts = [
+            libc::iovec {
+                iov_base: info.as_mut_ptr().cast(),
+                iov_len: info.len(),
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr().cast_mut().cast(),
+                iov_len: frame.len(),
+            },
+        ];
+        let whole: usize = parts.iter().map(|part| part.iov_len).sum();
+        // SAFETY: fd is the tap queue's open fd; every iovec points to live memory of its
+        // length (the kernel only reads it).
+        let written = unsafe { libc::writev(signal.fd, parts.as_ptr(), parts.len() as i32) };
+        match usize::try_from(written) {
+            Ok(n) if n == whole => Ok(()),
+            Ok(n) => Err(DpdkError::new(
+                CALL,
+                format!("port {}: wrote {n} of {whole} bytes", self.id),
+            )),
+            Err(_) => Err(DpdkError::os(
+                CALL,
+                &format!("port {}: a {}-byte frame", self.id, frame.len()),
+            )),
+        }
+    }
+
     /// Makes the calling thread the one net_tap's rx signal runs on (see `RxSignal` in the
     /// source): without it, a poller that is not the process's main thread
     /// waits for the main thread to wake up on every received frame. [`Port::receive`],
@@ -638,6 +707,18 @@ impl Port {
     /// and prints failures to stderr).
     pub fn close(mut self) -> Result<(), DpdkError> {
         self.teardown()
+    }
+
+    /// The started port's tap queue (its fd and rx signal); Err for `call`, saying `lacking`,
+    /// on a port without one.
+    fn tap_queue(&self, call: &'static str, lacking: &str) -> Result<&RxSignal, DpdkError> {
+        self.started_pool(call)?;
+        self.rx_signal.as_ref().ok_or_else(|| {
+            DpdkError::new(
+                call,
+                format!("port {} ({}) has {lacking}", self.id, self.driver_name()),
+            )
+        })
     }
 
     fn started_pool(&self, call: &'static str) -> Result<&Arc<Mempool>, DpdkError> {
@@ -721,6 +802,23 @@ fn frame_of(mbuf: *mut ffi::rte_mbuf, scratch: &mut Vec<u8>) -> &[u8] {
         scratch.set_len(copied as usize);
         scratch
     }
+}
+
+/// Whether `fd` is readable within `timeout` (ppoll(2)); a signal arriving meanwhile (net_tap's
+/// rx signal, typically) counts as readable.
+fn readable(fd: RawFd, timeout: Duration) -> bool {
+    let mut pollfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let timeout = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: pollfd and timeout are valid for the call; a null sigmask keeps the thread's.
+    let ret = unsafe { libc::ppoll(&mut pollfd, 1, &timeout, std::ptr::null()) };
+    ret > 0 || (ret < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR))
 }
 
 /// Ok for `ret >= 0`, else an Err for `call` with `what` and the errno's meaning.

@@ -227,6 +227,12 @@ fn tap_port(port: Port, ifaces: &Ifaces, iface: &str) -> (Port, [u8; 6]) {
     (port, kernel_mac)
 }
 
+/// A net_tap device `vdev` hot-plugged as `iface` and started as [`tap_port`] does.
+fn attached_tap(vdev: &str, iface: &str) -> (Port, [u8; 6]) {
+    let port = Port::attach_vdev(vdev, &format!("iface={iface}")).expect("attach net_tap");
+    tap_port(port, &Ifaces::new(), iface)
+}
+
 /// Initialises EAL and returns fresh names for a net_tap device and its kernel interface.
 fn tap_names() -> (String, String) {
     common::eal();
@@ -402,6 +408,88 @@ fn frames_reach_a_port_that_moved_to_another_thread() {
                 "the kernel's datagram never arrived"
             );
             port.receive(&mut frames, 8).expect("receive");
+        }
+    });
+}
+
+/// An Ethernet/IPv4/UDP frame from the peer to the kernel's `port`, carrying `payload` (UDP
+/// checksum 0: none, which IPv4 allows).
+fn udp_frame(kernel_mac: [u8; 6], port: u16, payload: &[u8]) -> Vec<u8> {
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut frame = Vec::with_capacity(14 + usize::from(total));
+    frame.extend_from_slice(&kernel_mac);
+    frame.extend_from_slice(&PEER_MAC);
+    frame.extend_from_slice(&[0x08, 0x00, 0x45, 0]);
+    frame.extend_from_slice(&total.to_be_bytes());
+    frame.extend_from_slice(&[0, 2, 0x40, 0, 64, 17, 0, 0]);
+    frame.extend_from_slice(&PEER_IP);
+    frame.extend_from_slice(&KERNEL_IP);
+    let ip_sum = checksum(&frame[14..34]);
+    frame[24..26].copy_from_slice(&ip_sum.to_be_bytes());
+    frame.extend_from_slice(&4242u16.to_be_bytes());
+    frame.extend_from_slice(&port.to_be_bytes());
+    frame.extend_from_slice(&(total - 20).to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+#[test]
+fn a_frame_above_the_mtu_reaches_the_kernel_whole_through_the_tap_queue() {
+    let (vdev, iface) = tap_names();
+    in_private_netns(|_root| {
+        let (mut port, kernel_mac) = attached_tap(&vdev, &iface);
+        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::from(KERNEL_IP), 0))
+            .expect("UDP socket");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .expect("timeout");
+        let udp_port = socket.local_addr().expect("address").port();
+        let payload: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+        let frame = udp_frame(kernel_mac, udp_port, &payload);
+
+        let refused = port
+            .send(&frame)
+            .expect_err("net_tap sends a 9042-byte frame");
+        assert!(
+            refused.to_string().contains("does not fit"),
+            "unexpected error: {refused}"
+        );
+        port.write_to_tap(&frame).expect("write to the tap queue");
+        let mut got = vec![0u8; 65536];
+        let n = socket
+            .recv(&mut got)
+            .expect("the kernel delivers the datagram");
+        assert_eq!(&got[..n], &payload[..], "the datagram arrived whole");
+    });
+}
+
+#[test]
+fn wait_rx_wakes_when_the_kernel_sends_and_times_out_when_it_does_not() {
+    let (vdev, iface) = tap_names();
+    in_private_netns(|_root| {
+        let (mut port, kernel_mac) = attached_tap(&vdev, &iface);
+        assert!(port.rx_fd().is_some(), "net_tap has an rx fd");
+        // Whatever the kernel sent on its own (router solicitations...) is taken first.
+        let mut frames = Vec::new();
+        while port.wait_rx(Duration::from_millis(20)).expect("wait") {
+            port.receive(&mut frames, dpdk_sys::BURST).expect("receive");
+        }
+        let request = echo_request(kernel_mac, PEER_MAC, 0x4b4b);
+        for _ in 0..20 {
+            port.send(&request).expect("send");
+            let start = Instant::now();
+            let mut replied = false;
+            while !replied {
+                assert!(
+                    port.wait_rx(Duration::from_secs(1)).expect("wait"),
+                    "no frame within a second"
+                );
+                frames.clear();
+                port.receive(&mut frames, dpdk_sys::BURST).expect("receive");
+                replied = frames.iter().any(|frame| is_echo_reply(frame, &request));
+                assert!(start.elapsed() < Duration::from_secs(1), "no echo reply");
+            }
         }
     });
 }

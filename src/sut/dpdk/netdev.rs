@@ -2,9 +2,15 @@
 //! MAC to the stack's, and frames the stack sends come back as IP packets, stamped when they are
 //! taken from the port; ARP requests and neighbour solicitations for the peer's addresses are
 //! answered on the spot and never reach the script. A packet above the MTU, which tun takes whole
-//! (the kernel treats it as one received segment), is refused with a reason: a DPDK port drops
-//! a frame above its MTU, and cut into segments it would be other packets (the kernel answers
-//! the first alone).
+//! (the kernel treats it as one received segment), goes to a net_tap port's kernel side whole,
+//! written into the tap device's queue past the driver's length check (DPDK's net_tap refuses
+//! frames above 1522 bytes); on any other port it is refused with a reason, as the port would
+//! drop it, and cut into segments it would be other packets (the kernel answers the first
+//! alone).
+//!
+//! Waiting for the stack's packets sleeps on the port's rx file descriptor where it has one
+//! (net_tap), so a packet is taken, and stamped, as soon as the kernel sent it; other ports are
+//! looked at every [`POLL_GAP`].
 
 use std::collections::VecDeque;
 use std::io;
@@ -19,9 +25,11 @@ use crate::wire::link::{self, Mac, PEER_MAC};
 
 /// Frames taken from the port in one burst, at most.
 const BURST: usize = 32;
-/// The pause between two looks at an empty port while waiting: a waiting run stays off the CPU
+/// The pause between two looks at an empty port without an rx file descriptor while waiting: a waiting run stays off the CPU
 /// that parallel runs need, at the cost of up to this much error in a packet's time.
 const POLL_GAP: Duration = Duration::from_micros(50);
+/// The longest single sleep on a port's rx file descriptor.
+const FD_WAIT_CAP: Duration = Duration::from_secs(1);
 
 pub struct DpdkNetdev {
     port: Port,
@@ -83,19 +91,23 @@ impl Netdev for DpdkNetdev {
         }
         // What arrived before this packet leaves was sent before it: stamp it now.
         self.take_arrivals()?;
-        if packet.len() > self.mtu {
+        let frame = link::frame(self.stack_mac, PEER_MAC, packet);
+        if packet.len() <= self.mtu {
+            return self.port.send(&frame).map_err(io::Error::other);
+        }
+        if self.port.rx_fd().is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 format!(
-                    "a {}-byte packet is larger than the MTU ({}): tun takes it whole, a DPDK \
-                     port cannot",
+                    "a {}-byte packet is larger than the MTU ({}): tun takes it whole, this \
+                     DPDK port ({}) cannot",
                     packet.len(),
-                    self.mtu
+                    self.mtu,
+                    self.port.driver_name()
                 ),
             ));
         }
-        let frame = link::frame(self.stack_mac, PEER_MAC, packet);
-        self.port.send(&frame).map_err(io::Error::other)
+        self.port.write_to_tap(&frame).map_err(io::Error::other)
     }
 
     fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
@@ -108,10 +120,15 @@ impl Netdev for DpdkNetdev {
             if left.is_some_and(|left| left <= 0) {
                 return Ok(None);
             }
-            let pause = left.map_or(POLL_GAP, |left| {
-                POLL_GAP.min(Duration::from_micros(left as u64))
-            });
-            std::thread::sleep(pause);
+            let left = left.map(|left| Duration::from_micros(left as u64));
+            if self.port.rx_fd().is_some() {
+                // At most a second at a time: a deadline-less wait still notices a frame that
+                // net_tap's signal failed to point out.
+                let wait = left.map_or(FD_WAIT_CAP, |left| left.min(FD_WAIT_CAP));
+                self.port.wait_rx(wait).map_err(io::Error::other)?;
+            } else {
+                std::thread::sleep(left.map_or(POLL_GAP, |left| POLL_GAP.min(left)));
+            }
         }
     }
 }
