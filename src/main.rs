@@ -14,9 +14,12 @@ use stackdrill::suite;
 use stackdrill::verdict::{self, Failure, FailureKind, Verdict};
 
 fn main() -> ExitCode {
-    // First, while single-threaded: a suite's child enters its sandbox (it may fork here).
+    // First, while single-threaded: a suite's zygote serves until the suite ends, returning
+    // only in each run it forks, with that run's command line.
+    let args = suite::zygote::serve_if_zygote().unwrap_or_else(|| std::env::args_os().collect());
+    // A suite's child enters its sandbox (it may fork here).
     suite::sandbox::enter_if_suite_child();
-    let command_line = match parse_command_line(std::env::args_os()) {
+    let command_line = match parse_command_line(args) {
         Ok(c) => c,
         Err(e) => return refuse(format!("error: {e}; see --help")),
     };

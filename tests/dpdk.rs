@@ -129,3 +129,48 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
         "a refused DPDK run left something behind"
     );
 }
+
+/// Runs a suite of two scripts that check, from a command, whether the stackdrill process
+/// running them holds DPDK's memory privately — the mark of a run forked from the suite's
+/// zygote, which started EAL once (a run that starts EAL itself maps it shared) — with `env`
+/// added; returns its exit status and output.
+fn suite_checking_eal_memory(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("stackdrill-dpdk-zygote-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["first.pkt", "second.pkt"] {
+        std::fs::write(
+            dir.join(name),
+            "0 `grep -q 'rw-p .*/memfd:nohuge' /proc/$PPID/maps`\n\
+             +0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+        )
+        .unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_stackdrill"))
+        .args(["--netdev=dpdk", "--ip_version=ipv4", dir.to_str().unwrap()])
+        .envs(env.iter().copied())
+        .output()
+        .expect("run stackdrill");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+#[test]
+fn a_suite_forks_its_runs_from_one_eal_start() {
+    if !common::tun_usable("DPDK net_tap runs") {
+        return;
+    }
+    let before = root_state();
+    let (code, text) = suite_checking_eal_memory(&[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("2 passing, 0 failing"), "{text}");
+    // Runs that start EAL themselves map its memory shared: the check does see the difference.
+    let (code, text) = suite_checking_eal_memory(&[("STACKDRILL_NO_ZYGOTE", "1")]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("0 passing, 2 failing"), "{text}");
+    assert_eq!(root_state(), before, "a DPDK suite left something behind");
+}

@@ -6,6 +6,8 @@
 //!   through generated C wrappers and the macros/TLS (`rte_errno`, `rte_pktmbuf_mtod`) through
 //!   `csrc/shim.c` (`shim_*`).
 //! - [`eal_init`]: the Environment Abstraction Layer, initialised once per process.
+//! - [`privatise_memory`]: a process forked after [`eal_init`] takes its own copy of EAL's
+//!   memory.
 //! - [`Mempool`]: a pool of packet buffers (mbufs).
 //! - [`Port`]: one ethdev port with one rx and one tx queue: a hot-plugged virtual device
 //!   (`net_tap`, …), any probed device, or one end of an in-process ring pair.
@@ -22,11 +24,13 @@
 
 mod eal;
 mod error;
+mod fork;
 mod mempool;
 mod port;
 
 pub use eal::{eal_init, plain_eal_args};
 pub use error::DpdkError;
+pub use fork::privatise_memory;
 pub use mempool::Mempool;
 pub use port::{Port, BURST};
 

@@ -73,10 +73,63 @@ impl ChildCommand {
     }
 }
 
-/// Runs `command` to completion, or until `timeout` or `interrupted`; `scratch` is a private
-/// file-name prefix for the child's output.
+/// How a run's process comes to be, and how its end is learnt: a new process
+/// ([`NewProcess`]), or a fork of the suite's zygote.
+pub trait Spawner: Sync {
+    /// Starts `command` with its standard output and error in these files (created empty);
+    /// returns its pid, the leader of its own process group.
+    fn start(&self, command: &ChildCommand, output: OutputFiles) -> Result<libc::pid_t, String>;
+    /// Once `pid` has exited (or been killed): how it ended and its CPU time.
+    fn reap(&self, pid: libc::pid_t) -> (ChildExit, Duration);
+}
+
+/// A run's output files: paths, and the files open for writing.
+pub struct OutputFiles {
+    pub stdout: (PathBuf, File),
+    pub stderr: (PathBuf, File),
+}
+
+/// Runs are `stackdrill` processes of their own.
+pub struct NewProcess;
+
+impl Spawner for NewProcess {
+    fn start(&self, command: &ChildCommand, output: OutputFiles) -> Result<libc::pid_t, String> {
+        let mut process = Command::new(&command.program);
+        process
+            .args(&command.args)
+            .current_dir(&command.directory)
+            .stdin(Stdio::null())
+            .stdout(output.stdout.1)
+            .stderr(output.stderr.1)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
+            .env(CHILD_ENV, std::process::id().to_string())
+            .process_group(0);
+        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        unsafe {
+            process.pre_exec(|| {
+                // If the runner dies (even by SIGKILL), so does the child.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        match process.spawn() {
+            Ok(child) => Ok(child.id() as libc::pid_t),
+            Err(e) => Err(format!("cannot start {}: {e}", command.program.display())),
+        }
+    }
+
+    fn reap(&self, pid: libc::pid_t) -> (ChildExit, Duration) {
+        reap(pid)
+    }
+}
+
+/// Runs `command` to completion, or until `timeout` or `interrupted`, as `spawner` starts it;
+/// `scratch` is a private file-name prefix for the run's output.
 pub fn run_child(
     command: &ChildCommand,
+    spawner: &dyn Spawner,
     timeout: Duration,
     interrupted: &dyn Fn() -> bool,
     scratch: &Path,
@@ -89,62 +142,49 @@ pub fn run_child(
         stdout: String::new(),
         stderr: String::new(),
     };
-    let stdout_path = scratch.with_extension("out");
-    let stderr_path = scratch.with_extension("err");
-    let (stdout, stderr) = match (File::create(&stdout_path), File::create(&stderr_path)) {
-        (Ok(out), Ok(err)) => (out, err),
+    let (stdout_path, stderr_path) = (scratch.with_extension("out"), scratch.with_extension("err"));
+    let output = match (File::create(&stdout_path), File::create(&stderr_path)) {
+        (Ok(out), Ok(err)) => OutputFiles {
+            stdout: (stdout_path.clone(), out),
+            stderr: (stderr_path.clone(), err),
+        },
         (Err(e), _) | (_, Err(e)) => {
             return not_started(format!("cannot create output files: {e}"))
         }
     };
-    let mut process = Command::new(&command.program);
-    process
-        .args(&command.args)
-        .current_dir(&command.directory)
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .envs(command.env.iter().map(|(k, v)| (k, v)))
-        .env(CHILD_ENV, std::process::id().to_string())
-        .process_group(0);
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-    unsafe {
-        process.pre_exec(|| {
-            // If the runner dies (even by SIGKILL), so does the child.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = match process.spawn() {
-        Ok(child) => child,
-        Err(e) => return not_started(format!("cannot start {}: {e}", command.program.display())),
+    let pid = match spawner.start(command, output) {
+        Ok(pid) => pid,
+        Err(why) => {
+            read_output(&stdout_path);
+            read_output(&stderr_path);
+            return not_started(why);
+        }
     };
-    let pid = child.id() as libc::pid_t;
     let mut exit = wait_for_exit(pid, started + timeout, interrupted);
     if exit.is_some() {
         kill_group(pid);
     }
-    let (status, cpu) = reap(pid);
+    let (status, cpu) = spawner.reap(pid);
     // Whatever the leader left in its group (it normally leaves nothing: see sandbox.rs).
     kill_group(pid);
     let exit = exit.take().unwrap_or(status);
-    let read = |path: &Path| {
-        let bytes = std::fs::read(path).unwrap_or_default();
-        let _ = std::fs::remove_file(path);
-        String::from_utf8_lossy(&bytes).into_owned()
-    };
     ChildOutcome {
         exit,
         wall: started.elapsed(),
         cpu,
-        stdout: read(&stdout_path),
-        stderr: read(&stderr_path),
+        stdout: read_output(&stdout_path),
+        stderr: read_output(&stderr_path),
     }
 }
 
-/// Waits until the child exits (None), or returns why it must be stopped.
+/// What a run wrote to `path`, which is removed.
+fn read_output(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let _ = std::fs::remove_file(path);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Waits until process `pid` exits (None), or returns why it must be stopped.
 fn wait_for_exit(
     pid: libc::pid_t,
     deadline: Instant,
@@ -152,6 +192,10 @@ fn wait_for_exit(
 ) -> Option<ChildExit> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
     let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if raw < 0 && io_errno() == Some(libc::ESRCH) {
+        // Gone already (a zygote's run can be reaped before we look).
+        return None;
+    }
     let pidfd = (raw >= 0).then(|| {
         // SAFETY: raw is a descriptor we just opened and own.
         unsafe { OwnedFd::from_raw_fd(raw) }
@@ -201,6 +245,11 @@ fn wait_for_exit(
     }
 }
 
+fn io_errno() -> Option<i32> {
+    std::io::Error::last_os_error().raw_os_error()
+}
+
+/// Kills process group `pid` (a run and whatever it started).
 fn kill_group(pid: libc::pid_t) {
     // SAFETY: signalling our own child's process group.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
@@ -226,12 +275,16 @@ fn reap(pid: libc::pid_t) -> (ChildExit, Duration) {
     }
     let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     let cpu = time(usage.ru_utime) + time(usage.ru_stime);
-    let exit = if libc::WIFSIGNALED(status) {
+    (exit_of(status), cpu)
+}
+
+/// How a process ended, from its wait status.
+pub(super) fn exit_of(status: i32) -> ChildExit {
+    if libc::WIFSIGNALED(status) {
         ChildExit::Signal(libc::WTERMSIG(status))
     } else {
         ChildExit::Code(libc::WEXITSTATUS(status))
-    };
-    (exit, cpu)
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +309,7 @@ mod tests {
         let never = || false;
         let outcome = run_child(
             &shell("echo out; echo err >&2; exit 3"),
+            &NewProcess,
             Duration::from_secs(10),
             &never,
             &scratch("codes"),
@@ -267,6 +321,7 @@ mod tests {
         );
         let outcome = run_child(
             &shell("kill -SEGV $$"),
+            &NewProcess,
             Duration::from_secs(10),
             &never,
             &scratch("sig"),
@@ -282,6 +337,7 @@ mod tests {
         let started = Instant::now();
         let outcome = run_child(
             &shell(&line),
+            &NewProcess,
             Duration::from_millis(300),
             &never,
             &scratch("timeout"),

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod progress;
 pub mod sandbox;
 pub mod variants;
+pub mod zygote;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -131,7 +132,9 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         let _ = signal_hook::flag::register_usize(number, Arc::clone(&signal), number as usize);
     }
 
+    let zygote = start_zygote(command_line, &program);
     let runner = Runner {
+        zygote,
         program,
         command_line,
         options,
@@ -172,6 +175,20 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         status = 128 + interrupted_by as i32;
     }
     status
+}
+
+/// A zygote for the suite's runs when the stack has a process-wide start-up to share (DPDK's
+/// EAL), unless `STACKDRILL_NO_ZYGOTE` is set (to measure what it saves); None otherwise, or
+/// when it cannot start (each run then starts afresh).
+fn start_zygote(command_line: &CommandLine, program: &Path) -> Option<zygote::Zygote> {
+    let mut config = crate::cli::Config::default();
+    config.apply_all(&command_line.settings).ok()?;
+    if !crate::sut::has_process_startup(&config)
+        || std::env::var_os("STACKDRILL_NO_ZYGOTE").is_some()
+    {
+        return None;
+    }
+    zygote::Zygote::start(program).ok()
 }
 
 /// The `--compare` targets (none without `--compare`), checked before anything runs.
@@ -237,6 +254,8 @@ enum Take {
 }
 
 struct Runner<'a> {
+    /// Forks the runs when the stack has a process-wide start-up to share (see zygote.rs).
+    zygote: Option<zygote::Zygote>,
     program: PathBuf,
     command_line: &'a CommandLine,
     options: &'a SuiteOptions,
@@ -385,11 +404,18 @@ impl Runner<'_> {
             VERDICT_FILE_ENV.to_string(),
             verdict_file.display().to_string(),
         ));
+        let scratch = self.scratch.join(index.to_string());
+        let interrupted = || self.interrupted();
+        let spawner: &dyn child::Spawner = match &self.zygote {
+            Some(zygote) => zygote,
+            None => &child::NewProcess,
+        };
         let outcome = child::run_child(
             &command,
+            spawner,
             self.options.timeout,
-            &|| self.interrupted(),
-            &self.scratch.join(index.to_string()),
+            &interrupted,
+            &scratch,
         );
         let verdict = verdict::read_from_child(&verdict_file);
         let mut record = self.record(run, outcome, verdict);

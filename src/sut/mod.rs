@@ -107,6 +107,32 @@ pub fn profile_defines(choice: &Choice) -> Result<BTreeMap<String, String>, Stri
     Ok(pairs.into_iter().collect())
 }
 
+/// Whether runs of this configuration share a process-wide start-up ([`prepare_process`]) that
+/// a suite does once and forks its runs from (DPDK's EAL, ~0.2 s).
+pub fn has_process_startup(config: &Config) -> bool {
+    cfg!(feature = "dpdk") && config.netdev == NetdevKind::Dpdk
+}
+
+/// Does the process-wide start-up of this configuration's stack now (see
+/// [`has_process_startup`]); runs in this process, or forked from it, then skip it.
+pub fn prepare_process(config: &Config) -> Result<(), String> {
+    #[cfg(feature = "dpdk")]
+    if config.netdev == NetdevKind::Dpdk {
+        return dpdk::start_eal(&config.dpdk_eal_args);
+    }
+    let _ = config;
+    Ok(())
+}
+
+/// In a process forked after [`prepare_process`]: makes the prepared state this process's own,
+/// so that runs forked from one parent never share it (DPDK's memory is a shared mapping).
+pub fn own_process_state() -> Result<(), String> {
+    #[cfg(feature = "dpdk")]
+    dpdk_sys::privatise_memory()
+        .map_err(|e| format!("cannot take a private copy of DPDK's memory: {e}"))?;
+    Ok(())
+}
+
 /// Everything a run uses of the stack under test. Dropping it tears the stack down (a
 /// userspace stack frees its state; the kernel's sockets go with the process and its
 /// namespace).

@@ -46,6 +46,14 @@ pub fn open_kernel_wire(
     eal_args: &[String],
     interface: &TunConfig,
 ) -> Result<Box<dyn Netdev>, String> {
+    start_eal(eal_args)?;
+    let (wire, _) = quietly(|| open_port(devargs, interface));
+    wire
+}
+
+/// Starts DPDK's EAL with `eal_args` (`--dpdk_eal_args`) after the plain ones, once per process:
+/// later calls return the first one's result.
+pub fn start_eal(eal_args: &[String]) -> Result<(), String> {
     let (started, printed) = quietly(|| eal_init(&eal_arguments(eal_args)));
     started.map_err(|e| {
         let flag = if eal_args.is_empty() {
@@ -58,9 +66,7 @@ pub fn open_kernel_wire(
             Some(why) => format!("{flag}: cannot start DPDK's EAL: {why}"),
             None => format!("{flag}: cannot start DPDK's EAL: {e}"),
         }
-    })?;
-    let (wire, _) = quietly(|| open_port(devargs, interface));
-    wire
+    })
 }
 
 /// The port and its kernel side, set up and started.
