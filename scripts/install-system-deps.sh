@@ -2,7 +2,8 @@
 # Installs the Debian packages stackdrill and the scripts it runs need, only those missing (a
 # second run needs no network): python3-dev (pyo3 links Debian's libpython, see
 # .cargo/config.toml); iproute2 and ethtool (scripts' shell commands call ip, tc and ethtool);
-# gcc (tests build a C adapter against stacks/include/packetdrill.h); curl (scripts read
+# gcc (tests build a C adapter against stacks/include/packetdrill.h; scripts/bench-netdev.sh
+# builds its C reference against DPDK, found by pkg-config, from pkgconf); curl (scripts read
 # the introspection server); libdpdk-dev, dpdk, dpdk-dev, clang and libclang-dev (the
 # workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang).
 # Extra package names may be given as arguments.
@@ -11,7 +12,7 @@ needed=()
 for package in python3-dev libdpdk-dev dpdk dpdk-dev clang libclang-dev "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
 done
-for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool" "cc:gcc" "curl:curl"; do
+for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool" "cc:gcc" "gcc:gcc" "pkg-config:pkgconf" "curl:curl"; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || needed+=("${pair##*:}")
 done
 if ((${#needed[@]})); then
