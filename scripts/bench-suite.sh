@@ -6,8 +6,10 @@
 # With -s it first runs the same suite with --jobs=1 (one script after another) and prints the
 # speed-up against it, measured in the same invocation.
 #
-# usage: scripts/bench-suite.sh [-j JOBS] [-s] [-r REPEATS] [-o DIR]
+# usage: scripts/bench-suite.sh [-j JOBS] [-s] [-r REPEATS] [-o DIR] [-w WIRES]
 #   -j JOBS     --jobs for the parallel run (default: stackdrill's default)
+#   -w WIRES    comma-separated --netdev values, each run in every repeat (default: tun); with
+#               more than one, each repeat ends with every wire's wall time against the first's
 #   -s          also run serially first, for the speed-up ratio
 #   -r REPEATS  parallel repeats (default 1); every repeat is compared with the baseline
 #   -o DIR      keep the reports (junit.xml, report.html, report.json, pcaps/) in DIR/N/
@@ -19,16 +21,21 @@ jobs=""
 serial=0
 repeats=1
 keep=""
-while getopts "j:sr:o:" opt; do
+wires="tun"
+while getopts "j:sr:o:w:" opt; do
     case "$opt" in
         j) jobs="--jobs=$OPTARG" ;;
         s) serial=1 ;;
         r) repeats="$OPTARG" ;;
         o) keep="$OPTARG" ;;
+        w) wires="$OPTARG" ;;
         *) exit 2 ;;
     esac
 done
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+features=""
+case ",$wires," in *,dpdk,*) features="--features=dpdk" ;; esac
+# shellcheck disable=SC2086
+cargo build --release --quiet $features --manifest-path "$here/Cargo.toml"
 bin="$here/target/release/stackdrill"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -66,12 +73,17 @@ if [ "$serial" = 1 ]; then
     serial_wall=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["wall_secs"])' "$work/serial.json")
 fi
 for n in $(seq "$repeats"); do
-    out="$work/$n"
+  first_wall=""
+  for wire in ${wires//,/ }; do
+    out="$work/$n/$wire"
+    label="parallel #$n"
+    [ "$wires" = tun ] || label="$wire #$n"
     mkdir -p "$out"
     # shellcheck disable=SC2086
-    "$bin" --send_omit_free --variants=all $jobs --junit="$out/junit.xml" --html="$out/report.html" \
-        --json="$out/report.json" --pcap_dir="$out/pcaps" "$corpus" >/dev/null 2>&1 || true
-    compare "$out/report.json" "parallel #$n"
+    "$bin" --netdev="$wire" --send_omit_free --variants=all $jobs --junit="$out/junit.xml" \
+        --html="$out/report.html" --json="$out/report.json" --pcap_dir="$out/pcaps" "$corpus" \
+        >/dev/null 2>&1 || true
+    compare "$out/report.json" "$label"
     if command -v xmllint >/dev/null && [ -n "${JUNIT_XSD:-}" ]; then
         xmllint --noout --schema "$JUNIT_XSD" "$out/junit.xml" 2>&1 | tail -1
     fi
@@ -81,10 +93,18 @@ for n in $(seq "$repeats"); do
         while IFS= read -r -d '' pcap; do
             if tshark -r "$pcap" >/dev/null 2>&1; then read_ok=$((read_ok + 1)); else read_bad=$((read_bad + 1)); echo "  tshark cannot read $pcap"; fi
         done < <(find "$out/pcaps" -name '*.pcap' -print0)
-        echo "parallel #$n: tshark read $read_ok pcaps, failed on $read_bad"
+        echo "$label: tshark read $read_ok pcaps, failed on $read_bad"
     fi
+    wall=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["wall_secs"])' "$out/report.json")
     if [ -n "$serial_wall" ]; then
-        python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["summary"]["wall_secs"]; print(f"speed-up: serial {float(sys.argv[2]):.1f} s / parallel {p:.1f} s = {float(sys.argv[2])/p:.1f}x")' "$out/report.json" "$serial_wall"
+        python3 -c 'import sys; s, p = map(float, sys.argv[1:]); print(f"speed-up: serial {s:.1f} s / parallel {p:.1f} s = {s/p:.1f}x")' "$serial_wall" "$wall"
     fi
-    if [ -n "$keep" ]; then mkdir -p "$keep"; rm -rf "${keep:?}/$n"; cp -r "$out" "$keep/$n"; fi
+    if [ -z "$first_wall" ]; then
+        first_wall="$wall"
+        first_wire="$wire"
+    else
+        python3 -c 'import sys; w, f = map(float, sys.argv[1:3]); print(f"{sys.argv[3]} #{sys.argv[5]}: wall {w:.1f} s = {w/f:.2f}x {sys.argv[4]}'"'"'s {f:.1f} s")' "$wall" "$first_wall" "$wire" "$first_wire" "$n"
+    fi
+  done
+  if [ -n "$keep" ]; then mkdir -p "$keep"; rm -rf "${keep:?}/$n"; cp -r "$work/$n" "$keep/$n"; fi
 done
