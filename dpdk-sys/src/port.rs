@@ -705,7 +705,7 @@ impl std::fmt::Debug for Port {
 
 /// The bytes of a received mbuf: borrowed from it when it has one segment, else copied into
 /// `scratch`.
-fn frame_of(mbuf: *mut ffi::rte_mbuf, scratch: &mut Vec<u8>) -> &[u8] {
+pub(crate) fn frame_of(mbuf: *mut ffi::rte_mbuf, scratch: &mut Vec<u8>) -> &[u8] {
     // SAFETY: mbuf is a valid received mbuf owned by the caller until it frees it, after the
     // returned slice's last use (the slice borrows `scratch`'s lifetime, which the caller
     // bounds to the loop body that frees the mbuf afterwards).
