@@ -6,41 +6,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn stackdrill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stackdrill"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("run stackdrill")
-}
-
-/// Interfaces, addresses and routes of the root namespace, and DPDK's runtime files.
-fn root_state() -> String {
-    let ip = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().expect("run ip");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let dpdk_files = std::fs::read_dir("/var/run/dpdk")
-        .map(|dir| dir.count())
-        .unwrap_or(0);
-    format!(
-        "{}{}{}dpdk files: {dpdk_files}",
-        ip(&["-o", "link"]),
-        ip(&["-o", "addr"]),
-        ip(&["route"])
-    )
-}
-
 #[test]
 fn portable_scripts_pass_over_a_net_tap_port() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let before = root_state();
-    let out = stackdrill(&["--netdev=dpdk", "tests/portable"]);
+    let before = common::root_state();
+    let out = common::stackdrill(&["--netdev=dpdk", "tests/portable"]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -51,7 +23,11 @@ fn portable_scripts_pass_over_a_net_tap_port() {
         "the portable suite failed over DPDK:\n{text}"
     );
     assert!(text.contains(" passing, 0 failing"), "{text}");
-    assert_eq!(root_state(), before, "a DPDK run left something behind");
+    assert_eq!(
+        common::root_state(),
+        before,
+        "a DPDK run left something behind"
+    );
 }
 
 #[test]
@@ -74,7 +50,7 @@ fn a_packet_above_the_mtu_is_refused_with_its_reason() {
          +0 < . 1:3001(3000) ack 1 win 65535\n",
     )
     .unwrap();
-    let out = stackdrill(&[
+    let out = common::stackdrill(&[
         "--netdev=dpdk",
         "--ip_version=ipv4",
         script.to_str().unwrap(),
@@ -96,7 +72,7 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let before = root_state();
+    let before = common::root_state();
     let cases: &[(&[&str], &str)] = &[
         (
             &["--netdev=dpdk", "--dpdk_devargs=net_nosuch0"],
@@ -114,7 +90,7 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
     for (flags, start) in cases {
         let mut args = flags.to_vec();
         args.push("tests/portable/passive_open.pkt");
-        let out = stackdrill(&args);
+        let out = common::stackdrill(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flags:?}: {stderr}");
         assert_eq!(
@@ -128,7 +104,7 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
         );
     }
     assert_eq!(
-        root_state(),
+        common::root_state(),
         before,
         "a refused DPDK run left something behind"
     );

@@ -1,6 +1,6 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
-//! adapter they load, and the deliberately broken C adapter (tests/solib/broken_stack.c) they
-//! build.
+//! adapter they load, the deliberately broken C adapter (tests/solib/broken_stack.c) they
+//! build, and what a run could leave behind on the machine.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -54,4 +54,47 @@ pub fn tun_usable(skipped: &str) -> bool {
             false
         }
     }
+}
+
+/// Runs stackdrill with `args` from the repository's root and waits for it.
+pub fn stackdrill(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stackdrill"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .output()
+        .expect("run stackdrill")
+}
+
+/// What a run could leave behind in the root namespace: its interfaces, addresses and routes,
+/// the named network namespaces, and DPDK's runtime files.
+pub fn root_state() -> String {
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("run ip");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dpdk_files = std::fs::read_dir("/var/run/dpdk")
+        .map(|dir| dir.count())
+        .unwrap_or(0);
+    format!(
+        "{}{}{}{}dpdk files: {dpdk_files}",
+        ip(&["-o", "link"]),
+        ip(&["-o", "addr"]),
+        ip(&["route"]),
+        ip(&["netns", "list"]),
+    )
+}
+
+/// stackdrill's files in /tmp (a run in suite mode has its scratch directory there while it
+/// runs), sorted.
+pub fn stackdrill_tmp_files() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/tmp")
+        .map(|dir| {
+            dir.filter_map(|entry| entry.ok())
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("stackdrill"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
