@@ -184,12 +184,12 @@ impl PolledStack for DpdkWiredStack {
     /// Polls the stack, then takes what it sent; when that included neighbour queries, the
     /// answers go back and the stack is polled again at once.
     fn poll(&mut self) -> Result<Option<i64>, String> {
+        // Every poll is followed by a take, so no frame waits on the port for a later stamp.
         let mut next = self.stack.poll()?;
-        for _ in 0..NEIGHBOUR_ROUNDS {
-            if !self.take_arrivals()? {
-                break;
-            }
+        let mut rounds = 0;
+        while self.take_arrivals()? && rounds < NEIGHBOUR_ROUNDS {
             next = self.stack.poll()?;
+            rounds += 1;
         }
         Ok(next)
     }
