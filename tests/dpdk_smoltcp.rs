@@ -2,7 +2,7 @@
 //! stackdrill and of the adapter): the adapter takes the port stackdrill hands it through
 //! `stackdrill_dpdk_attach` and polls it itself; the portable scripts pass unchanged, over IPv4
 //! (ARP) and IPv6 (NDP); a library without the extension gets one line naming the flag, exit
-//! status 1; and nothing is left behind.
+//! status 1; and nothing is left behind (in the root namespace, or in the temporary directory).
 //!
 //! Needs the adapter built with its `dpdk` feature (`cargo build --workspace --features
 //! stackdrill/dpdk,stackdrill-smoltcp/dpdk`; scripts/test.sh does).
@@ -13,10 +13,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-/// The tests of this binary compare the machine's state before and after their runs: one at a
-/// time, so that they do not see each other's.
+/// The tests of this binary compare the root namespace before and after their runs: one at a
+/// time, so that they do not see each other's DPDK files.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The dynamic symbols `object` defines, or the libraries it needs (`nm -D`, `ldd`).
@@ -43,17 +44,34 @@ fn dpdk_adapter() -> PathBuf {
     library
 }
 
-/// Runs stackdrill with `args`, asserting it leaves nothing behind; returns stdout + stderr.
+/// Runs stackdrill with `args`, asserting it leaves nothing behind: in the root namespace, and
+/// in its temporary directory (TMPDIR, where it would otherwise use /tmp: a private one, so
+/// that other processes' files there do not count); returns the output and stdout + stderr.
 fn run_leaving_nothing(args: &[&str]) -> (Output, String) {
-    let before = (common::root_state(), common::stackdrill_tmp_files());
-    let out = common::stackdrill(args);
+    static RUNS: AtomicU32 = AtomicU32::new(0);
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "dpdk_smoltcp-tmp-{}",
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let before = common::root_state();
+    let out = common::stackdrill_command(args)
+        .env("TMPDIR", &tmp)
+        .output()
+        .expect("run stackdrill");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let after = (common::root_state(), common::stackdrill_tmp_files());
-    assert_eq!(after, before, "{args:?} left something behind:\n{text}");
+    assert_eq!(
+        common::root_state(),
+        before,
+        "{args:?} left something behind:\n{text}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{args:?} left {left:?} in TMPDIR:\n{text}");
+    std::fs::remove_dir(&tmp).unwrap();
     (out, text)
 }
 

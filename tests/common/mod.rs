@@ -56,17 +56,22 @@ pub fn tun_usable(skipped: &str) -> bool {
     }
 }
 
+/// stackdrill with `args`, to run from the repository's root.
+pub fn stackdrill_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stackdrill"));
+    command
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
+    command
+}
+
 /// Runs stackdrill with `args` from the repository's root and waits for it.
 pub fn stackdrill(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stackdrill"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("run stackdrill")
+    stackdrill_command(args).output().expect("run stackdrill")
 }
 
 /// What a run could leave behind in the root namespace: its interfaces, addresses and routes,
-/// the named network namespaces, and DPDK's runtime files.
+/// and DPDK's runtime files.
 pub fn root_state() -> String {
     let ip = |args: &[&str]| {
         let out = Command::new("ip").args(args).output().expect("run ip");
@@ -76,25 +81,9 @@ pub fn root_state() -> String {
         .map(|dir| dir.count())
         .unwrap_or(0);
     format!(
-        "{}{}{}{}dpdk files: {dpdk_files}",
+        "{}{}{}dpdk files: {dpdk_files}",
         ip(&["-o", "link"]),
         ip(&["-o", "addr"]),
-        ip(&["route"]),
-        ip(&["netns", "list"]),
+        ip(&["route"])
     )
-}
-
-/// stackdrill's files in /tmp (a run in suite mode has its scratch directory there while it
-/// runs), sorted.
-pub fn stackdrill_tmp_files() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir("/tmp")
-        .map(|dir| {
-            dir.filter_map(|entry| entry.ok())
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.starts_with("stackdrill"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
