@@ -7,11 +7,18 @@ cd "$(dirname "$0")/.."
 
 ./scripts/install-system-deps.sh
 
+# DPDK everywhere it can be: stackdrill's --netdev=dpdk and the smoltcp adapter's DPDK device
+# mode (tests/dpdk_smoltcp.rs runs smoltcp on DPDK with the adapter this build leaves).
+FEATURES=stackdrill/dpdk,stackdrill-smoltcp/dpdk
+
 cargo fmt --all -- --check
-# The default build needs no DPDK: check it compiles and lints without the feature too.
-cargo clippy -p stackdrill --all-targets -- -D warnings -D clippy::undocumented_unsafe_blocks
-cargo clippy --workspace --all-targets --features stackdrill/dpdk -- -D warnings \
+# The default builds need no DPDK: check they compile and lint without the features too.
+cargo clippy -p stackdrill -p stackdrill-smoltcp --all-targets -- -D warnings \
     -D clippy::undocumented_unsafe_blocks
-# tests/portable.rs loads the smoltcp adapter from target/debug: build every member first.
-cargo build --workspace --features stackdrill/dpdk
-cargo test --workspace --all-targets --features stackdrill/dpdk
+cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings \
+    -D clippy::undocumented_unsafe_blocks
+# tests/portable.rs and tests/dpdk_smoltcp.rs load the smoltcp adapter from target/debug: build
+# every member first, with the same features as the tests (cargo test rebuilds the adapter's
+# .so with the features it is given).
+cargo build --workspace --features "$FEATURES"
+cargo test --workspace --all-targets --features "$FEATURES"

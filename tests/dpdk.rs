@@ -6,41 +6,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn stackdrill(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stackdrill"))
-        .args(args)
-        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
-        .output()
-        .expect("run stackdrill")
-}
-
-/// Interfaces, addresses and routes of the root namespace, and DPDK's runtime files.
-fn root_state() -> String {
-    let ip = |args: &[&str]| {
-        let out = Command::new("ip").args(args).output().expect("run ip");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let dpdk_files = std::fs::read_dir("/var/run/dpdk")
-        .map(|dir| dir.count())
-        .unwrap_or(0);
-    format!(
-        "{}{}{}dpdk files: {dpdk_files}",
-        ip(&["-o", "link"]),
-        ip(&["-o", "addr"]),
-        ip(&["route"])
-    )
-}
-
 #[test]
 fn portable_scripts_pass_over_a_net_tap_port() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let before = root_state();
-    let out = stackdrill(&["--netdev=dpdk", "tests/portable"]);
+    let before = common::root_state();
+    let out = common::stackdrill(&["--netdev=dpdk", "tests/portable"]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -51,7 +23,11 @@ fn portable_scripts_pass_over_a_net_tap_port() {
         "the portable suite failed over DPDK:\n{text}"
     );
     assert!(text.contains(" passing, 0 failing"), "{text}");
-    assert_eq!(root_state(), before, "a DPDK run left something behind");
+    assert_eq!(
+        common::root_state(),
+        before,
+        "a DPDK run left something behind"
+    );
 }
 
 #[test]
@@ -77,7 +53,7 @@ fn a_packet_above_the_mtu_reaches_the_kernel_whole_as_over_tun() {
          +0 read(4, ..., 10000) = 9000\n",
     )
     .unwrap();
-    let out = stackdrill(&[
+    let out = common::stackdrill(&[
         "--netdev=dpdk",
         "--ip_version=ipv4",
         script.to_str().unwrap(),
@@ -92,7 +68,7 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let before = root_state();
+    let before = common::root_state();
     let cases: &[(&[&str], &str)] = &[
         (
             &["--netdev=dpdk", "--dpdk_devargs=net_nosuch0"],
@@ -110,7 +86,7 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
     for (flags, start) in cases {
         let mut args = flags.to_vec();
         args.push("tests/portable/passive_open.pkt");
-        let out = stackdrill(&args);
+        let out = common::stackdrill(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flags:?}: {stderr}");
         assert_eq!(
@@ -124,7 +100,7 @@ fn a_wrong_device_is_one_line_naming_the_flag() {
         );
     }
     assert_eq!(
-        root_state(),
+        common::root_state(),
         before,
         "a refused DPDK run left something behind"
     );
@@ -145,11 +121,11 @@ fn suite_checking_eal_memory(env: &[(&str, &str)]) -> (Option<i32>, String) {
         )
         .unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_stackdrill"))
-        .args(["--netdev=dpdk", "--ip_version=ipv4", dir.to_str().unwrap()])
-        .envs(env.iter().copied())
-        .output()
-        .expect("run stackdrill");
+    let out =
+        common::stackdrill_command(&["--netdev=dpdk", "--ip_version=ipv4", dir.to_str().unwrap()])
+            .envs(env.iter().copied())
+            .output()
+            .expect("run stackdrill");
     std::fs::remove_dir_all(&dir).unwrap();
     let text = format!(
         "{}{}",
@@ -164,7 +140,7 @@ fn a_suite_forks_its_runs_from_one_eal_start() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let before = root_state();
+    let before = common::root_state();
     let (code, text) = suite_checking_eal_memory(&[]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("2 passing, 0 failing"), "{text}");
@@ -172,5 +148,9 @@ fn a_suite_forks_its_runs_from_one_eal_start() {
     let (code, text) = suite_checking_eal_memory(&[("STACKDRILL_NO_ZYGOTE", "1")]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("0 passing, 2 failing"), "{text}");
-    assert_eq!(root_state(), before, "a DPDK suite left something behind");
+    assert_eq!(
+        common::root_state(),
+        before,
+        "a DPDK suite left something behind"
+    );
 }

@@ -11,6 +11,8 @@
 //! - [`Mempool`]: a pool of packet buffers (mbufs).
 //! - [`Port`]: one ethdev port with one rx and one tx queue: a hot-plugged virtual device
 //!   (`net_tap`, …), any probed device, or one end of an in-process ring pair.
+//! - [`PortRef`]: a started port used by its raw id without owning it (a userspace stack's
+//!   side of the port stackdrill hands it).
 //!
 //! Ownership: a started [`Port`] holds an `Arc` to its [`Mempool`], so a pool is freed only
 //! after every port using it is gone; dropping a [`Port`] stops, closes and detaches its device
@@ -27,12 +29,14 @@ mod error;
 mod fork;
 mod mempool;
 mod port;
+mod port_ref;
 
 pub use eal::{eal_init, plain_eal_args};
 pub use error::DpdkError;
 pub use fork::privatise_memory;
 pub use mempool::Mempool;
 pub use port::{Port, BURST};
+pub use port_ref::PortRef;
 
 /// The raw DPDK bindings (bindgen output) and the `shim_*` helpers of `csrc/shim.c`.
 ///

@@ -603,27 +603,9 @@ impl Port {
     ) -> Result<usize, DpdkError> {
         self.started_pool("rte_eth_rx_burst")?;
         self.poll_here();
-        let mut total = 0;
-        while total < max {
-            let want = (max - total).min(BURST);
-            // SAFETY: the port is started; queue 0 exists; self.rx has room for want ≤ BURST
-            // mbuf pointers, which DPDK fills and hands over to us.
-            let n = usize::from(unsafe {
-                ffi::rte_eth_rx_burst(self.id, 0, self.rx.as_mut_ptr(), want as u16)
-            });
-            for &mbuf in &self.rx[..n] {
-                each(frame_of(mbuf, &mut self.scratch));
-            }
-            if n > 0 {
-                // SAFETY: the n mbufs are ours (rx_burst returned them) and are not used again.
-                unsafe { ffi::shim_pktmbuf_free_bulk(self.rx.as_mut_ptr(), n as u32) };
-            }
-            total += n;
-            if n < want {
-                break;
-            }
-        }
-        Ok(total)
+        // SAFETY: the port is started (checked above) with rx queue 0, which only this Port
+        // (&mut self) polls.
+        Ok(unsafe { receive_bursts(self.id, 0, &mut self.rx, &mut self.scratch, max, &mut each) })
     }
 
     /// The file descriptor that becomes readable when a frame waits in the rx queue: net_tap's
@@ -782,6 +764,42 @@ impl std::fmt::Debug for Port {
             .field("pool", &self.pool.as_ref().map(|pool| pool.name()))
             .finish_non_exhaustive()
     }
+}
+
+/// Receives up to `max` frames now from `queue` of port `id`, in bursts into `rx`, handing
+/// each to `each` (multi-segment frames copied into `scratch`) and freeing its mbuf; returns
+/// how many.
+///
+/// # Safety
+/// The port must be started with that rx queue, and nobody else may poll the queue meanwhile.
+pub(crate) unsafe fn receive_bursts(
+    id: u16,
+    queue: u16,
+    rx: &mut [*mut ffi::rte_mbuf; BURST],
+    scratch: &mut Vec<u8>,
+    max: usize,
+    each: &mut dyn FnMut(&[u8]),
+) -> usize {
+    let mut total = 0;
+    while total < max {
+        let want = (max - total).min(BURST);
+        // SAFETY: per this function's contract the queue exists and is ours to poll; rx has
+        // room for want ≤ BURST mbuf pointers, which DPDK fills and hands over to us.
+        let got =
+            usize::from(unsafe { ffi::rte_eth_rx_burst(id, queue, rx.as_mut_ptr(), want as u16) });
+        for &mbuf in &rx[..got] {
+            each(frame_of(mbuf, scratch));
+        }
+        if got > 0 {
+            // SAFETY: the mbufs are ours (rx_burst returned them) and are not used again.
+            unsafe { ffi::shim_pktmbuf_free_bulk(rx.as_mut_ptr(), got as u32) };
+        }
+        total += got;
+        if got < want {
+            break;
+        }
+    }
+    total
 }
 
 /// The bytes of a received mbuf: borrowed from it when it has one segment, else copied into

@@ -45,14 +45,17 @@ pub enum Choice {
     /// The Linux kernel (default), its packets on `wire`.
     Kernel { wire: Wire },
     /// A userspace stack behind packetdrill's shared-object ABI (`--so_filename`, with
-    /// `--so_flags`).
+    /// `--so_flags`), its packets on `wire`: through its own netdev entries (`Wire::Tun`), or
+    /// on a DPDK port it polls itself (`Wire::Dpdk`, without devargs: stackdrill makes the
+    /// port).
     SharedObject {
         library: PathBuf,
         flags: Option<String>,
+        wire: Wire,
     },
 }
 
-/// Where the kernel's packets travel.
+/// Where the stack's packets travel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wire {
     /// A tun device (default, as packetdrill).
@@ -65,6 +68,11 @@ pub enum Wire {
     },
 }
 
+/// The one line a run with `--netdev=dpdk` gets from a stackdrill built without DPDK.
+#[cfg(not(feature = "dpdk"))]
+pub(crate) const WITHOUT_DPDK: &str =
+    "--netdev=dpdk: this stackdrill was built without DPDK (cargo build --features dpdk)";
+
 /// Which stack the configuration puts under test, and on which wire: the one place that
 /// decides.
 pub fn choose(config: &Config) -> Result<Choice, String> {
@@ -76,14 +84,15 @@ pub fn choose(config: &Config) -> Result<Choice, String> {
         },
     };
     match &config.so_filename {
-        Some(_) if wire != Wire::Tun => Err(
-            "--netdev=dpdk: a userspace stack under test brings its own netdev (its DPDK port \
-             is not supported yet)"
+        Some(_) if config.dpdk_devargs.is_some() && wire != Wire::Tun => Err(
+            "--dpdk_devargs: a userspace stack under test gets a port stackdrill makes (an \
+             in-process ring pair), not a device"
                 .to_string(),
         ),
         Some(library) => Ok(Choice::SharedObject {
             library: library.clone(),
             flags: config.so_flags.clone(),
+            wire,
         }),
         None if config.userspace_stack => {
             Err("--userspace_stack needs --so_filename=PATH (the stack to test)".to_string())
@@ -100,7 +109,7 @@ pub fn profile_defines(choice: &Choice) -> Result<BTreeMap<String, String>, Stri
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect(),
-        Choice::SharedObject { library, flags } => {
+        Choice::SharedObject { library, flags, .. } => {
             so::library::profile_defines(library, flags.as_deref())?
         }
     };
@@ -159,9 +168,11 @@ pub fn open(choice: &Choice, config: &Config, network: &Addresses) -> Result<Bac
         .map_err(|e| format!("cannot create a private network namespace: {e}"))?;
     let backend = match choice {
         Choice::Kernel { wire } => kernel::open(wire, config, network)?,
-        Choice::SharedObject { library, flags } => {
-            so::open(library, flags.as_deref(), config, network)?
-        }
+        Choice::SharedObject {
+            library,
+            flags,
+            wire,
+        } => so::open(library, flags.as_deref(), wire, config, network)?,
     };
     match &config.pcap_file {
         Some(pcap) => backend
@@ -187,5 +198,42 @@ impl Backend {
             clock,
             view,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dpdk_config(so_filename: Option<&str>, devargs: Option<&str>) -> Config {
+        Config {
+            netdev: NetdevKind::Dpdk,
+            so_filename: so_filename.map(PathBuf::from),
+            dpdk_devargs: devargs.map(str::to_string),
+            dpdk_eal_args: vec!["--log-level=*:debug".to_string()],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn a_userspace_stack_may_take_a_dpdk_port_but_not_a_device() {
+        let wire = Wire::Dpdk {
+            devargs: None,
+            eal_args: vec!["--log-level=*:debug".to_string()],
+        };
+        assert_eq!(
+            choose(&dpdk_config(Some("libx.so"), None)),
+            Ok(Choice::SharedObject {
+                library: PathBuf::from("libx.so"),
+                flags: None,
+                wire: wire.clone(),
+            })
+        );
+        assert_eq!(
+            choose(&dpdk_config(None, None)),
+            Ok(Choice::Kernel { wire })
+        );
+        let refused = choose(&dpdk_config(Some("libx.so"), Some("net_tap1"))).unwrap_err();
+        assert!(refused.starts_with("--dpdk_devargs: "), "{refused}");
     }
 }

@@ -157,6 +157,30 @@ typedef int (*stackdrill_sockets_t)(void *userdata, struct stackdrill_socket *ou
 int stackdrill_profile_defines(const char *flags, char *buf, size_t len);
 typedef int (*stackdrill_profile_defines_t)(const char *flags, char *buf, size_t len);
 
+/* A DPDK port for the stack (`--netdev=dpdk`). stackdrill starts DPDK's EAL, makes two ethdev
+ * ports wired to each other in-process (net_ring), keeps one as the simulated peer's end and
+ * hands the other to the stack. The library must link the same librte_* shared objects as
+ * stackdrill, so both share the one EAL of the process. */
+struct stackdrill_dpdk_port {
+	unsigned short port_id;     /* a started ethdev port */
+	unsigned short queue_id;    /* its rx and tx queue for the stack */
+	unsigned char mac[6];       /* the stack's MAC: frames from the peer are addressed to it */
+	unsigned char peer_mac[6];  /* the simulated peer's (and gateway's) MAC, for information */
+	void *mempool;              /* struct rte_mempool *: where the stack may allocate the mbufs
+				     * it sends (never NULL from stackdrill) */
+};
+/* Called on the stack thread after stackdrill_network_setup and before the first
+ * stackdrill_poll, only when the run uses --netdev=dpdk. From then on the stack sends and
+ * receives Ethernet frames on that port (rte_eth_rx_burst / rte_eth_tx_burst on queue_id) and
+ * resolves its neighbours itself (ARP, NDP: stackdrill answers for every address but the
+ * stack's own), only from inside its entry points (stackdrill_poll, and socket calls, usleep
+ * for a stack that runs itself), never from a thread of its own; stackdrill no longer calls
+ * netdev_send or netdev_receive. The port stays open until after free. Returns 0, or non-zero
+ * when the stack cannot use the port (the run stops). A library without this symbol cannot run
+ * with --netdev=dpdk. */
+int stackdrill_dpdk_attach(void *userdata, const struct stackdrill_dpdk_port *port);
+typedef int (*stackdrill_dpdk_attach_t)(void *userdata, const struct stackdrill_dpdk_port *port);
+
 #ifdef __cplusplus
 }
 #endif

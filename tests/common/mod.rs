@@ -1,6 +1,6 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
-//! adapter they load, and the deliberately broken C adapter (tests/solib/broken_stack.c) they
-//! build.
+//! adapter they load, the deliberately broken C adapter (tests/solib/broken_stack.c) they
+//! build, and what a run could leave behind on the machine.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -54,4 +54,36 @@ pub fn tun_usable(skipped: &str) -> bool {
             false
         }
     }
+}
+
+/// stackdrill with `args`, to run from the repository's root.
+pub fn stackdrill_command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_stackdrill"));
+    command
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")));
+    command
+}
+
+/// Runs stackdrill with `args` from the repository's root and waits for it.
+pub fn stackdrill(args: &[&str]) -> std::process::Output {
+    stackdrill_command(args).output().expect("run stackdrill")
+}
+
+/// What a run could leave behind in the root namespace: its interfaces, addresses and routes,
+/// and DPDK's runtime files.
+pub fn root_state() -> String {
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("run ip");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dpdk_files = std::fs::read_dir("/var/run/dpdk")
+        .map(|dir| dir.count())
+        .unwrap_or(0);
+    format!(
+        "{}{}{}dpdk files: {dpdk_files}",
+        ip(&["-o", "link"]),
+        ip(&["-o", "addr"]),
+        ip(&["route"])
+    )
 }

@@ -1,8 +1,10 @@
 //! A DPDK port as the kernel's wire (`--netdev=dpdk`): DPDK's EAL started once per process, a
 //! net_tap virtual device created in the run's namespace under the tun device's name (so the
 //! scripts' own `ethtool` and `tc` commands find it) and configured as tun0 is, or any device
-//! `--dpdk_devargs` names; the peer's frames travel through it (`netdev.rs`).
+//! `--dpdk_devargs` names; the peer's frames travel through it (`netdev.rs`). A userspace
+//! stack's DPDK port (`so/dpdk_wire.rs`) starts EAL here too ([`start_eal`]).
 
+pub mod link_peer;
 pub mod netdev;
 
 use std::net::IpAddr;
@@ -18,6 +20,7 @@ use crate::sut::kernel::rtnetlink::Rtnetlink;
 use crate::sut::netdev::Netdev;
 use crate::wire::link::{Mac, PEER_MAC};
 
+use link_peer::LinkPeer;
 use netdev::DpdkNetdev;
 
 /// Buffers in a port's pool: enough for a net_tap port's two 512-descriptor queues and a
@@ -54,8 +57,9 @@ pub fn open_kernel_wire(
     wire
 }
 
-/// Starts DPDK's EAL with `eal_args` (`--dpdk_eal_args`) after the plain ones, once per process:
-/// later calls return the first one's result.
+/// Starts DPDK's EAL (once per process; later calls return the first one's result), with
+/// `--dpdk_eal_args` added to its arguments; Err is one line naming the flag, with EAL's own
+/// reason when it printed one.
 pub fn start_eal(eal_args: &[String]) -> Result<(), String> {
     let (started, printed) = quietly(|| eal_init(&eal_arguments(eal_args)));
     started.map_err(|e| {
@@ -120,11 +124,16 @@ fn open_port(devargs: Option<&str>, interface: &TunConfig) -> Result<Box<dyn Net
         .into_iter()
         .collect();
     let mtu = interface.mtu as usize;
-    Ok(Box::new(DpdkNetdev::new(port, kernel_mac, own, mtu)))
+    let peer = LinkPeer {
+        stack_mac: kernel_mac,
+        stack_addresses: own,
+        mtu,
+    };
+    Ok(Box::new(DpdkNetdev::new(port, peer)))
 }
 
 /// The first line of `printed` that says something.
-fn first_line(printed: &str) -> Option<&str> {
+pub(crate) fn first_line(printed: &str) -> Option<&str> {
     printed.lines().map(str::trim).find(|line| !line.is_empty())
 }
 
@@ -133,7 +142,7 @@ fn first_line(printed: &str) -> Option<&str> {
 /// device's missing qdisc, a secondary process it cannot reach), and EAL its whole usage on a
 /// bad option; a run's output is the script's, and its errors one line each. Called while the
 /// run sets up, when no other thread prints.
-fn quietly<R>(work: impl FnOnce() -> R) -> (R, String) {
+pub(crate) fn quietly<R>(work: impl FnOnce() -> R) -> (R, String) {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsFd;
     let saved = (

@@ -14,14 +14,14 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use dpdk_sys::Port;
 
+use super::link_peer::{FromStack, LinkPeer};
 use crate::sut::clock::realtime_usecs;
 use crate::sut::netdev::Netdev;
-use crate::wire::link::{self, Mac, PEER_MAC};
+use crate::wire::link::{self, PEER_MAC};
 
 /// Frames taken from the port in one burst, at most.
 const BURST: usize = 32;
@@ -33,24 +33,18 @@ const FD_WAIT_CAP: Duration = Duration::from_secs(1);
 
 pub struct DpdkNetdev {
     port: Port,
-    /// The stack's MAC (the kernel side of a net_tap device).
-    stack_mac: Mac,
-    /// The stack's own addresses, which the peer does not answer for.
-    own: Vec<IpAddr>,
-    /// The largest IP packet a frame may carry.
-    mtu: usize,
+    /// The peer's end of the link: framing, and what each of the stack's frames is.
+    peer: LinkPeer,
     /// IP packets taken from the port and not yet handed out, with the time they were taken.
     arrived: VecDeque<(Vec<u8>, i64)>,
     frames: Vec<Vec<u8>>,
 }
 
 impl DpdkNetdev {
-    pub fn new(port: Port, stack_mac: Mac, own: Vec<IpAddr>, mtu: usize) -> Self {
+    pub fn new(port: Port, peer: LinkPeer) -> Self {
         DpdkNetdev {
             port,
-            stack_mac,
-            own,
-            mtu,
+            peer,
             arrived: VecDeque::new(),
             frames: Vec::with_capacity(BURST),
         }
@@ -70,10 +64,12 @@ impl DpdkNetdev {
             }
             let now = realtime_usecs();
             for frame in std::mem::take(&mut self.frames) {
-                if let Some(packet) = link::ip_packet(&frame) {
-                    self.arrived.push_back((packet.to_vec(), now));
-                } else if let Some(answer) = link::neighbour_answer(&frame, PEER_MAC, &self.own) {
-                    self.port.send(&answer).map_err(io::Error::other)?;
+                match self.peer.from_stack(&frame) {
+                    FromStack::Packet(packet) => self.arrived.push_back((packet.to_vec(), now)),
+                    FromStack::Answered(answer) => {
+                        self.port.send(&answer).map_err(io::Error::other)?
+                    }
+                    FromStack::Ignored => {}
                 }
             }
         }
@@ -91,23 +87,21 @@ impl Netdev for DpdkNetdev {
         }
         // What arrived before this packet leaves was sent before it: stamp it now.
         self.take_arrivals()?;
-        let frame = link::frame(self.stack_mac, PEER_MAC, packet);
-        if packet.len() <= self.mtu {
-            return self.port.send(&frame).map_err(io::Error::other);
-        }
-        if self.port.rx_fd().is_none() {
-            return Err(io::Error::new(
+        match self.peer.frame_to_stack(packet) {
+            Ok(frame) => self.port.send(&frame).map_err(io::Error::other),
+            // net_tap's kernel side takes it whole, as tun does.
+            Err(_) if self.port.rx_fd().is_some() => {
+                let frame = link::frame(self.peer.stack_mac, PEER_MAC, packet);
+                self.port.write_to_tap(&frame).map_err(io::Error::other)
+            }
+            Err(why) => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 format!(
-                    "a {}-byte packet is larger than the MTU ({}): tun takes it whole, this \
-                     DPDK port ({}) cannot",
-                    packet.len(),
-                    self.mtu,
+                    "{why} ({} cannot take it whole, as tun does)",
                     self.port.driver_name()
                 ),
-            ));
+            )),
         }
-        self.port.write_to_tap(&frame).map_err(io::Error::other)
     }
 
     fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {

@@ -56,10 +56,7 @@ fn open_dpdk(
 
 #[cfg(not(feature = "dpdk"))]
 fn open_dpdk(_: Option<&str>, _: &[String], _: &TunConfig) -> Result<Box<dyn Netdev>, String> {
-    Err(
-        "--netdev=dpdk: this stackdrill was built without DPDK (cargo build --features dpdk)"
-            .to_string(),
-    )
+    Err(crate::sut::WITHOUT_DPDK.to_string())
 }
 
 /// Creates `tun0` as for a kernel run but leaves it unused, for a backend whose packets travel

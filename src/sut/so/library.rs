@@ -1,6 +1,6 @@
 //! Loading a userspace stack's shared object (`--so_filename`) with libloading: its
-//! packetdrill interface table, stackdrill's extension symbols, its profile of defines and its
-//! network setup. `target.rs` makes socket calls through the table, `stack.rs` drives its
+//! packetdrill interface table, stackdrill's extension symbols, its profile of defines, its
+//! network setup and the DPDK port it may be handed. `target.rs` makes socket calls through the table, `stack.rs` drives its
 //! netdev, clock and polling.
 
 use std::ffi::CString;
@@ -19,6 +19,8 @@ pub struct SharedObject {
     pub(super) poll: Option<abi::Poll>,
     pub(super) network_setup: Option<abi::NetworkSetup>,
     pub(super) sockets: Option<abi::Sockets>,
+    #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
+    pub(super) dpdk_attach: Option<abi::DpdkAttach>,
     /// Kept open for the run (the object stays mapped after that: RTLD_NODELETE, as upstream).
     _library: libloading::os::unix::Library,
 }
@@ -140,6 +142,10 @@ impl SharedObject {
         let sockets = unsafe { library.get::<abi::Sockets>(abi::SOCKETS_SYMBOL) }
             .ok()
             .map(|s| *s);
+        // SAFETY: as above.
+        let dpdk_attach = unsafe { library.get::<abi::DpdkAttach>(abi::DPDK_ATTACH_SYMBOL) }
+            .ok()
+            .map(|s| *s);
         let file_name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
@@ -150,6 +156,7 @@ impl SharedObject {
             poll,
             network_setup,
             sockets,
+            dpdk_attach,
             _library: library,
         }))
     }
@@ -165,13 +172,39 @@ impl SharedObject {
         };
         // SAFETY: a valid struct for the duration of the call.
         let status = unsafe { setup(self.userdata(), network) };
-        if status != 0 {
-            return Err(format!(
-                "{}: stackdrill_network_setup refused the test network (returned {status})",
-                self.name
-            ));
+        self.accepted(status, "stackdrill_network_setup refused the test network")
+    }
+
+    /// Ok for an extension's status 0; otherwise Err naming the stack, `refusal` and `status`.
+    fn accepted(&self, status: libc::c_int, refusal: &str) -> Result<(), String> {
+        match status {
+            0 => Ok(()),
+            _ => Err(format!("{}: {refusal} (returned {status})", self.name)),
         }
-        Ok(())
+    }
+
+    /// The stack's `stackdrill_dpdk_attach`, or the one-line error of a run that needs it.
+    #[cfg(feature = "dpdk")]
+    pub fn dpdk_attach_entry(&self) -> Result<abi::DpdkAttach, String> {
+        self.dpdk_attach.ok_or_else(|| {
+            format!(
+                "--netdev=dpdk: {} does not export stackdrill_dpdk_attach, so it cannot take a \
+                 DPDK port (run it without --netdev=dpdk)",
+                self.name
+            )
+        })
+    }
+
+    /// Hands the stack its DPDK port (`stackdrill_dpdk_attach`); from then on it sends and
+    /// receives its frames there.
+    #[cfg(feature = "dpdk")]
+    pub fn attach_dpdk_port(&self, port: &abi::StackdrillDpdkPort) -> Result<(), String> {
+        let attach = self.dpdk_attach_entry()?;
+        // SAFETY: a valid struct for the duration of the call; the port it names is started
+        // and stays so until after the stack's free.
+        let status = unsafe { attach(self.userdata(), port) };
+        self.accepted(status, "stackdrill_dpdk_attach refused the port")
+            .map_err(|e| format!("--netdev=dpdk: {e}"))
     }
 }
 

@@ -1,9 +1,12 @@
 //! A userspace stack behind packetdrill's shared-object ABI (`--so_filename`): the library
 //! (`library.rs`), its socket calls as a `Target` (`target.rs`), its netdev, clock and polling
 //! (`stack.rs`), driven by a stack thread of its own (`driver.rs`) that the run's netdev
-//! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask.
+//! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask. With `--netdev=dpdk`
+//! the stack polls a DPDK port of its own instead of its netdev entries (`dpdk_wire.rs`).
 
 pub mod clock;
+#[cfg(feature = "dpdk")]
+pub mod dpdk_wire;
 pub mod driver;
 pub mod library;
 pub mod netdev;
@@ -20,7 +23,7 @@ use crate::sut::abi::StackdrillNetwork;
 use crate::sut::network::Addresses;
 use crate::sut::target::Target;
 use crate::sut::view::SocketRecord;
-use crate::sut::Backend;
+use crate::sut::{Backend, Wire};
 
 use clock::StackClock;
 use driver::StackThread;
@@ -30,12 +33,13 @@ use stack::SoStack;
 use view::LibraryView;
 
 /// The backend of the userspace stack in `library`, in the run's (already entered) private
-/// network namespace: its stack thread loads the library, initialises it with `flags` and
-/// tells it the test network; the run's calls, packets, clock and introspection all go
-/// through that thread.
+/// network namespace: its stack thread loads the library, initialises it with `flags`, tells
+/// it the test network and puts it on `wire`; the run's calls, packets, clock and
+/// introspection all go through that thread.
 pub fn open(
     library: &Path,
     flags: Option<&str>,
+    wire: &Wire,
     config: &Config,
     network: &Addresses,
 ) -> Result<Backend, String> {
@@ -46,10 +50,11 @@ pub fn open(
     let _ = crate::sut::kernel::create_unused_tun(config, network);
     let setup = stack_network(config, network);
     let (library, flags) = (library.to_path_buf(), flags.map(str::to_string));
+    let on_wire = stack_on_wire(wire, config, network)?;
     let thread = StackThread::spawn(move || {
         let object = SharedObject::load(&library, flags.as_deref())?;
         object.set_network(&setup)?;
-        Ok(Box::new(SoStack::new(object)) as Box<dyn PolledStack>)
+        on_wire(object)
     })?;
     let requests = thread.requests();
     Ok(Backend {
@@ -58,6 +63,42 @@ pub fn open(
         view: Arc::new(LibraryView { requests }),
         calls: Box::new(thread),
     })
+}
+
+/// What puts a loaded, set-up stack on `wire`, on the stack thread: its own netdev entries on
+/// tun; a DPDK port it polls itself with `--netdev=dpdk`.
+type StackOnWire =
+    Box<dyn FnOnce(Arc<SharedObject>) -> Result<Box<dyn PolledStack>, String> + Send>;
+
+fn stack_on_wire(wire: &Wire, config: &Config, network: &Addresses) -> Result<StackOnWire, String> {
+    match wire {
+        Wire::Tun => Ok(Box::new(|object| {
+            Ok(Box::new(SoStack::new(object)) as Box<dyn PolledStack>)
+        })),
+        Wire::Dpdk { eal_args, .. } => dpdk_port(eal_args, config, network),
+    }
+}
+
+#[cfg(feature = "dpdk")]
+fn dpdk_port(
+    eal_args: &[String],
+    config: &Config,
+    network: &Addresses,
+) -> Result<StackOnWire, String> {
+    let setup = dpdk_wire::DpdkWireSetup {
+        eal_args: eal_args.to_vec(),
+        stack_address: network.local_ip,
+        mtu: config.mtu as usize,
+    };
+    Ok(Box::new(move |object| {
+        let stack = Box::new(SoStack::new(object.clone()));
+        dpdk_wire::attach(object, stack, &setup)
+    }))
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn dpdk_port(_: &[String], _: &Config, _: &Addresses) -> Result<StackOnWire, String> {
+    Err(crate::sut::WITHOUT_DPDK.to_string())
 }
 
 /// The test network as `stackdrill_network_setup` describes it.

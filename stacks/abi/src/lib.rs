@@ -1,6 +1,7 @@
 //! The shared-object ABI between stackdrill and userspace stacks, as Rust types: packetdrill's
 //! 33-slot `struct packetdrill_interface`, stackdrill's extension structs
-//! (`struct stackdrill_network`, `struct stackdrill_socket`), the extension symbols' names and
+//! (`struct stackdrill_network`, `struct stackdrill_socket`, `struct stackdrill_dpdk_port`), the
+//! extension symbols' names and
 //! signatures, laid out field for field like `stacks/include/packetdrill.h`. stackdrill loads
 //! libraries with these types and Rust adapters (stacks/smoltcp) export them, so both sides
 //! agree by construction; the tests pin sizes and offsets against the header.
@@ -182,6 +183,23 @@ impl Default for StackdrillSocket {
     }
 }
 
+/// `struct stackdrill_dpdk_port`: the DPDK port stackdrill hands a stack with
+/// `stackdrill_dpdk_attach` (`--netdev=dpdk`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct StackdrillDpdkPort {
+    /// A started ethdev port, in the process's one EAL.
+    pub port_id: u16,
+    /// The rx and tx queue of that port for the stack.
+    pub queue_id: u16,
+    /// The stack's MAC: frames from the peer are addressed to it.
+    pub mac: [u8; 6],
+    /// The simulated peer's (and gateway's) MAC.
+    pub peer_mac: [u8; 6],
+    /// A `struct rte_mempool *` the stack may allocate the mbufs it sends from.
+    pub mempool: *mut c_void,
+}
+
 /// `packetdrill_interface_init`, the one required symbol.
 pub type InterfaceInit = unsafe extern "C" fn(*const c_char, *mut PacketdrillInterface);
 /// `stackdrill_network_setup`.
@@ -190,6 +208,8 @@ pub type NetworkSetup = unsafe extern "C" fn(*mut c_void, *const StackdrillNetwo
 pub type Poll = unsafe extern "C" fn(*mut c_void, *mut i64) -> c_int;
 /// `stackdrill_profile_defines`.
 pub type ProfileDefines = unsafe extern "C" fn(*const c_char, *mut c_char, size_t) -> c_int;
+/// `stackdrill_dpdk_attach`.
+pub type DpdkAttach = unsafe extern "C" fn(*mut c_void, *const StackdrillDpdkPort) -> c_int;
 /// `stackdrill_sockets`.
 pub type Sockets = unsafe extern "C" fn(*mut c_void, *mut StackdrillSocket, c_int) -> c_int;
 
@@ -199,6 +219,7 @@ pub const NETWORK_SETUP_SYMBOL: &[u8] = b"stackdrill_network_setup\0";
 pub const POLL_SYMBOL: &[u8] = b"stackdrill_poll\0";
 pub const PROFILE_DEFINES_SYMBOL: &[u8] = b"stackdrill_profile_defines\0";
 pub const SOCKETS_SYMBOL: &[u8] = b"stackdrill_sockets\0";
+pub const DPDK_ATTACH_SYMBOL: &[u8] = b"stackdrill_dpdk_attach\0";
 
 #[cfg(test)]
 mod tests {
@@ -222,6 +243,20 @@ mod tests {
         assert_eq!(
             std::mem::size_of::<StackdrillNetwork>(),
             4 + 16 + 4 + 16 + 16 + 4
+        );
+    }
+
+    #[test]
+    fn dpdk_port_struct_matches_c_layout() {
+        // Two shorts and two 6-byte arrays fill 16 bytes; the pointer follows, aligned.
+        assert_eq!(offset_of!(StackdrillDpdkPort, port_id), 0);
+        assert_eq!(offset_of!(StackdrillDpdkPort, queue_id), 2);
+        assert_eq!(offset_of!(StackdrillDpdkPort, mac), 4);
+        assert_eq!(offset_of!(StackdrillDpdkPort, peer_mac), 10);
+        assert_eq!(offset_of!(StackdrillDpdkPort, mempool), 16);
+        assert_eq!(
+            size_of::<StackdrillDpdkPort>(),
+            16 + size_of::<*const c_void>()
         );
     }
 

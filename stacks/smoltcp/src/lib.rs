@@ -10,13 +10,16 @@
 //!   BSD socket layer with Linux semantics.
 //! - [`stack`]: smoltcp's interface and sockets, the virtual clock, who polls, post-poll
 //!   bookkeeping; [`socket_table`]: the sockets as `stackdrill_sockets` lists them.
-//! - [`virtual_link`], [`wire_tap`]: the network device and what it sees and adjusts.
+//! - [`virtual_link`], [`wire_tap`]: the network device and what it sees and adjusts;
+//!   `dpdk_port` (cargo feature `dpdk`): the DPDK port stackdrill may hand over as the link.
 
 /// The C structures exchanged with stackdrill: the shared `stackdrill-abi` crate.
 pub use stackdrill_abi as abi;
 pub mod adapter;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "dpdk")]
+pub mod dpdk_port;
 pub mod errno;
 pub mod fd_table;
 pub mod profile;
@@ -39,3 +42,6 @@ pub use stack_entry_points::{
     packetdrill_interface_init, stackdrill_network_setup, stackdrill_poll,
     stackdrill_profile_defines, stackdrill_sockets,
 };
+
+#[cfg(feature = "dpdk")]
+pub use dpdk_port::stackdrill_dpdk_attach;

@@ -14,7 +14,7 @@ use libc::c_int;
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr};
 
 use crate::abi::StackdrillNetwork;
 use crate::clock::{publish_tsval_clock, VirtualClock};
@@ -25,7 +25,7 @@ use crate::readiness::EpollSet;
 use crate::sockaddr::SocketDomain;
 use crate::tcp_socket::{TcpFd, TcpRole};
 use crate::udp_socket::UdpFd;
-use crate::virtual_link::{StampedPacket, VirtualLink};
+use crate::virtual_link::{FramePort, StampedPacket, VirtualLink};
 use crate::wire_tap::{SegmentPolicy, TcpTuple, WireTap};
 
 /// How many times smoltcp is polled at one instant while it keeps asking to be polled at once.
@@ -71,6 +71,9 @@ pub struct Network {
     pub iface: Interface,
     pub link: VirtualLink,
     pub local_addr: IpAddress,
+    pub prefix_len: u8,
+    /// The next hop for every address outside the local subnet.
+    pub gateway: IpAddress,
     pub wire: SocketDomain,
 }
 
@@ -176,9 +179,33 @@ impl Stack {
             ..SegmentPolicy::default()
         });
         let mut link = VirtualLink::new(mtu, tap, self.config.debug);
-        let mut iface_config = Config::new(HardwareAddress::Ip);
+        let iface = self.interface(HardwareAddress::Ip, &mut link, local, prefix_len, gateway)?;
+        self.debug(|| {
+            format!("network: {local}/{prefix_len} gateway {gateway} peer {remote} mtu {mtu}")
+        });
+        self.network = Some(Network {
+            iface,
+            link,
+            local_addr: local,
+            prefix_len,
+            gateway,
+            wire,
+        });
+        Ok(())
+    }
+
+    /// A new interface with `hardware` on `link`, the local address and the default route.
+    fn interface(
+        &self,
+        hardware: HardwareAddress,
+        link: &mut VirtualLink,
+        local: IpAddress,
+        prefix_len: u8,
+        gateway: IpAddress,
+    ) -> Result<Interface, String> {
+        let mut iface_config = Config::new(hardware);
         iface_config.random_seed = self.config.seed;
-        let mut iface = Interface::new(iface_config, &mut link, self.clock.now());
+        let mut iface = Interface::new(iface_config, link, self.clock.now());
         let mut added = false;
         iface.update_ip_addrs(|addrs| added = addrs.push(IpCidr::new(local, prefix_len)).is_ok());
         if !added {
@@ -191,15 +218,32 @@ impl Stack {
         if !routed {
             return Err(format!("cannot route through gateway {gateway}"));
         }
-        self.debug(|| {
-            format!("network: {local}/{prefix_len} gateway {gateway} peer {remote} mtu {mtu}")
-        });
-        self.network = Some(Network {
-            iface,
-            link,
-            local_addr: local,
-            wire,
-        });
+        Ok(iface)
+    }
+
+    /// `stackdrill_dpdk_attach`: from now on the stack is an Ethernet host with `mac` on
+    /// `port`, which it polls in its own polls, resolving its neighbours by ARP/NDP there. Only
+    /// before the first poll (the interface is made anew, as smoltcp fixes its medium at
+    /// creation).
+    pub fn attach_port(&mut self, port: Box<dyn FramePort>, mac: [u8; 6]) -> Result<(), String> {
+        if self.polling != Polling::Undecided {
+            return Err("a port can only be attached before the stack first runs".to_string());
+        }
+        let mut network = self
+            .network
+            .take()
+            .ok_or("a port can only be attached after stackdrill_network_setup")?;
+        network.link.attach_port(port);
+        let hardware = HardwareAddress::Ethernet(EthernetAddress(mac));
+        network.iface = self.interface(
+            hardware,
+            &mut network.link,
+            network.local_addr,
+            network.prefix_len,
+            network.gateway,
+        )?;
+        self.debug(|| format!("network: on an Ethernet port as {hardware}"));
+        self.network = Some(network);
         Ok(())
     }
 
@@ -238,6 +282,10 @@ impl Stack {
     pub fn inject(&mut self, packet: Vec<u8>) -> SysResult<bool> {
         let now = self.clock.now();
         let network = self.network.as_mut().ok_or(Errno(libc::ENETDOWN))?;
+        if network.link.on_port() {
+            // The peer's packets arrive on the port.
+            return Err(Errno(libc::EOPNOTSUPP));
+        }
         network.link.inject(packet, now);
         let runs = self.runs_itself();
         if runs {

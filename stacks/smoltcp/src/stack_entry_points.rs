@@ -9,7 +9,7 @@ use libc::{c_int, size_t, timeval, useconds_t};
 use crate::abi::{PacketdrillInterface, StackdrillNetwork, StackdrillSocket};
 use crate::adapter::{without_unwinding, Adapter};
 use crate::config::{ConfigError, StackConfig};
-use crate::errno::{set_thread_errno, Errno};
+use crate::errno::{set_thread_errno, Errno, SysResult};
 use crate::profile::render_profile;
 use crate::socket_entry_points::{self as socket_api, adapter_from};
 
@@ -95,7 +95,7 @@ pub unsafe extern "C" fn packetdrill_interface_init(
 
 /// Runs a stack-thread entry: finds the adapter and catches panics; `failed` is returned when
 /// there is no adapter, it is unusable, or the body panicked.
-fn stack_entry<R: Copy>(
+pub(crate) fn stack_entry<R: Copy>(
     name: &str,
     userdata: *mut c_void,
     failed: R,
@@ -108,6 +108,19 @@ fn stack_entry<R: Copy>(
             None => failed,
         }
     })
+}
+
+/// An extension's status for a setup step of the stack thread: 0 when it went through, else -1,
+/// saying on stderr why (`failure`: what could not be done).
+pub(crate) fn setup_status(outcome: SysResult<Result<(), String>>, failure: &str) -> c_int {
+    match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(problem)) => {
+            eprintln!("stackdrill-smoltcp: {failure}: {problem}");
+            -1
+        }
+        Err(_) => -1,
+    }
 }
 
 /// Tells the stack its network; non-zero when it cannot work on it.
@@ -124,14 +137,8 @@ pub unsafe extern "C" fn stackdrill_network_setup(
         let Some(net) = (unsafe { net.as_ref() }) else {
             return -1;
         };
-        match adapter.stack_thread_call(|stack| stack.setup_network(net)) {
-            Ok(Ok(())) => 0,
-            Ok(Err(problem)) => {
-                eprintln!("stackdrill-smoltcp: cannot use this network: {problem}");
-                -1
-            }
-            Err(_) => -1,
-        }
+        let set_up = adapter.stack_thread_call(|stack| stack.setup_network(net));
+        setup_status(set_up, "cannot use this network")
     })
 }
 
