@@ -4,6 +4,7 @@
 
 pub mod checksum;
 pub mod link;
+pub mod link_peer;
 
 use std::net::IpAddr;
 

@@ -4,7 +4,6 @@
 //! `--dpdk_devargs` names; the peer's frames travel through it (`netdev.rs`). A userspace
 //! stack's DPDK port (`so/dpdk_wire.rs`) starts EAL here too ([`start_eal`]).
 
-pub mod link_peer;
 pub mod netdev;
 
 use std::net::IpAddr;
@@ -20,7 +19,7 @@ use crate::sut::kernel::rtnetlink::Rtnetlink;
 use crate::sut::netdev::Netdev;
 use crate::wire::link::{Mac, PEER_MAC};
 
-use link_peer::LinkPeer;
+use crate::wire::link_peer::LinkPeer;
 use netdev::DpdkNetdev;
 
 /// Buffers in a port's pool: enough for a net_tap port's two 512-descriptor queues and a

@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use dpdk_sys::Port;
 
-use super::link_peer::{FromStack, LinkPeer};
 use crate::sut::clock::realtime_usecs;
 use crate::sut::netdev::Netdev;
 use crate::wire::link::{self, PEER_MAC};
+use crate::wire::link_peer::{FromStack, LinkPeer};
 
 /// Frames taken from the port in one burst, at most.
 const BURST: usize = 32;

@@ -22,11 +22,11 @@ use super::library::SharedObject;
 use super::PolledStack;
 use crate::sut::abi::StackdrillDpdkPort;
 use crate::sut::clock::realtime_usecs;
-use crate::sut::dpdk::link_peer::{FromStack, LinkPeer};
 use crate::sut::dpdk::{quietly, start_eal};
 use crate::sut::target::Target;
 use crate::sut::view::SocketRecord;
 use crate::wire::link::{Mac, PEER_MAC};
+use crate::wire::link_peer::{FromStack, LinkPeer};
 
 /// The stack's MAC on the link: locally administered, next to the peer's. (A ring port
 /// delivers every frame, so its own MAC means nothing.)

@@ -35,8 +35,7 @@ impl LinkPeer {
     pub fn frame_to_stack(&self, packet: &[u8]) -> Result<Vec<u8>, String> {
         if packet.len() > self.mtu {
             return Err(format!(
-                "a {}-byte packet is larger than the MTU ({}): a DPDK port carries one frame \
-                 per packet",
+                "a {}-byte packet is larger than the MTU ({}): a frame carries one packet",
                 packet.len(),
                 self.mtu
             ));
