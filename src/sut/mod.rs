@@ -21,6 +21,7 @@ pub mod dpdk;
 pub mod kernel;
 pub mod netdev;
 pub mod network;
+pub mod packet_socket;
 pub mod so;
 pub mod socket_info;
 pub mod target;

@@ -204,7 +204,7 @@ fn open_tun_device(name: &str) -> io::Result<OwnedFd> {
             "TUNSETIFF asked for {name} but the kernel named the device {got}"
         )));
     }
-    let hdr_len = crate::sut::kernel::tun::VIRTIO_NET_HDR_LEN as libc::c_int;
+    let hdr_len = crate::sut::packet_socket::VIRTIO_NET_HDR_LEN as libc::c_int;
     // SAFETY: the fd is an open tun device; TUNSETVNETHDRSZ reads the `int` pointed to.
     unsafe { tun_ioctl::set_vnet_hdr_sz(tun.as_raw_fd(), &hdr_len) }
         .map_err(|e| annotate(e.into(), "TUNSETVNETHDRSZ"))?;

@@ -1,5 +1,5 @@
-//! The rtnetlink requests that configure the run's namespace: a link's MTU and up state and
-//! MAC address, an address, a route, a permanent neighbour, and the route lookup that tells
+//! The rtnetlink requests that configure the run's namespace: a veth pair, a link's MTU and up
+//! state and MAC address, an address, a route, a permanent neighbour, and the route lookup that tells
 //! when a local address is usable. The
 //! messages are netlink-packet-route's, sent over a netlink-sys socket; each request is
 //! answered (acknowledged, or with its reply) before the next is sent.
@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_REPLACE, NLM_F_REQUEST,
+    NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
@@ -54,6 +56,32 @@ impl Rtnetlink {
         link.header.change_mask = LinkFlags::Up;
         link.attributes.extend(mtu.map(LinkAttribute::Mtu));
         self.request(RouteNetlinkMessage::SetLink(link), 0)
+    }
+
+    /// `ip link add NAME address MAC type veth peer name PEER address PEER_MAC`: a veth pair in
+    /// this namespace, both ends down.
+    pub fn add_veth(
+        &mut self,
+        (name, mac): (&str, Option<[u8; 6]>),
+        (peer, peer_mac): (&str, Option<[u8; 6]>),
+    ) -> io::Result<()> {
+        let named = |name: &str, mac: Option<[u8; 6]>| {
+            let mut link = LinkMessage::default();
+            link.attributes
+                .push(LinkAttribute::IfName(name.to_string()));
+            link.attributes
+                .extend(mac.map(|mac| LinkAttribute::Address(mac.to_vec())));
+            link
+        };
+        let mut link = named(name, mac);
+        link.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(named(peer, peer_mac)))),
+        ]));
+        self.request(
+            RouteNetlinkMessage::NewLink(link),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
     }
 
     /// `ip neigh replace IP lladdr MAC dev IFINDEX nud permanent`: the kernel knows the peer's
