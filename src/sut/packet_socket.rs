@@ -146,29 +146,15 @@ impl PacketSocket {
         }
         setsockopt(&fd, sockopt::ReceiveTimestampns, &true)
             .map_err(|e| ctx(e, "SO_TIMESTAMPNS"))?;
-        set_raw_option(
-            &fd,
-            libc::SOL_PACKET,
-            libc::PACKET_AUXDATA,
-            &1 as &libc::c_int,
-        )
-        .map_err(|e| ctx(e, "PACKET_AUXDATA"))?;
+        let mut packet_options = vec![(libc::PACKET_AUXDATA, "PACKET_AUXDATA")];
         if framing == Framing::EthernetWithVnetHeader {
-            set_raw_option(
-                &fd,
-                libc::SOL_PACKET,
-                libc::PACKET_VNET_HDR,
-                &1 as &libc::c_int,
-            )
-            .map_err(|e| ctx(e, "PACKET_VNET_HDR"))?;
-            // Frames go straight to the device: the qdisc would only add delay.
-            set_raw_option(
-                &fd,
-                libc::SOL_PACKET,
-                libc::PACKET_QDISC_BYPASS,
-                &1 as &libc::c_int,
-            )
-            .map_err(|e| ctx(e, "PACKET_QDISC_BYPASS"))?;
+            // Frames go straight to the device, past the qdisc, which would only add delay.
+            packet_options.push((libc::PACKET_VNET_HDR, "PACKET_VNET_HDR"));
+            packet_options.push((libc::PACKET_QDISC_BYPASS, "PACKET_QDISC_BYPASS"));
+        }
+        for (option, name) in packet_options {
+            set_raw_option(&fd, libc::SOL_PACKET, option, &1 as &libc::c_int)
+                .map_err(|e| ctx(e, name))?;
         }
 
         let ll = libc::sockaddr_ll {
