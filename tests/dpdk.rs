@@ -35,24 +35,7 @@ fn a_packet_above_the_mtu_reaches_the_kernel_whole_as_over_tun() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let script =
-        std::env::temp_dir().join(format!("stackdrill-dpdk-big-{}.pkt", std::process::id()));
-    std::fs::write(
-        &script,
-        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
-         +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
-         +0 bind(3, ..., ...) = 0\n\
-         +0 listen(3, 1) = 0\n\
-         +0 < S 0:0(0) win 65535 <mss 1460>\n\
-         +0 > S. 0:0(0) ack 1 <mss 1460>\n\
-         +0 < . 1:1(0) ack 1 win 65535\n\
-         +0 accept(3, ..., ...) = 4\n\
-         // One 9040-byte segment on a 1500-byte link: the kernel takes it as one.\n\
-         +0 < . 1:9001(9000) ack 1 win 65535\n\
-         +0 > . 1:1(0) ack 9001\n\
-         +0 read(4, ..., 10000) = 9000\n",
-    )
-    .unwrap();
+    let script = common::big_segment_script("dpdk");
     let out = common::stackdrill(&[
         "--netdev=dpdk",
         "--ip_version=ipv4",

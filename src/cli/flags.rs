@@ -531,11 +531,12 @@ pub const FLAGS: &[Flag<Config>] = &[
     ),
     Flag::value(
         "netdev",
-        "tun|dpdk",
+        "tun|dpdk|veth",
         Value("tun"),
-        "(stackdrill) where packets travel: a tun device, or a DPDK port (see --dpdk_devargs)",
+        "(stackdrill) where packets travel: a tun device, a DPDK port (see --dpdk_devargs), or \
+         a veth pair read and written through AF_PACKET (needs no root)",
         |c, v| {
-            c.netdev = NetdevKind::from_name(v).ok_or("expected tun or dpdk")?;
+            c.netdev = NetdevKind::from_name(v).ok_or("expected tun, dpdk or veth")?;
             Ok(())
         },
     ),

@@ -155,6 +155,9 @@ pub enum NetdevKind {
     Tun,
     /// A DPDK port: by default a net_tap virtual device named tun0 in the run's namespace.
     Dpdk,
+    /// A veth pair in the run's namespace, its stack end named tun0, stackdrill's end read and
+    /// written through AF_PACKET.
+    Veth,
 }
 
 impl NetdevKind {
@@ -162,6 +165,7 @@ impl NetdevKind {
         match name {
             "tun" => Some(Self::Tun),
             "dpdk" => Some(Self::Dpdk),
+            "veth" => Some(Self::Veth),
             _ => None,
         }
     }

@@ -25,6 +25,7 @@ pub mod packet_socket;
 pub mod so;
 pub mod socket_info;
 pub mod target;
+pub mod veth;
 pub mod view;
 
 use std::collections::BTreeMap;
@@ -67,6 +68,9 @@ pub enum Wire {
         devargs: Option<String>,
         eal_args: Vec<String>,
     },
+    /// A veth pair in the run's namespace (`--netdev=veth`): the stack's end is tun0,
+    /// stackdrill's is read and written through AF_PACKET (no device file, no root needed).
+    Veth,
 }
 
 /// The one line a run with `--netdev=dpdk` gets from a stackdrill built without DPDK.
@@ -83,11 +87,17 @@ pub fn choose(config: &Config) -> Result<Choice, String> {
             devargs: config.dpdk_devargs.clone(),
             eal_args: config.dpdk_eal_args.clone(),
         },
+        NetdevKind::Veth => Wire::Veth,
     };
     match &config.so_filename {
         Some(_) if config.dpdk_devargs.is_some() && wire != Wire::Tun => Err(
             "--dpdk_devargs: a userspace stack under test gets a port stackdrill makes (an \
              in-process ring pair), not a device"
+                .to_string(),
+        ),
+        Some(_) if wire == Wire::Veth => Err(
+            "--netdev=veth: a userspace stack under test brings its own netdev (use --netdev=tun \
+             or --netdev=dpdk with --so_filename)"
                 .to_string(),
         ),
         Some(library) => Ok(Choice::SharedObject {

@@ -20,13 +20,15 @@
 //! of its control message.
 
 use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::poll::{ppoll, PollFd, PollFlags};
 use nix::sys::socket::{
     bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, LinkAddr, MsgFlags, SockFlag,
     SockType, SockaddrLike,
 };
+use nix::sys::time::TimeSpec;
 use nix::time::{clock_gettime, ClockId};
 
 use crate::wire::checksum::{self, TransportAt};
@@ -368,6 +370,30 @@ fn set_raw_option<T>(
     Errno::result(r).map(drop)
 }
 
+/// Sleeps until one of `fds` is readable, a signal arrives, or `deadline_usecs` (the real
+/// clock; None: no deadline) passes; false when the deadline had passed.
+pub fn wait_readable(fds: &[BorrowedFd<'_>], deadline_usecs: Option<i64>) -> io::Result<bool> {
+    let timeout = match deadline_usecs {
+        None => None,
+        Some(deadline) => {
+            let left = deadline - realtime_usecs();
+            if left <= 0 {
+                return Ok(false);
+            }
+            Some(TimeSpec::new(left / 1_000_000, (left % 1_000_000) * 1_000))
+        }
+    };
+    let mut polled: Vec<PollFd> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    match ppoll(&mut polled, timeout, None) {
+        Ok(_) | Err(Errno::EINTR) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The real clock (CLOCK_REALTIME), in µs.
 pub fn realtime_usecs() -> i64 {
     clock_gettime(ClockId::CLOCK_REALTIME)
         .map_or(0, |ts| ts.tv_sec() * 1_000_000 + ts.tv_nsec() / 1_000)

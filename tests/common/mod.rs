@@ -1,6 +1,6 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
 //! adapter they load, the deliberately broken C adapter (tests/solib/broken_stack.c) they
-//! build, and what a run could leave behind on the machine.
+//! build, what a run could leave behind on the machine, and a script every wire must carry.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -86,4 +86,27 @@ pub fn root_state() -> String {
         ip(&["-o", "addr"]),
         ip(&["route"])
     )
+}
+
+/// A passive open, then one 9000-byte segment on a 1500-byte link, which the kernel takes (and
+/// acknowledges) as one, as from a tun device: every wire must deliver it whole.
+pub const BIG_SEGMENT_SCRIPT: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+     +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+     +0 bind(3, ..., ...) = 0\n\
+     +0 listen(3, 1) = 0\n\
+     +0 < S 0:0(0) win 65535 <mss 1460>\n\
+     +0 > S. 0:0(0) ack 1 <mss 1460>\n\
+     +0 < . 1:1(0) ack 1 win 65535\n\
+     +0 accept(3, ..., ...) = 4\n\
+     +0 < . 1:9001(9000) ack 1 win 65535\n\
+     +0 > . 1:1(0) ack 9001\n\
+     +0 read(4, ..., 10000) = 9000\n";
+
+/// Writes [`BIG_SEGMENT_SCRIPT`] to a file of its own named after `label`; the caller removes
+/// it.
+pub fn big_segment_script(label: &str) -> PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("stackdrill-{label}-big-{}.pkt", std::process::id()));
+    std::fs::write(&path, BIG_SEGMENT_SCRIPT).expect("write the script");
+    path
 }

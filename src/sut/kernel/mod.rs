@@ -34,6 +34,7 @@ pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend
         Wire::Dpdk { devargs, eal_args } => {
             open_dpdk(devargs.as_deref(), eal_args, &tun_config(config, network))?
         }
+        Wire::Veth => crate::sut::veth::open_kernel_wire(&tun_config(config, network))?,
     };
     Ok(Backend {
         calls: Box::new(KernelCalls::spawn()?),

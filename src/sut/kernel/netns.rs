@@ -185,7 +185,8 @@ fn open_tun_device(name: &str) -> io::Result<OwnedFd> {
         .map_err(|err| {
             let hint = if err.kind() == io::ErrorKind::PermissionDenied {
                 " (unprivileged runs need /dev/net/tun to be world read-writable, mode 0666, \
-                 as most distributions ship it; or run as root)"
+                 as most distributions ship it, or root; or run with --netdev=veth, which needs \
+                 no device file and no root)"
             } else {
                 ""
             };

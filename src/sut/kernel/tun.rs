@@ -30,13 +30,11 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::poll::{ppoll, PollFd, PollFlags};
-use nix::sys::time::TimeSpec;
 use nix::sys::uio::writev;
 
 use crate::sut::netdev::Netdev;
 use crate::sut::packet_socket::{
-    gso_header, realtime_usecs, Framing, Keep, PacketSocket, VIRTIO_NET_HDR_LEN,
+    gso_header, wait_readable, Framing, Keep, PacketSocket, VIRTIO_NET_HDR_LEN,
 };
 
 /// Scratch for draining the tun fd: a virtio header and one byte consume a packet.
@@ -131,23 +129,9 @@ impl Netdev for TunNetdev {
                 self.drain()?;
                 return Ok(Some((got.bytes, got.stamp_usecs)));
             }
-            let timeout = match deadline_usecs {
-                None => None,
-                Some(deadline) => {
-                    let left = deadline - realtime_usecs();
-                    if left <= 0 {
-                        return Ok(None);
-                    }
-                    Some(TimeSpec::new(left / 1_000_000, (left % 1_000_000) * 1_000))
-                }
-            };
-            let mut fds = [
-                PollFd::new(self.sniffer.fd().as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.tun.as_fd(), PollFlags::POLLIN),
-            ];
-            match ppoll(&mut fds, timeout, None) {
-                Ok(_) | Err(Errno::EINTR) => {}
-                Err(e) => return Err(e.into()),
+            let fds = [self.sniffer.fd().as_fd(), self.tun.as_fd()];
+            if !wait_readable(&fds, deadline_usecs)? {
+                return Ok(None);
             }
         }
     }

@@ -76,6 +76,8 @@ fn stack_on_wire(wire: &Wire, config: &Config, network: &Addresses) -> Result<St
             Ok(Box::new(SoStack::new(object)) as Box<dyn PolledStack>)
         })),
         Wire::Dpdk { eal_args, .. } => dpdk_port(eal_args, config, network),
+        // sut::choose refuses it.
+        Wire::Veth => Err("--netdev=veth: not for a userspace stack".to_string()),
     }
 }
 

@@ -1,0 +1,89 @@
+//! stackdrill's end of the veth pair as a `Netdev`: the peer's IP packets go out in Ethernet
+//! frames (from the peer's MAC to the stack's) through an AF_PACKET socket, after a
+//! virtio-net header; frames the stack sends come back as IP packets with the kernel's capture
+//! time, the checksum the device would compute completed, and neighbour queries for the peer's
+//! addresses answered on the spot (`wire::link_peer`).
+//!
+//! A GSO super-packet (`--mss`) goes out as one, marked in its virtio-net header, as over tun.
+//! A TCP packet above the MTU, which tun takes whole, goes out the same way with segments one
+//! byte short of its payload: a veth drops a plain frame above the receiving end's MTU, but
+//! lets a GSO packet through whole, and TCP takes it as the one segment tun would give it.
+
+use std::io;
+use std::os::fd::AsFd;
+
+use crate::sut::netdev::Netdev;
+use crate::sut::packet_socket::{
+    gso_header, tcp_payload_len, wait_readable, PacketSocket, VIRTIO_NET_HDR_LEN,
+};
+use crate::wire::link::{self, PEER_MAC};
+use crate::wire::link_peer::{FromStack, LinkPeer};
+
+/// The Ethernet header's length, which the virtio-net header's offsets count.
+const ETHERNET_HEADER_LEN: usize = 14;
+
+pub struct VethNetdev {
+    socket: PacketSocket,
+    peer: LinkPeer,
+}
+
+impl VethNetdev {
+    pub fn new(socket: PacketSocket, peer: LinkPeer) -> Self {
+        VethNetdev { socket, peer }
+    }
+
+    /// `packet` in a frame to the stack, after its virtio-net header.
+    fn send_packet(&self, header: [u8; VIRTIO_NET_HDR_LEN], packet: &[u8]) -> io::Result<()> {
+        let frame = link::frame(self.peer.stack_mac, PEER_MAC, packet);
+        self.socket.send_frame(&header, &frame).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("writing a {}-byte frame to the veth: {e}", frame.len()),
+            )
+        })
+    }
+}
+
+impl Netdev for VethNetdev {
+    fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
+        let gso = match gso_size {
+            Some(gso) => gso_header(packet, gso, ETHERNET_HEADER_LEN),
+            None if packet.len() > self.peer.mtu => {
+                let whole = tcp_payload_len(packet)
+                    .and_then(|payload| u16::try_from(payload.checked_sub(1)?).ok())
+                    .and_then(|segment| gso_header(packet, segment, ETHERNET_HEADER_LEN));
+                match whole {
+                    Some(gso) => Some(gso),
+                    None => {
+                        let why = self.peer.frame_to_stack(packet).err().unwrap_or_default();
+                        return Err(io::Error::new(io::ErrorKind::Unsupported, why));
+                    }
+                }
+            }
+            None => None,
+        };
+        match gso {
+            Some((header, copy)) => self.send_packet(header, &copy),
+            None => self.send_packet([0; VIRTIO_NET_HDR_LEN], packet),
+        }
+    }
+
+    fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
+        loop {
+            while let Some(got) = self.socket.try_receive()? {
+                match self.peer.from_stack(&got.bytes) {
+                    FromStack::Packet(packet) => {
+                        return Ok(Some((packet.to_vec(), got.stamp_usecs)))
+                    }
+                    FromStack::Answered(answer) => {
+                        self.socket.send_frame(&[0; VIRTIO_NET_HDR_LEN], &answer)?
+                    }
+                    FromStack::Ignored => {}
+                }
+            }
+            if !wait_readable(&[self.socket.fd().as_fd()], deadline_usecs)? {
+                return Ok(None);
+            }
+        }
+    }
+}
