@@ -1,7 +1,7 @@
 //! The wire's round trip and a script's setup, through stackdrill's own code path: for each
-//! netdev (`--netdev=tun`, and `--netdev=dpdk` with the `dpdk` feature) a child process opens
-//! the backend exactly as a run does (`sut::choose`, `sut::open`: a private network namespace,
-//! tun0 or a net_tap port standing in for it), listens on the kernel's address, then, many
+//! netdev (`--netdev=tun`, `--netdev=veth`, and `--netdev=dpdk` with the `dpdk` feature) a
+//! child process opens the backend exactly as a run does (`sut::choose`, `sut::open`: a private
+//! network namespace, tun0, or a veth pair or net_tap port standing in for it), listens on the kernel's address, then, many
 //! times, injects a SYN through the backend's `Netdev`, reads until the kernel's SYN-ACK and
 //! sends a RST. Each child prints one line:
 //!
@@ -38,7 +38,7 @@ const ACK: u8 = 0x10;
 
 /// The netdevs this build can open.
 fn modes() -> Vec<&'static str> {
-    let mut modes = vec!["tun"];
+    let mut modes = vec!["tun", "veth"];
     if cfg!(feature = "dpdk") {
         modes.push("dpdk");
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Netdev benchmark (issue 13): the wire's inject→sniff round trip (a SYN in, the kernel's SYN-ACK
-# out, then a RST; -n times per round) and what each script pays to set its wire up, for tun and
-# DPDK's net_tap, beside a C reference written here (scripts/bench/netdev-reference.c) that does
+# Netdev benchmark (issues 13, 14): the wire's inject→sniff round trip (a SYN in, the kernel's
+# SYN-ACK out, then a RST; -n times per round) and what each script pays to set its wire up, for
+# tun, a veth pair through AF_PACKET and DPDK's net_tap, beside a C reference written here (scripts/bench/netdev-reference.c) that does
 # the same round trip on the same kind of device with nothing in between. stackdrill's side is
 # benches/netdev.rs (the backend opened through sut::open, as a run does); the whole-process
 # cost per script is the median wall time of -r runs of the real binary on a minimal passive-open
@@ -59,6 +59,7 @@ for round in $(seq "$rounds"); do
     echo "round $round of $rounds: $iterations round trips per mode" >&2
     # DPDK's net_tap logs (missing multiq qdisc, no secondary process) are noise here.
     unshare -n -- "$work/netdev-reference" tun "$iterations" >> "$work/lines"
+    unshare -n -- "$work/netdev-reference" veth "$iterations" >> "$work/lines"
     unshare -n -- "$work/netdev-reference" tap "$iterations" 2> "$work/tap.log" >> "$work/lines" ||
         { cat "$work/tap.log" >&2; exit 1; }
     "$bench" --bench -n "$iterations" >> "$work/lines"
@@ -88,7 +89,8 @@ for line in open(lines):
 def median(who, mode, key):
     return statistics.median(f[key] for f in figures[(who, mode)])
 
-rows = [("tun", "tun", [], "tun"), ("DPDK net_tap", "dpdk", ["--netdev=dpdk"], "tap")]
+rows = [("tun", "tun", [], "tun"), ("veth", "veth", ["--netdev=veth"], "veth"),
+        ("DPDK net_tap", "dpdk", ["--netdev=dpdk"], "tap")]
 print(f"{'mode':<13} {'stackdrill µs':>15} {'C reference µs':>15} {'ratio':>6}"
       f" {'open+close ms':>14} {'C setup ms':>11} {'whole script ms':>16}")
 print(f"{'':<13} {'median / p99':>15} {'median / p99':>15} {'':>6}"

@@ -9,6 +9,8 @@
  *   tap  DPDK's EAL and a net_tap virtual device, Ethernet frames sent with rte_eth_tx_burst
  *        and busy-polled with rte_eth_rx_burst; the peer is a permanent ARP entry, so the
  *        kernel never asks for its MAC.
+ *   veth a veth pair (made with `ip link`), Ethernet frames sent and received on the peer's end
+ *        through an AF_PACKET socket (blocking); the peer is a permanent ARP entry too.
  * Then, ITERATIONS times (after a short warm-up): a hand-built SYN from the peer 192.168.0.1
  * with a fresh source port, read until the listener's SYN-ACK, then a RST so the listener
  * forgets the half-open connection. Prints one parseable line:
@@ -16,12 +18,13 @@
  * (setup_ms: everything before the first SYN, the kernel side's configuration and the listener
  * included; pool_ms: the mbuf pool; port_ms: vdev creation, queues, port start, link up).
  *
- * Usage: netdev-reference tun|tap [ITERATIONS]
+ * Usage: netdev-reference tun|tap|veth [ITERATIONS]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -34,6 +37,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <net/ethernet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +47,7 @@
 #include <rte_mbuf.h>
 
 #define IFACE "ref0"
+#define PEER_IFACE "ref0peer"
 #define LOCAL_IP "192.168.42.2"
 #define PEER_IP "192.168.0.1"
 #define LISTEN_PORT 8080
@@ -236,17 +241,15 @@ static int tun_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
 	}
 }
 
+static size_t ethernet_frame(struct wire *w, uint8_t *buf, const uint8_t *p, size_t len);
+
 static void tap_send(struct wire *w, const uint8_t *p, size_t len)
 {
 	struct rte_mbuf *m = rte_pktmbuf_alloc(w->pool);
 	if (!m)
 		die("rte_pktmbuf_alloc");
 	uint8_t *frame = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + len));
-	memcpy(frame, w->stack_mac, 6);
-	memcpy(frame + 6, peer_mac, 6);
-	frame[12] = 0x08;
-	frame[13] = 0x00;
-	memcpy(frame + 14, p, len);
+	ethernet_frame(w, frame, p, len);
 	while (rte_eth_tx_burst(w->port, 0, &m, 1) == 0)
 		;
 }
@@ -268,6 +271,65 @@ static int tap_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
 			return 1;
 	}
 	return 0;
+}
+
+/* A frame from the peer to the stack around IP packet p, in buf (room for 14 + len). */
+static size_t ethernet_frame(struct wire *w, uint8_t *buf, const uint8_t *p, size_t len)
+{
+	memcpy(buf, w->stack_mac, 6);
+	memcpy(buf + 6, peer_mac, 6);
+	buf[12] = 0x08;
+	buf[13] = 0x00;
+	memcpy(buf + 14, p, len);
+	return 14 + len;
+}
+
+static void veth_send(struct wire *w, const uint8_t *p, size_t len)
+{
+	uint8_t frame[2048];
+	size_t n = ethernet_frame(w, frame, p, len);
+	if (send(w->tun_fd, frame, n, 0) != (ssize_t)n)
+		die("send(AF_PACKET)");
+}
+
+static int veth_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
+{
+	uint8_t buf[2048];
+	for (;;) {
+		int64_t left = deadline_ns - now_ns();
+		struct pollfd pfd = {.fd = w->tun_fd, .events = POLLIN};
+		if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) == 0)
+			return 0;
+		ssize_t n = recv(w->tun_fd, buf, sizeof(buf), 0);
+		if (n < 0)
+			die("recv(AF_PACKET)");
+		if (n > 14 && buf[12] == 0x08 && buf[13] == 0x00 &&
+		    is_syn_ack(buf + 14, (size_t)n - 14, sport))
+			return 1;
+	}
+}
+
+/* The pair, the stack's end configured, an AF_PACKET socket on the peer's end (which sees
+ * only what arrives: PACKET_IGNORE_OUTGOING). */
+static void open_veth(struct wire *w)
+{
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+	int one = 1;
+	if (system("ip link add " IFACE " type veth peer name " PEER_IFACE
+		   " && ip link set " PEER_IFACE " up") != 0)
+		die("ip link add (veth)");
+	set_sysctl("/proc/sys/net/ipv6/conf/" PEER_IFACE "/disable_ipv6", "1");
+	configure_interface(1, w->stack_mac);
+	w->tun_fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+	if (w->tun_fd < 0)
+		die("socket(AF_PACKET)");
+	ll.sll_ifindex = (int)if_nametoindex(PEER_IFACE);
+	if (setsockopt(w->tun_fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
+		die("PACKET_IGNORE_OUTGOING");
+	if (bind(w->tun_fd, (struct sockaddr *)&ll, sizeof(ll)) < 0)
+		die("bind(AF_PACKET)");
+	w->send = veth_send;
+	w->await_syn_ack = veth_await;
 }
 
 static void open_tun(struct wire *w)
@@ -351,10 +413,11 @@ int main(int argc, char **argv)
 {
 	struct wire w = {0};
 	int tap = argc > 1 && strcmp(argv[1], "tap") == 0;
+	int veth = argc > 1 && strcmp(argv[1], "veth") == 0;
 	long iterations = argc > 2 ? strtol(argv[2], NULL, 10) : 1000;
 	double eal_ms = 0, pool_ms = 0, port_ms = 0;
-	if (argc < 2 || (!tap && strcmp(argv[1], "tun") != 0) || iterations < 1) {
-		fprintf(stderr, "usage: %s tun|tap [ITERATIONS]\n", argv[0]);
+	if (argc < 2 || (!tap && !veth && strcmp(argv[1], "tun") != 0) || iterations < 1) {
+		fprintf(stderr, "usage: %s tun|tap|veth [ITERATIONS]\n", argv[0]);
 		return 2;
 	}
 	int64_t start = now_ns();
@@ -368,6 +431,8 @@ int main(int argc, char **argv)
 		open_tap(&w);
 		port_ms = (double)(now_ns() - port_start) / 1e6;
 		configure_interface(1, w.stack_mac);
+	} else if (veth) {
+		open_veth(&w);
 	} else {
 		open_tun(&w);
 	}
