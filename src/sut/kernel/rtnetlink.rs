@@ -1,5 +1,5 @@
-//! The rtnetlink requests that configure the run's namespace: a link's MTU and up state and
-//! MAC address, an address, a route, a permanent neighbour, and the route lookup that tells
+//! The rtnetlink requests that configure the run's namespace: a veth pair, a link's MTU and up
+//! state and MAC address, an address, a route, a permanent neighbour, and the route lookup that tells
 //! when a local address is usable. The
 //! messages are netlink-packet-route's, sent over a netlink-sys socket; each request is
 //! answered (acknowledged, or with its reply) before the next is sent.
@@ -10,12 +10,14 @@ use std::time::{Duration, Instant};
 
 use netlink_packet_core::{
     NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
-    NLM_F_REPLACE, NLM_F_REQUEST,
+    NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
 };
@@ -44,6 +46,27 @@ impl Rtnetlink {
             io::Error::new(e.kind(), format!("opening a NETLINK_ROUTE socket: {e}"))
         })?;
         Ok(Rtnetlink { socket, seq: 0 })
+    }
+
+    /// `ip link add NAME type veth peer name PEER`: both ends in the current namespace, down.
+    pub fn add_veth(&mut self, name: &str, peer: &str) -> io::Result<()> {
+        let mut peer_link = LinkMessage::default();
+        peer_link
+            .attributes
+            .push(LinkAttribute::IfName(peer.to_string()));
+        let mut link = LinkMessage::default();
+        link.attributes = vec![
+            LinkAttribute::IfName(name.to_string()),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::Veth),
+                LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_link))),
+            ]),
+        ];
+        self.request(
+            RouteNetlinkMessage::NewLink(link),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("adding veth {name}/{peer}: {e}")))
     }
 
     /// `ip link set dev IFINDEX [mtu MTU] up` (the kernel sets the MTU before the flags).
