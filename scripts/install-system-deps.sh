@@ -5,11 +5,14 @@
 # gcc (tests build a C adapter against stacks/include/packetdrill.h; scripts/bench-netdev.sh
 # builds its C reference against DPDK, found by pkg-config, from pkgconf); curl (scripts read
 # the introspection server); libdpdk-dev, dpdk, dpdk-dev, clang and libclang-dev (the
-# workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang).
+# workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang); m4, make,
+# libelf-dev and zlib1g-dev for the af_xdp feature (xsk-rs builds its own libxdp and libbpf:
+# libxdp's XDP programs with clang and m4, libbpf with make, both linking libelf and zlib).
 # Extra package names may be given as arguments.
 set -euo pipefail
 needed=()
-for package in python3-dev libdpdk-dev dpdk dpdk-dev clang libclang-dev "$@"; do
+for package in python3-dev libdpdk-dev dpdk dpdk-dev clang libclang-dev m4 make libelf-dev \
+    zlib1g-dev "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
 done
 for pair in "ip:iproute2" "tc:iproute2" "ethtool:ethtool" "cc:gcc" "gcc:gcc" "pkg-config:pkgconf" "curl:curl"; do

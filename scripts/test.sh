@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 ./scripts/install-system-deps.sh
 
 # DPDK everywhere it can be: stackdrill's --netdev=dpdk and the smoltcp adapter's DPDK device
-# mode (tests/dpdk_smoltcp.rs runs smoltcp on DPDK with the adapter this build leaves).
-FEATURES=stackdrill/dpdk,stackdrill-smoltcp/dpdk
+# mode (tests/dpdk_smoltcp.rs runs smoltcp on DPDK with the adapter this build leaves); and
+# stackdrill's AF_XDP port (src/sut/af_xdp/).
+FEATURES=stackdrill/dpdk,stackdrill-smoltcp/dpdk,stackdrill/af_xdp
 
 cargo fmt --all -- --check
 # The default builds need no DPDK: check they compile and lint without the features too.

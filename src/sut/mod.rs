@@ -6,13 +6,15 @@
 //! backend it is.
 //!
 //! One folder per kind of backend: `kernel/` (the Linux kernel over a tun device), `dpdk/` (a
-//! DPDK port as the kernel's wire, with the `dpdk` cargo feature) and `so/` (a userspace stack
-//! in a shared object). A new wire or target is one folder plus one arm in [`choose`] and
-//! [`open`].
+//! DPDK port as the kernel's wire, with the `dpdk` cargo feature), `af_xdp/` (an AF_XDP port on
+//! a veth, with the `af_xdp` cargo feature) and `so/` (a userspace stack in a shared object).
+//! A new wire or target is one folder plus one arm in [`choose`] and [`open`].
 
 /// The shared-object ABI as Rust types (the `stackdrill-abi` crate, shared with Rust adapters).
 pub use stackdrill_abi as abi;
 
+#[cfg(feature = "af_xdp")]
+pub mod af_xdp;
 pub mod calls;
 pub mod capture;
 pub mod clock;

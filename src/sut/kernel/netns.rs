@@ -351,7 +351,7 @@ fn annotate(err: io::Error, what: &str) -> io::Error {
 }
 
 /// A zeroed `ifreq` carrying `name`.
-fn ifreq_named(name: &str) -> io::Result<libc::ifreq> {
+pub(crate) fn ifreq_named(name: &str) -> io::Result<libc::ifreq> {
     let bytes = name.as_bytes();
     if bytes.contains(&0) || bytes.len() >= libc::IFNAMSIZ {
         return Err(invalid(format!("bad interface name {name:?}")));
