@@ -531,12 +531,13 @@ pub const FLAGS: &[Flag<Config>] = &[
     ),
     Flag::value(
         "netdev",
-        "tun|dpdk|veth",
+        "tun|dpdk|veth|af_xdp",
         Value("tun"),
-        "(stackdrill) where packets travel: a tun device, a DPDK port (see --dpdk_devargs), or \
-         a veth pair read and written through AF_PACKET (needs no root)",
+        "(stackdrill) where packets travel: a tun device, a DPDK port (see --dpdk_devargs), a \
+         veth pair read and written through AF_PACKET (needs no root), or one whose far end is \
+         an AF_XDP socket",
         |c, v| {
-            c.netdev = NetdevKind::from_name(v).ok_or("expected tun, dpdk or veth")?;
+            c.netdev = NetdevKind::from_name(v).ok_or("expected tun, dpdk, veth or af_xdp")?;
             Ok(())
         },
     ),

@@ -158,6 +158,8 @@ pub enum NetdevKind {
     /// A veth pair in the run's namespace, its stack end named tun0, stackdrill's end read and
     /// written through AF_PACKET.
     Veth,
+    /// The same veth pair, stackdrill's end an AF_XDP socket.
+    AfXdp,
 }
 
 impl NetdevKind {
@@ -166,6 +168,7 @@ impl NetdevKind {
             "tun" => Some(Self::Tun),
             "dpdk" => Some(Self::Dpdk),
             "veth" => Some(Self::Veth),
+            "af_xdp" => Some(Self::AfXdp),
             _ => None,
         }
     }

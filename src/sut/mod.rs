@@ -73,6 +73,8 @@ pub enum Wire {
     /// A veth pair in the run's namespace (`--netdev=veth`): the stack's end is tun0,
     /// stackdrill's is read and written through AF_PACKET (no device file, no root needed).
     Veth,
+    /// The same veth pair, stackdrill's end an AF_XDP socket (`--netdev=af_xdp`).
+    AfXdp,
 }
 
 /// The one line a run with `--netdev=dpdk` gets from a stackdrill built without DPDK.
@@ -90,6 +92,7 @@ pub fn choose(config: &Config) -> Result<Choice, String> {
             eal_args: config.dpdk_eal_args.clone(),
         },
         NetdevKind::Veth => Wire::Veth,
+        NetdevKind::AfXdp => Wire::AfXdp,
     };
     match &config.so_filename {
         Some(_) if config.dpdk_devargs.is_some() && wire != Wire::Tun => Err(
@@ -97,11 +100,11 @@ pub fn choose(config: &Config) -> Result<Choice, String> {
              in-process ring pair), not a device"
                 .to_string(),
         ),
-        Some(_) if wire == Wire::Veth => Err(
-            "--netdev=veth: a userspace stack under test brings its own netdev (use --netdev=tun \
-             or --netdev=dpdk with --so_filename)"
-                .to_string(),
-        ),
+        Some(_) if matches!(wire, Wire::Veth | Wire::AfXdp) => Err(format!(
+            "--netdev={}: a userspace stack under test brings its own netdev (use --netdev=tun \
+             or --netdev=dpdk with --so_filename)",
+            if wire == Wire::Veth { "veth" } else { "af_xdp" }
+        )),
         Some(library) => Ok(Choice::SharedObject {
             library: library.clone(),
             flags: config.so_flags.clone(),

@@ -60,6 +60,8 @@ pub enum Keep {
     Outgoing,
     /// Everything but what the interface transmits (what arrives on it).
     Incoming,
+    /// Nothing: a socket only to send on.
+    Nothing,
 }
 
 /// What a packet socket carries.
@@ -110,6 +112,7 @@ impl PacketSocket {
         let (outgoing, other) = match keep {
             Keep::Outgoing => (u32::MAX, 0),
             Keep::Incoming => (0, u32::MAX),
+            Keep::Nothing => (0, 0),
         };
         let mut filter = [
             libc::sock_filter {

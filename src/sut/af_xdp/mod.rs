@@ -14,6 +14,7 @@
 //! compute its own checksums ([`turn_off_transmit_checksum_offload`]).
 
 mod kernel_end;
+pub mod netdev;
 mod port;
 
 pub use kernel_end::turn_off_transmit_checksum_offload;

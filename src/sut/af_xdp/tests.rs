@@ -48,7 +48,7 @@ fn in_private_namespace<T: Send + 'static>(test: impl FnOnce() -> T + Send + 'st
 fn open_link() -> Result<Link, String> {
     let mut rtnetlink = Rtnetlink::open().map_err(|e| e.to_string())?;
     rtnetlink
-        .add_veth(KERNEL_END, PEER_END)
+        .add_veth((KERNEL_END, None), (PEER_END, None))
         .map_err(|e| e.to_string())?;
     let kernel = interface_index(KERNEL_END).map_err(|e| e.to_string())?;
     let peer = interface_index(PEER_END).map_err(|e| e.to_string())?;

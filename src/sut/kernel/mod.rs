@@ -35,6 +35,7 @@ pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend
             open_dpdk(devargs.as_deref(), eal_args, &tun_config(config, network))?
         }
         Wire::Veth => crate::sut::veth::open_kernel_wire(&tun_config(config, network))?,
+        Wire::AfXdp => open_af_xdp(&tun_config(config, network))?,
     };
     Ok(Backend {
         calls: Box::new(KernelCalls::spawn()?),
@@ -58,6 +59,20 @@ fn open_dpdk(
 #[cfg(not(feature = "dpdk"))]
 fn open_dpdk(_: Option<&str>, _: &[String], _: &TunConfig) -> Result<Box<dyn Netdev>, String> {
     Err(crate::sut::WITHOUT_DPDK.to_string())
+}
+
+#[cfg(feature = "af_xdp")]
+fn open_af_xdp(interface: &TunConfig) -> Result<Box<dyn Netdev>, String> {
+    crate::sut::af_xdp::netdev::open_kernel_wire(interface)
+}
+
+#[cfg(not(feature = "af_xdp"))]
+fn open_af_xdp(_: &TunConfig) -> Result<Box<dyn Netdev>, String> {
+    Err(
+        "--netdev=af_xdp: this stackdrill was built without AF_XDP (cargo build --features \
+         af_xdp)"
+            .to_string(),
+    )
 }
 
 /// Creates `tun0` as for a kernel run but leaves it unused, for a backend whose packets travel

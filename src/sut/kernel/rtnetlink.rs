@@ -48,27 +48,6 @@ impl Rtnetlink {
         Ok(Rtnetlink { socket, seq: 0 })
     }
 
-    /// `ip link add NAME type veth peer name PEER`: both ends in the current namespace, down.
-    pub fn add_veth(&mut self, name: &str, peer: &str) -> io::Result<()> {
-        let mut peer_link = LinkMessage::default();
-        peer_link
-            .attributes
-            .push(LinkAttribute::IfName(peer.to_string()));
-        let mut link = LinkMessage::default();
-        link.attributes = vec![
-            LinkAttribute::IfName(name.to_string()),
-            LinkAttribute::LinkInfo(vec![
-                LinkInfo::Kind(InfoKind::Veth),
-                LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_link))),
-            ]),
-        ];
-        self.request(
-            RouteNetlinkMessage::NewLink(link),
-            NLM_F_CREATE | NLM_F_EXCL,
-        )
-        .map_err(|e| io::Error::new(e.kind(), format!("adding veth {name}/{peer}: {e}")))
-    }
-
     /// `ip link set dev IFINDEX [mtu MTU] up` (the kernel sets the MTU before the flags).
     pub fn set_link_up(&mut self, ifindex: u32, mtu: Option<u32>) -> io::Result<()> {
         let mut link = LinkMessage::default();
@@ -103,6 +82,7 @@ impl Rtnetlink {
             RouteNetlinkMessage::NewLink(link),
             NLM_F_CREATE | NLM_F_EXCL,
         )
+        .map_err(|e| io::Error::new(e.kind(), format!("adding veth {name}/{peer}: {e}")))
     }
 
     /// `ip neigh replace IP lladdr MAC dev IFINDEX nud permanent`: the kernel knows the peer's

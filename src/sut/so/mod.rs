@@ -77,7 +77,9 @@ fn stack_on_wire(wire: &Wire, config: &Config, network: &Addresses) -> Result<St
         })),
         Wire::Dpdk { eal_args, .. } => dpdk_port(eal_args, config, network),
         // sut::choose refuses it.
-        Wire::Veth => Err("--netdev=veth: not for a userspace stack".to_string()),
+        Wire::Veth | Wire::AfXdp => {
+            Err("--netdev=veth and af_xdp: not for a userspace stack".to_string())
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use crate::sut::packet_socket::{Framing, Keep, PacketSocket};
 use crate::wire::link::PEER_MAC;
 use crate::wire::link_peer::LinkPeer;
 
+pub use netdev::PacketSender;
 use netdev::VethNetdev;
 
 /// The name of stackdrill's end of the pair.
@@ -23,7 +24,37 @@ pub const PEER_INTERFACE: &str = "tun0-peer";
 /// Creates the pair in the current (the run's private) namespace, configures the stack's end
 /// as `interface` says and opens stackdrill's end.
 pub fn open_kernel_wire(interface: &TunConfig) -> Result<Box<dyn Netdev>, String> {
-    let failed = |what: &str, e: io::Error| format!("--netdev=veth: cannot {what}: {e}");
+    let pair = create_pair(interface, "--netdev=veth")?;
+    let sender = pair.sender(Keep::Incoming, "--netdev=veth")?;
+    Ok(Box::new(VethNetdev::new(sender)))
+}
+
+/// A veth pair set up for a run: the stack's end configured, stackdrill's end up.
+pub struct VethPair {
+    /// stackdrill's end.
+    pub peer_ifindex: u32,
+    /// The peer's view of the link (the stack's MAC, addresses, MTU).
+    pub link: LinkPeer,
+}
+
+impl VethPair {
+    /// A packet socket on stackdrill's end that sends the peer's packets (GSO ones too) and
+    /// keeps `keep` of what arrives.
+    pub fn sender(&self, keep: Keep, flag: &str) -> Result<PacketSender, String> {
+        // Opened on a link that is up (bound to a link that is down, it reports ENETDOWN once).
+        let socket = PacketSocket::open(self.peer_ifindex, keep, Framing::EthernetWithVnetHeader)
+            .map_err(|e| {
+            format!("{flag}: cannot open a packet socket on {PEER_INTERFACE}: {e}")
+        })?;
+        Ok(PacketSender::new(socket, self.link.clone()))
+    }
+}
+
+/// Creates the pair in the current (the run's private) namespace: the stack's end configured
+/// as `interface` says, stackdrill's end (`PEER_INTERFACE`, the peer's MAC) up and quiet.
+/// Errors name `flag`.
+pub fn create_pair(interface: &TunConfig, flag: &str) -> Result<VethPair, String> {
+    let failed = |what: &str, e: io::Error| format!("{flag}: cannot {what}: {e}");
     let mut netlink = Rtnetlink::open().map_err(|e| failed("open rtnetlink", e))?;
     netlink
         .add_veth((&interface.name, None), (PEER_INTERFACE, Some(PEER_MAC)))
@@ -40,9 +71,6 @@ pub fn open_kernel_wire(interface: &TunConfig) -> Result<Box<dyn Netdev>, String
     netlink
         .set_link_up(peer, Some(interface.mtu))
         .map_err(|e| failed(&format!("bring {PEER_INTERFACE} up"), e))?;
-    // Opened on a link that is up (bound to a link that is down, it reports ENETDOWN once).
-    let socket = PacketSocket::open(peer, Keep::Incoming, Framing::EthernetWithVnetHeader)
-        .map_err(|e| failed(&format!("open a packet socket on {PEER_INTERFACE}"), e))?;
     let configure = |e: io::Error| failed(&format!("configure {}", interface.name), e);
     let stack = netns::configure_interface(interface).map_err(configure)?;
     if !interface.is_anyip {
@@ -55,7 +83,7 @@ pub fn open_kernel_wire(interface: &TunConfig) -> Result<Box<dyn Netdev>, String
         .map_err(configure)?
         .try_into()
         .map_err(|mac: Vec<u8>| configure(io::Error::other(format!("odd MAC {mac:02x?}"))))?;
-    let peer = LinkPeer {
+    let link = LinkPeer {
         stack_mac,
         stack_addresses: (!interface.is_anyip)
             .then_some(interface.local_ip)
@@ -63,7 +91,10 @@ pub fn open_kernel_wire(interface: &TunConfig) -> Result<Box<dyn Netdev>, String
             .collect(),
         mtu: interface.mtu as usize,
     };
-    Ok(Box::new(VethNetdev::new(socket, peer)))
+    Ok(VethPair {
+        peer_ifindex: peer,
+        link,
+    })
 }
 
 fn if_index(name: &str) -> io::Result<u32> {

@@ -22,30 +22,25 @@ use crate::wire::link_peer::{FromStack, LinkPeer};
 /// The Ethernet header's length, which the virtio-net header's offsets count.
 const ETHERNET_HEADER_LEN: usize = 14;
 
-pub struct VethNetdev {
+/// Sends the peer's packets on stackdrill's end of a veth through a packet socket (also used by
+/// the AF_XDP wire for what AF_XDP frames cannot carry: GSO packets).
+pub struct PacketSender {
     socket: PacketSocket,
     peer: LinkPeer,
 }
 
-impl VethNetdev {
+impl PacketSender {
     pub fn new(socket: PacketSocket, peer: LinkPeer) -> Self {
-        VethNetdev { socket, peer }
+        PacketSender { socket, peer }
     }
 
-    /// `packet` in a frame to the stack, after its virtio-net header.
-    fn send_packet(&self, header: [u8; VIRTIO_NET_HDR_LEN], packet: &[u8]) -> io::Result<()> {
-        let frame = link::frame(self.peer.stack_mac, PEER_MAC, packet);
-        self.socket.send_frame(&header, &frame).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("writing a {}-byte frame to the veth: {e}", frame.len()),
-            )
-        })
+    /// The peer's view of the link.
+    pub fn link(&self) -> &LinkPeer {
+        &self.peer
     }
-}
 
-impl Netdev for VethNetdev {
-    fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
+    /// Sends `packet` as [`Netdev::send`] does (see the module documentation).
+    pub fn send(&self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
         let gso = match gso_size {
             Some(gso) => gso_header(packet, gso, ETHERNET_HEADER_LEN),
             None if packet.len() > self.peer.mtu => {
@@ -68,20 +63,50 @@ impl Netdev for VethNetdev {
         }
     }
 
+    /// Sends a whole frame as it is (a neighbour answer).
+    pub fn send_frame(&self, frame: &[u8]) -> io::Result<()> {
+        self.socket.send_frame(&[0; VIRTIO_NET_HDR_LEN], frame)
+    }
+
+    /// `packet` in a frame to the stack, after its virtio-net header.
+    fn send_packet(&self, header: [u8; VIRTIO_NET_HDR_LEN], packet: &[u8]) -> io::Result<()> {
+        let frame = link::frame(self.peer.stack_mac, PEER_MAC, packet);
+        self.socket.send_frame(&header, &frame).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("writing a {}-byte frame to the veth: {e}", frame.len()),
+            )
+        })
+    }
+}
+
+pub struct VethNetdev {
+    sender: PacketSender,
+}
+
+impl VethNetdev {
+    pub fn new(sender: PacketSender) -> Self {
+        VethNetdev { sender }
+    }
+}
+
+impl Netdev for VethNetdev {
+    fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
+        self.sender.send(packet, gso_size)
+    }
+
     fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
         loop {
-            while let Some(got) = self.socket.try_receive()? {
-                match self.peer.from_stack(&got.bytes) {
+            while let Some(got) = self.sender.socket.try_receive()? {
+                match self.sender.peer.from_stack(&got.bytes) {
                     FromStack::Packet(packet) => {
                         return Ok(Some((packet.to_vec(), got.stamp_usecs)))
                     }
-                    FromStack::Answered(answer) => {
-                        self.socket.send_frame(&[0; VIRTIO_NET_HDR_LEN], &answer)?
-                    }
+                    FromStack::Answered(answer) => self.sender.send_frame(&answer)?,
                     FromStack::Ignored => {}
                 }
             }
-            if !wait_readable(&[self.socket.fd().as_fd()], deadline_usecs)? {
+            if !wait_readable(&[self.sender.socket.fd().as_fd()], deadline_usecs)? {
                 return Ok(None);
             }
         }
