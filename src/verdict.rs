@@ -152,6 +152,12 @@ pub enum PacketMismatch {
         expected: u64,
         actual: u64,
     },
+    /// A field whose values read better as text (a MAC or IP address of a layer-2 frame).
+    FieldText {
+        name: String,
+        expected: String,
+        actual: String,
+    },
     /// More payload than the script's packet has.
     PayloadLength { expected: usize, actual: usize },
     /// Anything else (options, checksums, ECN, flow labels), in packetdrill's words.
@@ -180,6 +186,14 @@ impl fmt::Display for PacketMismatch {
             } => write!(
                 f,
                 "live packet field {name}: expected: {expected} ({expected:#x}) vs actual: {actual} ({actual:#x})"
+            ),
+            PacketMismatch::FieldText {
+                name,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "live packet field {name}: expected: {expected} vs actual: {actual}"
             ),
             PacketMismatch::PayloadLength { expected, actual } => write!(
                 f,

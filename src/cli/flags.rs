@@ -558,6 +558,22 @@ pub const FLAGS: &[Flag<Config>] = &[
         "(stackdrill) the DPDK device: any vdev (net_tap0,iface=x) or a PCI address",
         |c, v| values::non_empty(v, "a device").map(|d| c.dpdk_devargs = Some(d)),
     ),
+    Flag::value(
+        "neighbour_answers",
+        "on|off",
+        Value("on"),
+        "(stackdrill) on a layer-2 wire, the peer answers the stack's ARP requests and neighbour \
+         solicitations itself; off: the stack's queries go to the script's arp/ndp lines, and \
+         no neighbour entry is set up in advance",
+        |c, v| {
+            c.neighbour_answers = match v {
+                "on" => true,
+                "off" => false,
+                _ => return Err("expected on or off".into()),
+            };
+            Ok(())
+        },
+    ),
     Flag {
         nplab: true,
         ..Flag::value(

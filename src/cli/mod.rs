@@ -182,6 +182,9 @@ pub struct Config {
     /// (stackdrill) `--dpdk_devargs`: the DPDK device; None = a net_tap vdev named tun0 in the
     /// run's namespace.
     pub dpdk_devargs: Option<String>,
+    /// (stackdrill) `--neighbour_answers`: whether the peer of a layer-2 wire answers the
+    /// stack's neighbour queries itself.
+    pub neighbour_answers: bool,
 }
 
 impl Default for Config {
@@ -239,6 +242,7 @@ impl Default for Config {
             netdev: NetdevKind::Tun,
             dpdk_eal_args: Vec::new(),
             dpdk_devargs: None,
+            neighbour_answers: false,
         };
         for flag in FLAGS {
             flag.apply_default(&mut config);

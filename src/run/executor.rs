@@ -10,17 +10,18 @@ use std::time::Duration;
 
 use crate::cli::Config;
 use crate::script::ast::{
-    Action, Direction, Event, EventTime, Expr, ExprKind, Packet, PacketBody, Script, Syscall,
-    TcpSequence, TimePoint,
+    Action, Direction, Event, EventTime, Expr, ExprKind, LinkFrame, Packet, PacketBody, Script,
+    Syscall, TcpSequence, TimePoint,
 };
 use crate::sut::clock::Clock;
-use crate::sut::netdev::Netdev;
+use crate::sut::netdev::{LinkLayer, Netdev};
 use crate::sut::network::Addresses;
 use crate::sut::view::StackView;
 use crate::wire::{self, tcp_flags, L4Repr, PacketRepr, TcpRepr};
 
 use super::code::CodeRun;
 use super::command::run_shell_command;
+use super::link::{self as link_frames, LinkNames};
 use super::outbound::{describe_live, script_payload_len, verify, OutboundRules};
 use super::packets::{build_inbound, describe_script_packet, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
@@ -163,6 +164,10 @@ impl<'a> Executor<'a> {
 
     /// Runs every event, then the end-of-script steps that follow a successful run.
     pub fn run_events(&mut self) -> Result<()> {
+        let answers = self.config.neighbour_answers;
+        if let Some(link) = self.sut.netdev.link() {
+            link.set_neighbour_answers(answers);
+        }
         for event in &self.script.events {
             self.collect_blocking(Some(Duration::ZERO))?;
             let outcome = self.run_event(event);
@@ -222,39 +227,24 @@ impl<'a> Executor<'a> {
                 self.wait_for(event_time)?;
                 let injected_at = self.now_script();
                 self.send_inbound(prepared, packet, line)?;
-                self.injection_log.push((event_time, injected_at));
-                self.check_time(
-                    TimedEvent::InboundPacket,
-                    line,
-                    event_time,
-                    None,
-                    injected_at,
-                    previous_time,
-                )?;
-                self.previous = Some((event_time, true));
+                self.injected(line, event_time, injected_at, previous_time)?;
             }
             Action::Packet(packet) => {
-                let timeout = start.map(|t| {
-                    let gap_secs = ((t - previous_time).max(0)) / 1_000_000;
-                    self.sut.clock.now_usecs() + (gap_secs + 2) * 1_000_000
-                });
+                let timeout = self.outbound_deadline(start, previous_time);
                 let happened = self.expect_outbound(packet, line, event_time, timeout)?;
-                if let Some(expected) = start {
-                    self.check_time(
-                        TimedEvent::OutboundPacket,
-                        line,
-                        expected,
-                        range_end,
-                        happened,
-                        previous_time,
-                    )?;
-                }
-                let time = if start.is_some() {
-                    event_time
-                } else {
-                    happened
-                };
-                self.previous = Some((time, false));
+                self.sniffed(line, start, range_end, happened, previous_time)?;
+            }
+            Action::Link(frame) if frame.direction == Direction::Inbound => {
+                let bytes = self.prepare_link_frame(frame, line)?;
+                self.wait_for(event_time)?;
+                let injected_at = self.now_script();
+                self.send_link_frame(&bytes, frame, line, injected_at)?;
+                self.injected(line, event_time, injected_at, previous_time)?;
+            }
+            Action::Link(frame) => {
+                let timeout = self.outbound_deadline(start, previous_time);
+                let happened = self.expect_link_frame(frame, line, event_time, timeout)?;
+                self.sniffed(line, start, range_end, happened, previous_time)?;
             }
             Action::Syscall(call) => {
                 self.start_at(event_time, TimedEvent::SyscallStart, line, previous_time)?;
@@ -306,6 +296,61 @@ impl<'a> Executor<'a> {
                 return Err(self.fail(line, FailureKind::Other { message }));
             }
         }
+        Ok(())
+    }
+
+    /// After an injection (packet or frame) at script time `injected_at`: logs it and checks
+    /// its time.
+    fn injected(
+        &mut self,
+        line: usize,
+        event_time: i64,
+        injected_at: i64,
+        previous_time: i64,
+    ) -> Result<()> {
+        self.injection_log.push((event_time, injected_at));
+        self.check_time(
+            TimedEvent::InboundPacket,
+            line,
+            event_time,
+            None,
+            injected_at,
+            previous_time,
+        )?;
+        self.previous = Some((event_time, true));
+        Ok(())
+    }
+
+    /// How long an outbound line waits (absolute µs): two seconds past its time's gap from the
+    /// previous event; forever for `*`.
+    fn outbound_deadline(&self, start: Option<i64>, previous_time: i64) -> Option<i64> {
+        start.map(|t| {
+            let gap_secs = ((t - previous_time).max(0)) / 1_000_000;
+            self.sut.clock.now_usecs() + (gap_secs + 2) * 1_000_000
+        })
+    }
+
+    /// After an outbound line's packet or frame came at script time `happened`: checks its
+    /// time against the line's (`start`, `range_end`; none for `*`).
+    fn sniffed(
+        &mut self,
+        line: usize,
+        start: Option<i64>,
+        range_end: Option<i64>,
+        happened: i64,
+        previous_time: i64,
+    ) -> Result<()> {
+        if let Some(expected) = start {
+            self.check_time(
+                TimedEvent::OutboundPacket,
+                line,
+                expected,
+                range_end,
+                happened,
+                previous_time,
+            )?;
+        }
+        self.previous = Some((start.unwrap_or(happened), false));
         Ok(())
     }
 
@@ -539,6 +584,131 @@ impl<'a> Executor<'a> {
         true
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Layer-2 frames
+
+    /// The wire's link layer, or the line's failure on a wire without one (tun).
+    fn link_layer(&mut self, line: usize) -> Result<&mut dyn LinkLayer> {
+        let path = self.path;
+        self.sut.netdev.link().ok_or_else(|| {
+            let message = "arp and ndp lines need a layer-2 wire (--netdev=dpdk or veth); tun \
+                           carries IP packets only"
+                .to_string();
+            Failure::at(path, line, FailureKind::PacketHandling { message })
+        })
+    }
+
+    /// The names a layer-2 line may use, for this run.
+    fn link_names(&mut self, line: usize) -> Result<LinkNames> {
+        let link = self.link_layer(line)?;
+        let (stack_mac, peer_mac) = (link.stack_mac(), link.peer_mac());
+        Ok(LinkNames {
+            stack_mac,
+            peer_mac,
+            local_ip: self.addresses.local_ip,
+            remote_ip: self.addresses.remote_ip,
+            gateway_ip: self.addresses.gateway_ip,
+        })
+    }
+
+    fn prepare_link_frame(&mut self, frame: &LinkFrame, line: usize) -> Result<Vec<u8>> {
+        let names = self.link_names(line)?;
+        link_frames::build_inbound(frame, &names).map_err(|e| self.packet_failed(line, e))
+    }
+
+    /// Writes an inbound line's frame (at script time `injected_at`).
+    fn send_link_frame(
+        &mut self,
+        bytes: &[u8],
+        frame: &LinkFrame,
+        line: usize,
+        injected_at: i64,
+    ) -> Result<()> {
+        let path = self.path;
+        self.link_layer(line)?.send_frame(bytes).map_err(|e| {
+            let message = format!("error writing frame: {e}");
+            Failure::at(path, line, FailureKind::PacketHandling { message })
+        })?;
+        self.verbose(|| {
+            format!(
+                "inbound injected frame: {:.6} {}",
+                injected_at as f64 / 1e6,
+                self.script_text(frame.span)
+            )
+        });
+        Ok(())
+    }
+
+    /// The script's text of a line's action, on one line.
+    fn script_text(&self, span: crate::script::ast::Span) -> String {
+        let text = self.source.get(span.start..span.end).unwrap_or("?");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Waits for the next frame of the kind an outbound layer-2 line names (frames of other
+    /// kinds pass by), verifies it and returns its capture time in script time.
+    fn expect_link_frame(
+        &mut self,
+        frame: &LinkFrame,
+        line: usize,
+        expected: i64,
+        deadline: Option<i64>,
+    ) -> Result<i64> {
+        let names = self.link_names(line)?;
+        let path = self.path;
+        let (live, captured) = loop {
+            let received = self
+                .link_layer(line)?
+                .receive_frame(deadline)
+                .map_err(|e| {
+                    let message = format!("error reading frame: {e}");
+                    Failure::at(path, line, FailureKind::PacketHandling { message })
+                })?;
+            let Some((bytes, captured)) = received else {
+                return Err(self.fail(line, FailureKind::PacketMissing));
+            };
+            match link_frames::decode(&bytes) {
+                Some(live) if link_frames::is_awaited(frame, &live) => break (live, captured),
+                other => self.verbose(|| {
+                    let what = other.map_or("an unknown frame".to_string(), |live| {
+                        link_frames::describe_live(&live)
+                    });
+                    format!("outbound frame passed by: {what}")
+                }),
+            }
+        };
+        let happened = captured - self.script_start_usecs;
+        let secs = |u: i64| format!("{:9.6}", u as f64 / 1e6);
+        let described = link_frames::describe_live(&live);
+        self.verbose(|| format!("outbound sniffed frame: {} {described}", secs(happened)));
+        if let Err(mismatch) = link_frames::verify(frame, &live, &names) {
+            let mut failure = self.fail(line, FailureKind::Packet { mismatch });
+            failure.details = vec![
+                format!(
+                    "script frame: {} {}",
+                    secs(expected),
+                    self.script_text(frame.span)
+                ),
+                format!("actual frame: {} {described}", secs(happened)),
+            ];
+            return self.packet_mismatch(failure, happened);
+        }
+        Ok(happened)
+    }
+
+    /// An outbound line's mismatch: its failure, or with `--non_fatal=packet` a warning, and
+    /// the run goes on from `happened`.
+    fn packet_mismatch(&mut self, failure: Failure, happened: i64) -> Result<i64> {
+        if !self.config.non_fatal_packet {
+            return Err(failure);
+        }
+        let warning =
+            |text: String| text.replacen("error handling packet", "warning handling packet", 1);
+        eprintln!("{}", warning(failure.render()));
+        self.warnings.push(warning(failure.message()));
+        Ok(happened)
+    }
+
     /// Sniffs the packet a `>` line expects (merging TSO/GSO pieces unless
     /// --strict_segments), verifies it and returns its capture time in script time.
     fn expect_outbound(
@@ -617,15 +787,7 @@ impl<'a> Executor<'a> {
                     describe_live(&live, socket, rules.ipv6)
                 ),
             ];
-            if self.config.non_fatal_packet {
-                let warning = |text: String| {
-                    text.replacen("error handling packet", "warning handling packet", 1)
-                };
-                eprintln!("{}", warning(failure.render()));
-                self.warnings.push(warning(failure.message()));
-                return Ok(happened);
-            }
-            return Err(failure);
+            return self.packet_mismatch(failure, happened);
         }
         Ok(happened)
     }
@@ -879,7 +1041,11 @@ fn connecting_fd(call: &Syscall) -> Option<i64> {
 }
 
 fn is_inbound(event: &Event) -> bool {
-    matches!(&event.action, Action::Packet(p) if p.direction == Direction::Inbound)
+    match &event.action {
+        Action::Packet(p) => p.direction == Direction::Inbound,
+        Action::Link(l) => l.direction == Direction::Inbound,
+        _ => false,
+    }
 }
 
 fn seen(t: &TcpRepr, payload_len: usize) -> SeenSegment {

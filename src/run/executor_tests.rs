@@ -779,3 +779,110 @@ fn a_failing_clock_fails_the_line_it_failed_on() {
     let stack = listener().clock_fails_at(150_000, "the stack's clock stopped");
     run(&stack, &[], script).assert_passed();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Layer-2 lines
+
+/// An ARP message from the fake stack (its MAC, 192.168.0.1) to the peer.
+fn arp_from_stack(op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
+    use crate::run::fake_backend::FAKE_STACK_MAC;
+    use crate::wire::link::PEER_MAC;
+    let mut frame = PEER_MAC.to_vec();
+    frame.extend_from_slice(&FAKE_STACK_MAC);
+    frame.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, op as u8]);
+    frame.extend_from_slice(&FAKE_STACK_MAC);
+    frame.extend_from_slice(&spa);
+    frame.extend_from_slice(&PEER_MAC);
+    frame.extend_from_slice(&tpa);
+    frame
+}
+
+#[test]
+fn a_layer2_line_on_a_wire_without_a_link_layer_fails_naming_the_line() {
+    let finished = run(&FakeStack::default(), &[], "0 < arp request\n");
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:1: error handling packet: arp and ndp lines need a layer-2 wire (--netdev=dpdk \
+         or veth); tun carries IP packets only"
+    );
+}
+
+#[test]
+fn an_arp_request_is_injected_at_its_time_and_the_reply_matched() {
+    let stack = FakeStack::default().with_link().sends_frame(
+        10_000,
+        arp_from_stack(2, [192, 168, 0, 1], [192, 168, 0, 9]),
+    );
+    let script = "\
+0    < arp request sha peer spa 192.168.0.9 tpa local
++.01 > arp reply sha stack spa local tha peer tpa 192.168.0.9 eth_dst peer
+";
+    run(&stack, &["neighbour_answers=off"], script).assert_passed();
+    let injected = stack.injected_frames();
+    assert_eq!(injected.len(), 1);
+    assert_eq!(injected[0].0, 0);
+    let frame = &injected[0].1;
+    assert_eq!(&frame[..6], &[0xff; 6], "a request is broadcast");
+    assert_eq!(&frame[12..14], &[0x08, 0x06]);
+    assert_eq!(&frame[38..42], &[192, 168, 0, 1], "tpa local");
+    assert_eq!(stack.neighbour_answers(), Some(false));
+}
+
+#[test]
+fn a_differing_arp_field_fails_with_both_values_and_both_frames() {
+    let stack = FakeStack::default()
+        .with_link()
+        .sends_frame(0, arp_from_stack(2, [192, 168, 0, 1], [192, 168, 0, 9]));
+    let finished = run(&stack, &[], "0 > arp reply spa 192.168.0.7\n");
+    let text = finished.verdict.unwrap_err();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "t.pkt:1: error handling packet: live packet field arp_spa: expected: 192.168.0.7 vs \
+         actual: 192.168.0.1"
+    );
+    assert_eq!(
+        lines[1],
+        "script frame:  0.000000 > arp reply spa 192.168.0.7"
+    );
+    assert!(
+        lines[2]
+            .starts_with("actual frame:  0.000000 arp reply sha 02:00:00:00:00:02 spa 192.168.0.1"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(stack.neighbour_answers(), Some(true));
+}
+
+#[test]
+fn an_outbound_ndp_line_lets_frames_of_other_kinds_pass() {
+    let stack = FakeStack::default()
+        .with_link()
+        .sends_frame(0, arp_from_stack(1, [192, 168, 0, 1], [192, 168, 0, 9]));
+    // Nothing of the awaited kind comes: the ARP request passes by and the line times out.
+    let finished = run(&stack, &[], "0 > ndp na\n");
+    assert!(matches!(
+        finished.failure.map(|f| *f.kind),
+        Some(FailureKind::PacketMissing)
+    ));
+}
+
+#[test]
+fn a_late_frame_is_a_timing_failure() {
+    let stack = FakeStack::default()
+        .with_link()
+        .sends_frame(0, arp_from_stack(1, [192, 168, 0, 1], [192, 168, 0, 9]))
+        .sends_frame(
+            500_000,
+            arp_from_stack(1, [192, 168, 0, 1], [192, 168, 0, 9]),
+        );
+    let script = "0 > arp request\n+.1 > arp request tpa 192.168.0.9\n";
+    let finished = run(&stack, &[], script);
+    assert!(matches!(
+        finished.failure.map(|f| *f.kind),
+        Some(FailureKind::Timing {
+            event: TimedEvent::OutboundPacket,
+            ..
+        })
+    ));
+}

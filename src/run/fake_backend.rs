@@ -2,7 +2,8 @@
 //! clock that jumps instead of sleeping, a netdev that records every injected packet and hands
 //! out the packets the "stack" sends at scripted times, a call thread and target that answer
 //! the script's system calls with scripted results at scripted times, and a view that refuses
-//! everything. One [`FakeStack`] owns the script of the fake and what it observed; the tests
+//! everything; with [`FakeStack::with_link`] the netdev is a layer-2 wire too, recording the
+//! frames injected and handing out scripted frames. One [`FakeStack`] owns the script of the fake and what it observed; the tests
 //! build the executor's `StackUnderTest` from it. Everything runs on the test's thread, so a
 //! run is deterministic and takes no real time.
 
@@ -19,9 +20,10 @@ use libc::{
 
 use crate::sut::calls::{CallThread, Job, JobEnd};
 use crate::sut::clock::Clock;
-use crate::sut::netdev::Netdev;
+use crate::sut::netdev::{LinkLayer, Netdev};
 use crate::sut::target::{SysResult, Target};
 use crate::sut::view::{Refusal, SocketRecord, StackView};
+use crate::wire::link::{Mac, PEER_MAC};
 use crate::wire::{self, tcp_flags, IpRepr, L4Repr, PacketRepr, TcpRepr};
 
 /// Script time 0 on the fake clock (µs): any value far from 0 catches a missed offset.
@@ -218,7 +220,21 @@ struct State {
     calls: Vec<CallRecord>,
     /// How long writing one packet takes (µs of the fake clock).
     send_latency: i64,
+    /// The layer-2 side, if the wire has one.
+    link: Option<FakeLink>,
 }
+
+/// The fake's link layer: frames the stack sends (script µs, bytes), frames injected (the
+/// same), and the last neighbour-answers setting.
+#[derive(Default)]
+struct FakeLink {
+    frames_out: VecDeque<(i64, Vec<u8>)>,
+    frames_in: Vec<(i64, Vec<u8>)>,
+    answers: Option<bool>,
+}
+
+/// The fake stack's MAC on a layer-2 wire.
+pub const FAKE_STACK_MAC: Mac = [0x02, 0, 0, 0, 0, 0x02];
 
 /// The fake stack: its script (calls and outbound packets) and what it observed. Cloning it
 /// gives another handle on the same stack.
@@ -281,6 +297,36 @@ impl FakeStack {
         packets
             .iter()
             .fold(self, |stack, packet| stack.sends(packet.clone()))
+    }
+
+    /// The wire is a layer-2 one (it has a link layer).
+    pub fn with_link(self) -> Self {
+        self.state().link = Some(FakeLink::default());
+        self
+    }
+
+    /// The stack sends the Ethernet frame `frame` at script time `at` (a layer-2 wire).
+    pub fn sends_frame(self, at: i64, frame: Vec<u8>) -> Self {
+        {
+            let mut state = self.state();
+            let link = state.link.get_or_insert_with(FakeLink::default);
+            let index = link.frames_out.partition_point(|(t, _)| *t <= at);
+            link.frames_out.insert(index, (at, frame));
+        }
+        self
+    }
+
+    /// Every frame injected so far, with its script time.
+    pub fn injected_frames(&self) -> Vec<(i64, Vec<u8>)> {
+        self.state()
+            .link
+            .as_ref()
+            .map_or_else(Vec::new, |l| l.frames_in.clone())
+    }
+
+    /// The neighbour-answers setting the run gave the link, if any.
+    pub fn neighbour_answers(&self) -> Option<bool> {
+        self.state().link.as_ref().and_then(|l| l.answers)
     }
 
     /// Writing a packet into the stack takes `usecs`.
@@ -468,6 +514,68 @@ impl Netdev for FakeNetdev {
         clock.wait_until(captured);
         self.stack.state().outbound.pop_front();
         Ok(Some((self.stack.wire_packet(&next), captured)))
+    }
+
+    fn link(&mut self) -> Option<&mut dyn LinkLayer> {
+        let layer2 = self.stack.state().link.is_some();
+        if layer2 {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl LinkLayer for FakeNetdev {
+    fn send_frame(&mut self, frame: &[u8]) -> std::io::Result<()> {
+        let at = self.stack.now();
+        let mut state = self.stack.state();
+        let link = state.link.as_mut().expect("a layer-2 wire");
+        link.frames_in.push((at, frame.to_vec()));
+        Ok(())
+    }
+
+    fn receive_frame(
+        &mut self,
+        deadline_usecs: Option<i64>,
+    ) -> std::io::Result<Option<(Vec<u8>, i64)>> {
+        let clock = &self.stack.clock;
+        let next = self
+            .stack
+            .state()
+            .link
+            .as_ref()
+            .and_then(|l| l.frames_out.front().cloned());
+        let Some((at, frame)) = next else {
+            let deadline = deadline_usecs
+                .expect("the executor waits forever for a frame the fake never sends");
+            clock.wait_until(deadline);
+            return Ok(None);
+        };
+        let captured = START_USECS + at;
+        if let Some(deadline) = deadline_usecs.filter(|d| captured > *d) {
+            clock.wait_until(deadline);
+            return Ok(None);
+        }
+        clock.wait_until(captured);
+        if let Some(link) = self.stack.state().link.as_mut() {
+            link.frames_out.pop_front();
+        }
+        Ok(Some((frame, captured)))
+    }
+
+    fn set_neighbour_answers(&mut self, on: bool) {
+        if let Some(link) = self.stack.state().link.as_mut() {
+            link.answers = Some(on);
+        }
+    }
+
+    fn stack_mac(&self) -> Mac {
+        FAKE_STACK_MAC
+    }
+
+    fn peer_mac(&self) -> Mac {
+        PEER_MAC
     }
 }
 

@@ -96,6 +96,8 @@ impl EventTime {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Packet(Packet),
+    /// A layer-2 frame: an ARP message or an IPv6 neighbour discovery message (`docs/layer2.md`).
+    Link(LinkFrame),
     Syscall(Syscall),
     Command(Command),
     Code(CodeBlock),
@@ -123,6 +125,135 @@ pub struct Command {
 pub struct CodeBlock {
     pub text: String,
     pub span: Span,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layer-2 frames
+
+/// `< arp request sha peer spa gateway ...`, `> ndp na tgt local flags S,O ...`: a frame
+/// injected into the stack's link or expected from it. A field left out is a default inbound
+/// and "any value" outbound (except an NDP hop limit, which is 255 unless given).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFrame {
+    pub direction: Direction,
+    /// Ethernet source and destination (`eth_src`, `eth_dst`).
+    pub eth_src: Option<MacValue>,
+    pub eth_dst: Option<MacValue>,
+    pub body: LinkBody,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkBody {
+    Arp(ArpFrame),
+    Ndp(NdpFrame),
+}
+
+/// An ARP message (RFC 826), Ethernet/IPv4 unless the script says otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArpFrame {
+    /// 1 (`request`) or 2 (`reply`), or the `op N` that overrides it.
+    pub op: u16,
+    pub htype: Option<u16>,
+    pub ptype: Option<u16>,
+    pub hlen: Option<u8>,
+    pub plen: Option<u8>,
+    /// Sender and target hardware (MAC) and protocol (IPv4) addresses.
+    pub sha: Option<MacValue>,
+    pub spa: Option<AddressValue>,
+    pub tha: Option<MacValue>,
+    pub tpa: Option<AddressValue>,
+}
+
+impl ArpFrame {
+    /// Operation `op` with every other field left out.
+    pub fn new(op: u16) -> Self {
+        ArpFrame {
+            op,
+            htype: None,
+            ptype: None,
+            hlen: None,
+            plen: None,
+            sha: None,
+            spa: None,
+            tha: None,
+            tpa: None,
+        }
+    }
+}
+
+/// Which neighbour discovery message (RFC 4861 §4.3, §4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NdpKind {
+    /// `ns`: neighbour solicitation, ICMPv6 type 135.
+    Solicitation,
+    /// `na`: neighbour advertisement, ICMPv6 type 136.
+    Advertisement,
+}
+
+/// A neighbour solicitation or advertisement in its IPv6 packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NdpFrame {
+    pub kind: NdpKind,
+    /// IPv6 source and destination (`src`, `dst`) and hop limit (`hlim`).
+    pub src: Option<AddressValue>,
+    pub dst: Option<AddressValue>,
+    pub hop_limit: Option<u8>,
+    /// The target address (`tgt`).
+    pub target: Option<AddressValue>,
+    /// Advertisement flags (`flags R,S,O`; `flags none`): router 0x80, solicited 0x40,
+    /// override 0x20 of the first byte after the checksum.
+    pub flags: Option<u8>,
+    /// The source (`sll`) and target (`tll`) link-layer address options.
+    pub source_link_address: Option<LinkOption>,
+    pub target_link_address: Option<LinkOption>,
+}
+
+impl NdpFrame {
+    /// A `kind` message with every field left out but the hop limit (255, as RFC 4861 wants).
+    pub fn new(kind: NdpKind) -> Self {
+        NdpFrame {
+            kind,
+            src: None,
+            dst: None,
+            hop_limit: Some(255),
+            target: None,
+            flags: None,
+            source_link_address: None,
+            target_link_address: None,
+        }
+    }
+}
+
+/// A link-layer address option: the MAC it carries, or `none` (no such option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOption {
+    Mac(MacValue),
+    Absent,
+}
+
+/// A MAC address as a script writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacValue {
+    Literal([u8; 6]),
+    /// `stack`: the stack under test's interface.
+    Stack,
+    /// `peer`: the simulated peer's.
+    Peer,
+    /// `broadcast`: ff:ff:ff:ff:ff:ff.
+    Broadcast,
+}
+
+/// An IP address as a script writes it: a literal, or one of the run's addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressValue {
+    Literal(std::net::IpAddr),
+    /// `local`: the stack's address.
+    Local,
+    /// `remote`: the remote end's address.
+    Remote,
+    /// `gateway`: the gateway's, the peer's address on the link.
+    Gateway,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -382,7 +382,11 @@ impl<'a> Builder<'a> {
             }
             (None, time) => time,
         };
-        let outbound = matches!(&action, Action::Packet(p) if p.direction == Direction::Outbound);
+        let outbound = match &action {
+            Action::Packet(p) => p.direction == Direction::Outbound,
+            Action::Link(l) => l.direction == Direction::Outbound,
+            _ => false,
+        };
         match &time {
             EventTime::Any(s) if !outbound => {
                 return Err(self.error_at(*s, "event time * can only be used with outbound packets"))
@@ -495,6 +499,7 @@ impl<'a> Builder<'a> {
     fn action(&self, pair: Pair<Rule>) -> Result<Action> {
         match pair.as_rule() {
             Rule::packet => Ok(Action::Packet(self.packet(pair)?)),
+            Rule::link_frame => Ok(Action::Link(self.link_frame(pair)?)),
             Rule::syscall => Ok(Action::Syscall(self.syscall(pair)?)),
             Rule::command | Rule::unterminated_command => Ok(Action::Command(self.command(pair)?)),
             Rule::code_block => {
@@ -512,6 +517,242 @@ impl<'a> Builder<'a> {
                 Err(self.error(&pair, "unterminated code block: no closing }%"))
             }
             other => unreachable!("unexpected {other:?} as action"),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Layer-2 frames
+
+    fn link_frame(&self, pair: Pair<Rule>) -> Result<LinkFrame> {
+        let span = self.span(&pair);
+        let mut inner = pair.into_inner();
+        let direction = match inner.next().unwrap().as_str() {
+            "<" => Direction::Inbound,
+            _ => Direction::Outbound,
+        };
+        let keyword = inner.next().unwrap();
+        let operation = inner.next().unwrap();
+        let protocol = format!("{} {}", keyword.as_str(), operation.as_str());
+        match (keyword.as_str(), operation.as_str()) {
+            ("arp", "request" | "reply") | ("ndp", "ns" | "na") => {}
+            ("arp", other) => {
+                return Err(self.error(
+                    &operation,
+                    format!(
+                        "an ARP operation is request or reply (op N sets any other), not '{other}'"
+                    ),
+                ))
+            }
+            (_, other) => {
+                return Err(self.error(
+                    &operation,
+                    format!("a neighbour discovery message is ns or na, not '{other}'"),
+                ))
+            }
+        }
+        let mut frame = LinkFrame {
+            direction,
+            eth_src: None,
+            eth_dst: None,
+            body: match operation.as_str() {
+                "request" => LinkBody::Arp(ArpFrame::new(1)),
+                "reply" => LinkBody::Arp(ArpFrame::new(2)),
+                "ns" => LinkBody::Ndp(NdpFrame::new(NdpKind::Solicitation)),
+                _ => LinkBody::Ndp(NdpFrame::new(NdpKind::Advertisement)),
+            },
+            span,
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for field in inner {
+            let mut parts = field.into_inner();
+            let name_pair = parts.next().unwrap();
+            let value = parts.next().unwrap().into_inner().next().unwrap();
+            let name = name_pair.as_str();
+            if seen.iter().any(|s| s == name) {
+                return Err(self.error(&name_pair, format!("field {name} given twice")));
+            }
+            seen.push(name.to_string());
+            if value.as_rule() == Rule::link_ignored {
+                if direction == Direction::Inbound {
+                    return Err(self.error(
+                        &value,
+                        format!("{name} ...: an inbound frame needs a value (leave the field out for its default)"),
+                    ));
+                }
+                // `hlim ...` is any hop limit, where leaving it out means 255.
+                if let (LinkBody::Ndp(ndp), "hlim") = (&mut frame.body, name) {
+                    ndp.hop_limit = None;
+                }
+                continue;
+            }
+            self.link_field(&mut frame, &protocol, &name_pair, value)?;
+        }
+        Ok(frame)
+    }
+
+    /// One `NAME VALUE` of a layer-2 frame, checked against the message it is in.
+    fn link_field(
+        &self,
+        frame: &mut LinkFrame,
+        protocol: &str,
+        name_pair: &Pair<Rule>,
+        value: Pair<Rule>,
+    ) -> Result<()> {
+        let name = name_pair.as_str();
+        let fields = match frame.body {
+            LinkBody::Arp(_) => {
+                "eth_src, eth_dst, htype, ptype, hlen, plen, op, sha, spa, tha, tpa"
+            }
+            LinkBody::Ndp(NdpFrame {
+                kind: NdpKind::Advertisement,
+                ..
+            }) => "eth_src, eth_dst, src, dst, hlim, tgt, flags, sll, tll",
+            LinkBody::Ndp(_) => "eth_src, eth_dst, src, dst, hlim, tgt, sll, tll",
+        };
+        let wrong_message = || {
+            self.error(
+                name_pair,
+                format!("{protocol} has no field {name} (its fields: {fields})"),
+            )
+        };
+        match (&mut frame.body, name) {
+            (_, "eth_src") => frame.eth_src = Some(self.mac_value(&value, name)?),
+            (_, "eth_dst") => frame.eth_dst = Some(self.mac_value(&value, name)?),
+            (LinkBody::Arp(arp), "htype") => arp.htype = Some(self.link_number(&value, name)?),
+            (LinkBody::Arp(arp), "ptype") => arp.ptype = Some(self.link_number(&value, name)?),
+            (LinkBody::Arp(arp), "hlen") => arp.hlen = Some(self.link_number(&value, name)?),
+            (LinkBody::Arp(arp), "plen") => arp.plen = Some(self.link_number(&value, name)?),
+            (LinkBody::Arp(arp), "op") => arp.op = self.link_number(&value, name)?,
+            (LinkBody::Arp(arp), "sha") => arp.sha = Some(self.mac_value(&value, name)?),
+            (LinkBody::Arp(arp), "tha") => arp.tha = Some(self.mac_value(&value, name)?),
+            (LinkBody::Arp(arp), "spa") => arp.spa = Some(self.address_value(&value, name, false)?),
+            (LinkBody::Arp(arp), "tpa") => arp.tpa = Some(self.address_value(&value, name, false)?),
+            (LinkBody::Ndp(ndp), "src") => ndp.src = Some(self.address_value(&value, name, true)?),
+            (LinkBody::Ndp(ndp), "dst") => ndp.dst = Some(self.address_value(&value, name, true)?),
+            (LinkBody::Ndp(ndp), "tgt") => {
+                ndp.target = Some(self.address_value(&value, name, true)?)
+            }
+            (LinkBody::Ndp(ndp), "hlim") => ndp.hop_limit = Some(self.link_number(&value, name)?),
+            (LinkBody::Ndp(ndp), "flags") if ndp.kind == NdpKind::Advertisement => {
+                ndp.flags = Some(self.ndp_flags(&value)?)
+            }
+            (LinkBody::Ndp(ndp), "sll") => {
+                ndp.source_link_address = Some(self.link_option(&value, name)?)
+            }
+            (LinkBody::Ndp(ndp), "tll") => {
+                ndp.target_link_address = Some(self.link_option(&value, name)?)
+            }
+            _ => return Err(wrong_message()),
+        }
+        Ok(())
+    }
+
+    fn mac_value(&self, value: &Pair<Rule>, field: &str) -> Result<MacValue> {
+        match (value.as_rule(), value.as_str()) {
+            (Rule::mac_address, text) => {
+                let mut mac = [0u8; 6];
+                for (byte, hex) in mac.iter_mut().zip(text.split(':')) {
+                    *byte = u8::from_str_radix(hex, 16).expect("the grammar gives two hex digits");
+                }
+                Ok(MacValue::Literal(mac))
+            }
+            (Rule::link_name, "stack") => Ok(MacValue::Stack),
+            (Rule::link_name, "peer") => Ok(MacValue::Peer),
+            (Rule::link_name, "broadcast") => Ok(MacValue::Broadcast),
+            _ => Err(self.error(
+                value,
+                format!(
+                    "{field} is a MAC address (xx:xx:xx:xx:xx:xx, stack, peer or broadcast), not '{}'",
+                    value.as_str()
+                ),
+            )),
+        }
+    }
+
+    fn link_option(&self, value: &Pair<Rule>, field: &str) -> Result<LinkOption> {
+        if value.as_rule() == Rule::link_name && value.as_str() == "none" {
+            return Ok(LinkOption::Absent);
+        }
+        self.mac_value(value, field)
+            .map(LinkOption::Mac)
+            .map_err(|e| {
+                self.error(
+                    value,
+                    e.message
+                        .replacen(" or broadcast)", ", broadcast or none)", 1),
+                )
+            })
+    }
+
+    fn address_value(&self, value: &Pair<Rule>, field: &str, v6: bool) -> Result<AddressValue> {
+        let family = if v6 { "IPv6" } else { "IPv4" };
+        match (value.as_rule(), value.as_str()) {
+            (Rule::ip_address, _) => {
+                let ip = self.ip_address(value)?;
+                if ip.is_ipv6() != v6 {
+                    return Err(self.error(
+                        value,
+                        format!("{field} is an {family} address, not {ip}"),
+                    ));
+                }
+                Ok(AddressValue::Literal(ip))
+            }
+            (Rule::link_name, "local") => Ok(AddressValue::Local),
+            (Rule::link_name, "remote") => Ok(AddressValue::Remote),
+            (Rule::link_name, "gateway") => Ok(AddressValue::Gateway),
+            _ => Err(self.error(
+                value,
+                format!(
+                    "{field} is an {family} address (an address, local, remote or gateway), not '{}'",
+                    value.as_str()
+                ),
+            )),
+        }
+    }
+
+    fn link_number<T: TryFrom<i64> + Bounded>(&self, value: &Pair<Rule>, field: &str) -> Result<T> {
+        if value.as_rule() != Rule::link_number {
+            return Err(self.error(
+                value,
+                format!("{field} is a number, not '{}'", value.as_str()),
+            ));
+        }
+        self.integer(&value.clone().into_inner().next().unwrap(), field)
+    }
+
+    /// `R,S,O` in any order, `none`, or a number (the flag byte).
+    fn ndp_flags(&self, value: &Pair<Rule>) -> Result<u8> {
+        match value.as_rule() {
+            Rule::ndp_flags => {
+                let mut flags = 0u8;
+                for flag in value.as_str().split(',') {
+                    let bit = match flag {
+                        "R" => 0x80,
+                        "S" => 0x40,
+                        "O" => 0x20,
+                        _ => {
+                            return Err(self.error(
+                                value,
+                                format!("no NA flag {flag}: the flags are R, S and O"),
+                            ))
+                        }
+                    };
+                    if flags & bit != 0 {
+                        return Err(self.error(value, format!("flag {flag} given twice")));
+                    }
+                    flags |= bit;
+                }
+                Ok(flags)
+            }
+            Rule::link_name if value.as_str() == "none" => Ok(0),
+            Rule::link_number => self.link_number(value, "flags"),
+            _ => Err(self.error(
+                value,
+                format!(
+                    "flags are R, S and O, comma-separated (e.g. S,O), or none, not '{}'",
+                    value.as_str()
+                ),
+            )),
         }
     }
 
@@ -1782,6 +2023,16 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::blocking_end => "'...END' (blocking call end time)",
         Rule::action => "a packet (< or >), a system call, a `command` or %{ code }%",
         Rule::packet => "a packet",
+        Rule::link_frame => "a layer-2 frame (arp request|reply, ndp ns|na)",
+        Rule::arp_operation => "an ARP operation (request or reply)",
+        Rule::ndp_message => "a neighbour discovery message (ns or na)",
+        Rule::link_field | Rule::link_field_name => "a layer-2 field (sha, spa, tha, tpa, htype, ptype, op, src, dst, tgt, flags, sll, tll, hlim, eth_src, eth_dst)",
+        Rule::link_value
+        | Rule::mac_address
+        | Rule::link_number
+        | Rule::link_name
+        | Rule::ndp_flags
+        | Rule::link_ignored => "a field value (a MAC, an address, a number, a name, ...)",
         Rule::direction => "'<' or '>'",
         Rule::ip_info | Rule::ip_info_item => "IP info ([ect0], [tos 0x..], [ttl N], …)",
         Rule::ecn_name => "an ECN name (noecn, ect0, ect1, ce, ect01)",

@@ -72,4 +72,9 @@ impl Netdev for CapturingNetdev {
         }
         Ok(received)
     }
+
+    /// The link layer unrecorded: the pcap holds IP packets (LINKTYPE_RAW), not frames.
+    fn link(&mut self) -> Option<&mut dyn crate::sut::netdev::LinkLayer> {
+        self.inner.link()
+    }
 }

@@ -40,6 +40,11 @@ pub fn ip_packet(frame: &[u8]) -> Option<&[u8]> {
         .then(|| &frame[ETHERNET_HEADER_LEN..])
 }
 
+/// Whether a frame is an ARP message.
+pub fn is_arp(frame: &[u8]) -> bool {
+    EthernetPacket::new(frame).is_some_and(|e| e.get_ethertype() == EtherTypes::Arp)
+}
+
 /// The answer the peer (`peer_mac`) gives to a frame the stack sent, if it asks for a
 /// neighbour: an ARP reply to an ARP request (Ethernet, IPv4) for any address but `own`, the
 /// stack's own (RFC 826: the reply goes to the asker; an unknown hardware or protocol type is
@@ -146,7 +151,8 @@ fn neighbour_advertisement(
     Some(frame(dst_mac, peer_mac, &packet))
 }
 
-fn ethernet_frame(dst: Mac, src: Mac, ether_type: EtherType, payload: &[u8]) -> Vec<u8> {
+/// `payload` in an Ethernet frame of `ether_type` from `src` to `dst`.
+pub fn ethernet_frame(dst: Mac, src: Mac, ether_type: EtherType, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; ETHERNET_HEADER_LEN + payload.len()];
     let mut ethernet = MutableEthernetPacket::new(&mut out).expect("room for the header");
     ethernet.set_destination(dst.into());

@@ -1,9 +1,12 @@
 //! The simulated peer's end of an Ethernet link to the stack under test, as values: the IP
 //! packets it injects go out framed from the peer's MAC to the stack's (refused above the
 //! MTU), and each frame the stack sends is an IP packet for the script, a neighbour query the
-//! peer answers (ARP, NDP, for every address but the stack's own), or nothing it knows. No
-//! I/O: the port's owner sends and receives.
+//! peer answers (ARP, NDP, for every address but the stack's own, unless the script turned
+//! the answers off), a link-layer frame for the script's layer-2 statements (ARP, neighbour
+//! discovery), or nothing it knows. Link-layer frames wait in a queue here until a statement
+//! asks. No I/O: the port's owner sends and receives.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use crate::wire::link::{self, Mac, PEER_MAC};
@@ -15,9 +18,16 @@ pub enum FromStack<'a> {
     Packet(&'a [u8]),
     /// A neighbour query, and the peer's answer to send back.
     Answered(Vec<u8>),
+    /// A link-layer frame (ARP, neighbour discovery) for the layer-2 statements: keep it with
+    /// [`LinkPeer::keep_link_frame`].
+    Link(&'a [u8]),
     /// Anything else (a query for the stack's own address, another protocol): dropped.
     Ignored,
 }
+
+/// Link-layer frames kept for the script at most; older ones go first (a script that never
+/// asks for them must not fill the memory).
+const LINK_QUEUE_LIMIT: usize = 1024;
 
 /// The peer's side of one link.
 #[derive(Debug, Clone)]
@@ -28,9 +38,39 @@ pub struct LinkPeer {
     pub stack_addresses: Vec<IpAddr>,
     /// The largest IP packet a frame may carry.
     pub mtu: usize,
+    /// Whether the peer answers neighbour queries itself (`--neighbour_answers`).
+    pub answers: bool,
+    /// Link-layer frames from the stack not yet taken by a layer-2 statement, with their
+    /// capture times.
+    pub link_frames: VecDeque<(Vec<u8>, i64)>,
 }
 
 impl LinkPeer {
+    /// The peer of a link to a stack with `stack_mac` and `stack_addresses`, answering
+    /// neighbour queries.
+    pub fn new(stack_mac: Mac, stack_addresses: Vec<IpAddr>, mtu: usize) -> Self {
+        LinkPeer {
+            stack_mac,
+            stack_addresses,
+            mtu,
+            answers: true,
+            link_frames: VecDeque::new(),
+        }
+    }
+
+    /// Keeps a link-layer frame the stack sent (captured at `captured_usecs`) for the script.
+    pub fn keep_link_frame(&mut self, frame: &[u8], captured_usecs: i64) {
+        if self.link_frames.len() == LINK_QUEUE_LIMIT {
+            self.link_frames.pop_front();
+        }
+        self.link_frames.push_back((frame.to_vec(), captured_usecs));
+    }
+
+    /// The oldest link-layer frame kept, if any.
+    pub fn next_link_frame(&mut self) -> Option<(Vec<u8>, i64)> {
+        self.link_frames.pop_front()
+    }
+
     /// `packet` in a frame to the stack; Err says why a packet above the MTU cannot go.
     pub fn frame_to_stack(&self, packet: &[u8]) -> Result<Vec<u8>, String> {
         if packet.len() > self.mtu {
@@ -46,12 +86,18 @@ impl LinkPeer {
     /// What the frame the stack sent is (neighbour queries first: an IPv6 neighbour
     /// solicitation is an IP packet too, but the script never sees it).
     pub fn from_stack<'a>(&self, frame: &'a [u8]) -> FromStack<'a> {
-        if let Some(answer) = link::neighbour_answer(frame, PEER_MAC, &self.stack_addresses) {
-            return FromStack::Answered(answer);
+        if self.answers {
+            if let Some(answer) = link::neighbour_answer(frame, PEER_MAC, &self.stack_addresses) {
+                return FromStack::Answered(answer);
+            }
+        }
+        if link::is_arp(frame) {
+            return FromStack::Link(frame);
         }
         match link::ip_packet(frame) {
-            Some(packet) if !is_neighbour_discovery(packet) => FromStack::Packet(packet),
-            _ => FromStack::Ignored,
+            Some(packet) if is_neighbour_discovery(packet) => FromStack::Link(frame),
+            Some(packet) => FromStack::Packet(packet),
+            None => FromStack::Ignored,
         }
     }
 }
@@ -74,11 +120,7 @@ mod tests {
     const STACK_MAC: Mac = [0x02, 0, 0x5d, 0, 0, 0x02];
 
     fn peer() -> LinkPeer {
-        LinkPeer {
-            stack_mac: STACK_MAC,
-            stack_addresses: vec!["192.168.0.1".parse().unwrap()],
-            mtu: 1500,
-        }
+        LinkPeer::new(STACK_MAC, vec!["192.168.0.1".parse().unwrap()], 1500)
     }
 
     #[test]
@@ -99,13 +141,36 @@ mod tests {
         let mut lldp = frame.clone();
         lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
         assert_eq!(peer().from_stack(&lldp), FromStack::Ignored);
-        // A router solicitation: neighbour discovery the peer does not answer, nor show.
+        // A router solicitation: neighbour discovery the peer does not answer, and that IP
+        // statements never see; layer-2 statements do.
         let mut solicitation = vec![0u8; 48];
         solicitation[0] = 0x60;
         solicitation[6] = crate::wire::PROTO_ICMPV6;
         solicitation[7] = 255;
         solicitation[40] = 133;
         let frame = link::frame(PEER_MAC, STACK_MAC, &solicitation);
-        assert_eq!(peer().from_stack(&frame), FromStack::Ignored);
+        assert_eq!(peer().from_stack(&frame), FromStack::Link(&frame[..]));
+    }
+
+    #[test]
+    fn with_answers_off_an_arp_request_is_the_scripts_and_kept_in_order() {
+        let mut body = vec![0u8; 28];
+        body[..8].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        body[8..14].copy_from_slice(&STACK_MAC);
+        body[14..18].copy_from_slice(&[192, 168, 0, 1]);
+        body[24..28].copy_from_slice(&[192, 168, 0, 254]);
+        let mut request = vec![0xff; 6];
+        request.extend_from_slice(&STACK_MAC);
+        request.extend_from_slice(&[0x08, 0x06]);
+        request.extend_from_slice(&body);
+        let mut peer = peer();
+        assert!(matches!(peer.from_stack(&request), FromStack::Answered(_)));
+        peer.answers = false;
+        assert_eq!(peer.from_stack(&request), FromStack::Link(&request[..]));
+        peer.keep_link_frame(&request, 7);
+        peer.keep_link_frame(&request[..20], 8);
+        assert_eq!(peer.next_link_frame(), Some((request.clone(), 7)));
+        assert_eq!(peer.next_link_frame().map(|f| f.1), Some(8));
+        assert_eq!(peer.next_link_frame(), None);
     }
 }

@@ -50,9 +50,10 @@ pub fn open_kernel_wire(
     devargs: Option<&str>,
     eal_args: &[String],
     interface: &TunConfig,
+    neighbour_answers: bool,
 ) -> Result<Box<dyn Netdev>, String> {
     start_eal(eal_args)?;
-    let (wire, _) = quietly(|| open_port(devargs, interface));
+    let (wire, _) = quietly(|| open_port(devargs, interface, neighbour_answers));
     wire
 }
 
@@ -75,8 +76,13 @@ pub fn start_eal(eal_args: &[String]) -> Result<(), String> {
     })
 }
 
-/// The port and its kernel side, set up and started.
-fn open_port(devargs: Option<&str>, interface: &TunConfig) -> Result<Box<dyn Netdev>, String> {
+/// The port and its kernel side, set up and started; with `neighbour_answers` off the kernel
+/// side gets no neighbour entry for the gateway (it must ask).
+fn open_port(
+    devargs: Option<&str>,
+    interface: &TunConfig,
+    neighbour_answers: bool,
+) -> Result<Box<dyn Netdev>, String> {
     let number = NEXT_PORT.fetch_add(1, Ordering::Relaxed);
     let mbufs = match devargs {
         Some(devargs) if devargs.starts_with("net_af_xdp") => AF_XDP_MBUFS,
@@ -108,10 +114,13 @@ fn open_port(devargs: Option<&str>, interface: &TunConfig) -> Result<Box<dyn Net
     // vdev of another kind) leads to a stack stackdrill does not configure and whose MAC it
     // cannot know: frames go to the broadcast address, which every stack takes.
     let kernel_mac = match kernel_side {
-        Some(name) => configure_kernel_side(&TunConfig {
-            name,
-            ..interface.clone()
-        })?,
+        Some(name) => configure_kernel_side(
+            &TunConfig {
+                name,
+                ..interface.clone()
+            },
+            neighbour_answers,
+        )?,
         None => [0xff; 6],
     };
     port.start(pool, DESCRIPTORS)
@@ -123,11 +132,7 @@ fn open_port(devargs: Option<&str>, interface: &TunConfig) -> Result<Box<dyn Net
         .into_iter()
         .collect();
     let mtu = interface.mtu as usize;
-    let peer = LinkPeer {
-        stack_mac: kernel_mac,
-        stack_addresses: own,
-        mtu,
-    };
+    let peer = LinkPeer::new(kernel_mac, own, mtu);
     Ok(Box::new(DpdkNetdev::new(port, peer)))
 }
 
@@ -171,8 +176,9 @@ pub(crate) fn quietly<R>(work: impl FnOnce() -> R) -> (R, String) {
 }
 
 /// Configures the kernel side of a net_tap device as tun0 (sysctls, MTU, address, route), with
-/// the gateway's MAC known in advance, as tun needs none; returns the kernel side's MAC.
-fn configure_kernel_side(config: &TunConfig) -> Result<Mac, String> {
+/// the gateway's MAC known in advance (`seed_gateway`), as tun needs none; returns the kernel
+/// side's MAC. Without the seed the kernel asks for the gateway, as on a real link.
+fn configure_kernel_side(config: &TunConfig, seed_gateway: bool) -> Result<Mac, String> {
     let failed = |e: std::io::Error| {
         format!(
             "--netdev=dpdk: cannot configure {} as the kernel's interface: {e}",
@@ -181,7 +187,7 @@ fn configure_kernel_side(config: &TunConfig) -> Result<Mac, String> {
     };
     let ifindex = netns::configure_interface(config).map_err(failed)?;
     let mut netlink = Rtnetlink::open().map_err(failed)?;
-    if !config.is_anyip {
+    if !config.is_anyip && seed_gateway {
         netlink
             .add_neighbour(ifindex, config.gateway_ip, PEER_MAC)
             .map_err(failed)?;

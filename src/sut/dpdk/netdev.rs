@@ -1,7 +1,8 @@
 //! A DPDK port as a `Netdev`: the peer's IP packets go out in Ethernet frames from the peer's
 //! MAC to the stack's, and frames the stack sends come back as IP packets, stamped when they are
 //! taken from the port; ARP requests and neighbour solicitations for the peer's addresses are
-//! answered on the spot and never reach the script. A packet above the MTU, which tun takes whole
+//! answered on the spot and never reach the script (unless the script turned the answers off);
+//! other ARP and neighbour discovery frames wait for its layer-2 statements ([`LinkLayer`]). A packet above the MTU, which tun takes whole
 //! (the kernel treats it as one received segment), goes to a net_tap port's kernel side whole,
 //! written into the tap device's queue past the driver's length check (DPDK's net_tap refuses
 //! frames above 1522 bytes); on any other port it is refused with a reason, as the port would
@@ -19,8 +20,8 @@ use std::time::Duration;
 use dpdk_sys::Port;
 
 use crate::sut::clock::realtime_usecs;
-use crate::sut::netdev::Netdev;
-use crate::wire::link::{self, PEER_MAC};
+use crate::sut::netdev::{LinkLayer, Netdev};
+use crate::wire::link::{self, Mac, PEER_MAC};
 use crate::wire::link_peer::{FromStack, LinkPeer};
 
 /// Frames taken from the port in one burst, at most.
@@ -30,6 +31,9 @@ const BURST: usize = 32;
 const POLL_GAP: Duration = Duration::from_micros(50);
 /// The longest single sleep on a port's rx file descriptor.
 const FD_WAIT_CAP: Duration = Duration::from_secs(1);
+
+/// A packet or frame with its capture time.
+type Stamped = (Vec<u8>, i64);
 
 pub struct DpdkNetdev {
     port: Port,
@@ -69,6 +73,7 @@ impl DpdkNetdev {
                     FromStack::Answered(answer) => {
                         self.port.send(&answer).map_err(io::Error::other)?
                     }
+                    FromStack::Link(frame) => self.peer.keep_link_frame(frame, now),
                     FromStack::Ignored => {}
                 }
             }
@@ -105,10 +110,48 @@ impl Netdev for DpdkNetdev {
     }
 
     fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
+        self.wait_for(deadline_usecs, |netdev| netdev.arrived.pop_front())
+    }
+
+    fn link(&mut self) -> Option<&mut dyn LinkLayer> {
+        Some(self)
+    }
+}
+
+impl LinkLayer for DpdkNetdev {
+    fn send_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.take_arrivals()?;
+        self.port.send(frame).map_err(io::Error::other)
+    }
+
+    fn receive_frame(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
+        self.wait_for(deadline_usecs, |netdev| netdev.peer.next_link_frame())
+    }
+
+    fn set_neighbour_answers(&mut self, on: bool) {
+        self.peer.answers = on;
+    }
+
+    fn stack_mac(&self) -> Mac {
+        self.peer.stack_mac
+    }
+
+    fn peer_mac(&self) -> Mac {
+        PEER_MAC
+    }
+}
+
+impl DpdkNetdev {
+    /// What `take` finds among the port's arrivals, waiting at most until the deadline.
+    fn wait_for(
+        &mut self,
+        deadline_usecs: Option<i64>,
+        take: fn(&mut Self) -> Option<Stamped>,
+    ) -> io::Result<Option<Stamped>> {
         loop {
             self.take_arrivals()?;
-            if let Some(packet) = self.arrived.pop_front() {
-                return Ok(Some(packet));
+            if let Some(found) = take(self) {
+                return Ok(Some(found));
             }
             let left = deadline_usecs.map(|deadline| deadline - realtime_usecs());
             if left.is_some_and(|left| left <= 0) {

@@ -32,7 +32,13 @@ pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend
                 .map_err(|e| format!("cannot set up the tun device: {e}"))?,
         ),
         Wire::Dpdk { devargs, eal_args } => {
-            open_dpdk(devargs.as_deref(), eal_args, &tun_config(config, network))?
+            let interface = tun_config(config, network);
+            open_dpdk(
+                devargs.as_deref(),
+                eal_args,
+                &interface,
+                config.neighbour_answers,
+            )?
         }
         Wire::Veth => crate::sut::veth::open_kernel_wire(&tun_config(config, network))?,
         Wire::AfXdp => open_af_xdp(&tun_config(config, network))?,
@@ -52,12 +58,18 @@ fn open_dpdk(
     devargs: Option<&str>,
     eal_args: &[String],
     interface: &TunConfig,
+    neighbour_answers: bool,
 ) -> Result<Box<dyn Netdev>, String> {
-    crate::sut::dpdk::open_kernel_wire(devargs, eal_args, interface)
+    crate::sut::dpdk::open_kernel_wire(devargs, eal_args, interface, neighbour_answers)
 }
 
 #[cfg(not(feature = "dpdk"))]
-fn open_dpdk(_: Option<&str>, _: &[String], _: &TunConfig) -> Result<Box<dyn Netdev>, String> {
+fn open_dpdk(
+    _: Option<&str>,
+    _: &[String],
+    _: &TunConfig,
+    _: bool,
+) -> Result<Box<dyn Netdev>, String> {
     Err(crate::sut::WITHOUT_DPDK.to_string())
 }
 
@@ -114,7 +126,7 @@ mod tests {
             mtu: 1500,
             is_anyip: false,
         };
-        let refused = open_dpdk(None, &[], &interface).err().unwrap();
+        let refused = open_dpdk(None, &[], &interface, true).err().unwrap();
         assert_eq!(
             refused,
             "--netdev=dpdk: this stackdrill was built without DPDK (cargo build --features dpdk)"

@@ -77,11 +77,7 @@ pub fn attach(
         stack,
         peer_port,
         stack_port: Some(stack_port),
-        peer: LinkPeer {
-            stack_mac: STACK_MAC,
-            stack_addresses: vec![setup.stack_address],
-            mtu: setup.mtu,
-        },
+        peer: LinkPeer::new(STACK_MAC, vec![setup.stack_address], setup.mtu),
         arrived: VecDeque::new(),
         finished: false,
     }))
@@ -135,7 +131,8 @@ impl DpdkWiredStack {
                 .receive_with(BURST, |frame| match peer.from_stack(frame) {
                     FromStack::Packet(packet) => arrived.push_back((packet.to_vec(), now)),
                     FromStack::Answered(answer) => answers.push(answer),
-                    FromStack::Ignored => {}
+                    // No layer-2 statements on a userspace stack's port (yet).
+                    FromStack::Link(_) | FromStack::Ignored => {}
                 })
                 .map_err(|e| e.to_string())?;
             if taken < BURST {
