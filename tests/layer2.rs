@@ -1,6 +1,6 @@
 //! Layer-2 statements against the kernel (`tests/layer2/*.pkt`): ARP and neighbour discovery
-//! behaviour every Linux must show, over a layer-2 wire (`--netdev=dpdk`; the same scripts are
-//! for `--netdev=veth`); a mutated script fails naming the field that differs; on tun a
+//! behaviour every Linux must show, over each layer-2 wire (`--netdev=veth`, and `dpdk` and
+//! `af_xdp` when built in); a mutated script fails naming the field that differs; on tun a
 //! layer-2 line fails with one line naming it.
 
 mod common;
@@ -39,25 +39,24 @@ fn a_layer2_line_on_tun_fails_naming_its_line() {
     assert_eq!(code, Some(1), "{text}");
     assert_eq!(
         text.trim_end(),
-        "x.pkt:2: error handling packet: arp and ndp lines need a layer-2 wire (--netdev=dpdk \
-         or veth); tun carries IP packets only"
+        "x.pkt:2: error handling packet: arp and ndp lines need a layer-2 wire (--netdev=veth, \
+         af_xdp or dpdk); tun carries IP packets only"
     );
 }
 
-#[cfg(feature = "dpdk")]
-#[test]
-fn the_arp_and_ndp_scripts_pass_over_a_net_tap_port() {
-    if !common::tun_usable("DPDK net_tap runs") {
-        return;
-    }
+/// Runs every script of tests/layer2 over `netdev`: all pass, and nothing is left behind.
+fn layer2_scripts_pass(netdev: &str) {
     let before = common::root_state();
-    let out = common::stackdrill(&["--netdev=dpdk", "tests/layer2"]);
+    let out = common::stackdrill(&[&format!("--netdev={netdev}"), "tests/layer2"]);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "the layer-2 scripts failed:\n{text}");
+    assert!(
+        out.status.success(),
+        "the layer-2 scripts failed over {netdev}:\n{text}"
+    );
     let scripts = std::fs::read_dir("tests/layer2").unwrap().count();
     assert!(scripts >= 8, "at least eight layer-2 scripts");
     assert!(
@@ -65,6 +64,33 @@ fn the_arp_and_ndp_scripts_pass_over_a_net_tap_port() {
         "{text}"
     );
     assert_eq!(common::root_state(), before, "a run left something behind");
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn the_arp_and_ndp_scripts_pass_over_a_net_tap_port() {
+    if common::tun_usable("DPDK net_tap runs") {
+        layer2_scripts_pass("dpdk");
+    }
+}
+
+#[test]
+fn the_arp_and_ndp_scripts_pass_over_a_veth_pair() {
+    if nix::unistd::geteuid().is_root() {
+        layer2_scripts_pass("veth");
+    } else {
+        eprintln!("SKIPPED: veth runs as root here");
+    }
+}
+
+#[cfg(feature = "af_xdp")]
+#[test]
+fn the_arp_and_ndp_scripts_pass_over_af_xdp() {
+    if nix::unistd::geteuid().is_root() {
+        layer2_scripts_pass("af_xdp");
+    } else {
+        eprintln!("SKIPPED: AF_XDP runs need root");
+    }
 }
 
 #[cfg(feature = "dpdk")]

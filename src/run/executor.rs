@@ -591,8 +591,8 @@ impl<'a> Executor<'a> {
     fn link_layer(&mut self, line: usize) -> Result<&mut dyn LinkLayer> {
         let path = self.path;
         self.sut.netdev.link().ok_or_else(|| {
-            let message = "arp and ndp lines need a layer-2 wire (--netdev=dpdk or veth); tun \
-                           carries IP packets only"
+            let message = "arp and ndp lines need a layer-2 wire (--netdev=veth, af_xdp or \
+                           dpdk); tun carries IP packets only"
                 .to_string();
             Failure::at(path, line, FailureKind::PacketHandling { message })
         })

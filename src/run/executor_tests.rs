@@ -802,8 +802,8 @@ fn a_layer2_line_on_a_wire_without_a_link_layer_fails_naming_the_line() {
     let finished = run(&FakeStack::default(), &[], "0 < arp request\n");
     assert_eq!(
         finished.first_error(),
-        "t.pkt:1: error handling packet: arp and ndp lines need a layer-2 wire (--netdev=dpdk \
-         or veth); tun carries IP packets only"
+        "t.pkt:1: error handling packet: arp and ndp lines need a layer-2 wire (--netdev=veth, \
+         af_xdp or dpdk); tun carries IP packets only"
     );
 }
 

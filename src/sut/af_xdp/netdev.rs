@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use super::{turn_off_transmit_checksum_offload, XdpPort};
 use crate::sut::kernel::netns::TunConfig;
-use crate::sut::netdev::Netdev;
+use crate::sut::netdev::{LinkLayer, Netdev};
 use crate::sut::packet_socket::{realtime_usecs, Keep};
 use crate::sut::veth::{create_pair, PacketSender, PEER_INTERFACE};
-use crate::wire::link::{self, PEER_MAC};
+use crate::wire::link::{self, Mac, PEER_MAC};
 use crate::wire::link_peer::FromStack;
 
 const FLAG: &str = "--netdev=af_xdp";
@@ -24,8 +24,11 @@ const FLAG: &str = "--netdev=af_xdp";
 const WAIT_CAP: Duration = Duration::from_secs(1);
 
 /// Sets the wire up in the current (the run's private) namespace.
-pub fn open_kernel_wire(interface: &TunConfig) -> Result<Box<dyn Netdev>, String> {
-    let pair = create_pair(interface, FLAG)?;
+pub fn open_kernel_wire(
+    interface: &TunConfig,
+    neighbour_answers: bool,
+) -> Result<Box<dyn Netdev>, String> {
+    let pair = create_pair(interface, FLAG, neighbour_answers)?;
     turn_off_transmit_checksum_offload(&interface.name).map_err(|e| {
         format!(
             "{FLAG}: cannot turn checksum offload off on {}: {e}",
@@ -48,8 +51,11 @@ pub struct AfXdpNetdev {
     sender: PacketSender,
     frames: Vec<Vec<u8>>,
     /// IP packets taken from the socket and not yet handed out, with the time they were taken.
-    arrived: std::collections::VecDeque<(Vec<u8>, i64)>,
+    arrived: std::collections::VecDeque<Stamped>,
 }
+
+/// A frame or packet with the time it was taken (µs).
+type Stamped = (Vec<u8>, i64);
 
 impl AfXdpNetdev {
     /// Takes everything the socket has: IP packets are kept, stamped now; neighbour queries
@@ -63,6 +69,7 @@ impl AfXdpNetdev {
         for frame in std::mem::take(&mut self.frames) {
             match self.sender.link().from_stack(&frame) {
                 FromStack::Packet(packet) => self.arrived.push_back((packet.to_vec(), now)),
+                FromStack::Link(frame) => self.sender.link_mut().keep_link_frame(frame, now),
                 FromStack::Answered(answer) => self.port.send(&answer)?,
                 FromStack::Ignored => {}
             }
@@ -83,11 +90,51 @@ impl Netdev for AfXdpNetdev {
         self.port.send(&frame)
     }
 
-    fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
+    fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<Stamped>> {
+        self.wait_for(deadline_usecs, |netdev| netdev.arrived.pop_front())
+    }
+
+    fn link(&mut self) -> Option<&mut dyn LinkLayer> {
+        Some(self)
+    }
+}
+
+impl LinkLayer for AfXdpNetdev {
+    fn send_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.take_arrivals()?;
+        self.port.send(frame)
+    }
+
+    fn receive_frame(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<Stamped>> {
+        self.wait_for(deadline_usecs, |netdev| {
+            netdev.sender.link_mut().next_link_frame()
+        })
+    }
+
+    fn set_neighbour_answers(&mut self, on: bool) {
+        self.sender.link_mut().answers = on;
+    }
+
+    fn stack_mac(&self) -> Mac {
+        self.sender.link().stack_mac
+    }
+
+    fn peer_mac(&self) -> Mac {
+        PEER_MAC
+    }
+}
+
+impl AfXdpNetdev {
+    /// What `take` finds among the socket's arrivals, waiting at most until the deadline.
+    fn wait_for(
+        &mut self,
+        deadline_usecs: Option<i64>,
+        take: fn(&mut Self) -> Option<Stamped>,
+    ) -> io::Result<Option<Stamped>> {
         loop {
             self.take_arrivals()?;
-            if let Some(packet) = self.arrived.pop_front() {
-                return Ok(Some(packet));
+            if let Some(found) = take(self) {
+                return Ok(Some(found));
             }
             let wait = match deadline_usecs {
                 None => WAIT_CAP,

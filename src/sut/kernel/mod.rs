@@ -40,8 +40,11 @@ pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend
                 config.neighbour_answers,
             )?
         }
-        Wire::Veth => crate::sut::veth::open_kernel_wire(&tun_config(config, network))?,
-        Wire::AfXdp => open_af_xdp(&tun_config(config, network))?,
+        Wire::Veth => crate::sut::veth::open_kernel_wire(
+            &tun_config(config, network),
+            config.neighbour_answers,
+        )?,
+        Wire::AfXdp => open_af_xdp(&tun_config(config, network), config.neighbour_answers)?,
     };
     Ok(Backend {
         calls: Box::new(KernelCalls::spawn()?),
@@ -74,12 +77,12 @@ fn open_dpdk(
 }
 
 #[cfg(feature = "af_xdp")]
-fn open_af_xdp(interface: &TunConfig) -> Result<Box<dyn Netdev>, String> {
-    crate::sut::af_xdp::netdev::open_kernel_wire(interface)
+fn open_af_xdp(interface: &TunConfig, neighbour_answers: bool) -> Result<Box<dyn Netdev>, String> {
+    crate::sut::af_xdp::netdev::open_kernel_wire(interface, neighbour_answers)
 }
 
 #[cfg(not(feature = "af_xdp"))]
-fn open_af_xdp(_: &TunConfig) -> Result<Box<dyn Netdev>, String> {
+fn open_af_xdp(_: &TunConfig, _: bool) -> Result<Box<dyn Netdev>, String> {
     Err(
         "--netdev=af_xdp: this stackdrill was built without AF_XDP (cargo build --features \
          af_xdp)"

@@ -23,8 +23,11 @@ pub const PEER_INTERFACE: &str = "tun0-peer";
 
 /// Creates the pair in the current (the run's private) namespace, configures the stack's end
 /// as `interface` says and opens stackdrill's end.
-pub fn open_kernel_wire(interface: &TunConfig) -> Result<Box<dyn Netdev>, String> {
-    let pair = create_pair(interface, "--netdev=veth")?;
+pub fn open_kernel_wire(
+    interface: &TunConfig,
+    neighbour_answers: bool,
+) -> Result<Box<dyn Netdev>, String> {
+    let pair = create_pair(interface, "--netdev=veth", neighbour_answers)?;
     let sender = pair.sender(Keep::Incoming, "--netdev=veth")?;
     Ok(Box::new(VethNetdev::new(sender)))
 }
@@ -51,9 +54,14 @@ impl VethPair {
 }
 
 /// Creates the pair in the current (the run's private) namespace: the stack's end configured
-/// as `interface` says, stackdrill's end (`PEER_INTERFACE`, the peer's MAC) up and quiet.
-/// Errors name `flag`.
-pub fn create_pair(interface: &TunConfig, flag: &str) -> Result<VethPair, String> {
+/// as `interface` says, stackdrill's end (`PEER_INTERFACE`, the peer's MAC) up and quiet. With
+/// `neighbour_answers`, the stack knows the gateway's MAC in advance (as tun needs none);
+/// without, it has to ask, and the script answers. Errors name `flag`.
+pub fn create_pair(
+    interface: &TunConfig,
+    flag: &str,
+    neighbour_answers: bool,
+) -> Result<VethPair, String> {
     let failed = |what: &str, e: io::Error| format!("{flag}: cannot {what}: {e}");
     let mut netlink = Rtnetlink::open().map_err(|e| failed("open rtnetlink", e))?;
     netlink
@@ -73,7 +81,7 @@ pub fn create_pair(interface: &TunConfig, flag: &str) -> Result<VethPair, String
         .map_err(|e| failed(&format!("bring {PEER_INTERFACE} up"), e))?;
     let configure = |e: io::Error| failed(&format!("configure {}", interface.name), e);
     let stack = netns::configure_interface(interface).map_err(configure)?;
-    if !interface.is_anyip {
+    if !interface.is_anyip && neighbour_answers {
         netlink
             .add_neighbour(stack, interface.gateway_ip, PEER_MAC)
             .map_err(configure)?;
@@ -83,14 +91,12 @@ pub fn create_pair(interface: &TunConfig, flag: &str) -> Result<VethPair, String
         .map_err(configure)?
         .try_into()
         .map_err(|mac: Vec<u8>| configure(io::Error::other(format!("odd MAC {mac:02x?}"))))?;
-    let link = LinkPeer {
-        stack_mac,
-        stack_addresses: (!interface.is_anyip)
-            .then_some(interface.local_ip)
-            .into_iter()
-            .collect(),
-        mtu: interface.mtu as usize,
-    };
+    let addresses = (!interface.is_anyip)
+        .then_some(interface.local_ip)
+        .into_iter()
+        .collect();
+    let mut link = LinkPeer::new(stack_mac, addresses, interface.mtu as usize);
+    link.answers = neighbour_answers;
     Ok(VethPair {
         peer_ifindex: peer,
         link,

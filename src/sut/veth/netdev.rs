@@ -12,11 +12,13 @@
 use std::io;
 use std::os::fd::AsFd;
 
-use crate::sut::netdev::Netdev;
+use std::collections::VecDeque;
+
+use crate::sut::netdev::{LinkLayer, Netdev};
 use crate::sut::packet_socket::{
     gso_header, tcp_payload_len, wait_readable, PacketSocket, VIRTIO_NET_HDR_LEN,
 };
-use crate::wire::link::{self, PEER_MAC};
+use crate::wire::link::{self, Mac, PEER_MAC};
 use crate::wire::link_peer::{FromStack, LinkPeer};
 
 /// The Ethernet header's length, which the virtio-net header's offsets count.
@@ -37,6 +39,11 @@ impl PacketSender {
     /// The peer's view of the link.
     pub fn link(&self) -> &LinkPeer {
         &self.peer
+    }
+
+    /// The peer's view of the link, to keep link-layer frames in or turn answers off.
+    pub fn link_mut(&mut self) -> &mut LinkPeer {
+        &mut self.peer
     }
 
     /// Sends `packet` as [`Netdev::send`] does (see the module documentation).
@@ -80,13 +87,21 @@ impl PacketSender {
     }
 }
 
+/// A frame or packet with its capture time (µs).
+type Stamped = (Vec<u8>, i64);
+
 pub struct VethNetdev {
     sender: PacketSender,
+    /// IP packets taken from the socket while waiting for a link-layer frame, in order.
+    packets: VecDeque<Stamped>,
 }
 
 impl VethNetdev {
     pub fn new(sender: PacketSender) -> Self {
-        VethNetdev { sender }
+        VethNetdev {
+            sender,
+            packets: VecDeque::new(),
+        }
     }
 }
 
@@ -96,15 +111,63 @@ impl Netdev for VethNetdev {
     }
 
     fn receive(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<(Vec<u8>, i64)>> {
+        self.wait_for(deadline_usecs, |netdev| netdev.packets.pop_front())
+    }
+
+    fn link(&mut self) -> Option<&mut dyn LinkLayer> {
+        Some(self)
+    }
+}
+
+impl LinkLayer for VethNetdev {
+    fn send_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.sender.send_frame(frame)
+    }
+
+    fn receive_frame(&mut self, deadline_usecs: Option<i64>) -> io::Result<Option<Stamped>> {
+        self.wait_for(deadline_usecs, |netdev| {
+            netdev.sender.peer.next_link_frame()
+        })
+    }
+
+    fn set_neighbour_answers(&mut self, on: bool) {
+        self.sender.peer.answers = on;
+    }
+
+    fn stack_mac(&self) -> Mac {
+        self.sender.peer.stack_mac
+    }
+
+    fn peer_mac(&self) -> Mac {
+        PEER_MAC
+    }
+}
+
+impl VethNetdev {
+    /// What `take` finds among the frames the stack sent, waiting at most until the deadline:
+    /// each frame taken from the socket is an IP packet (queued for [`Netdev::receive`]), a
+    /// link-layer frame (kept for [`LinkLayer::receive_frame`]), a neighbour query answered
+    /// here, or nothing.
+    fn wait_for(
+        &mut self,
+        deadline_usecs: Option<i64>,
+        take: fn(&mut Self) -> Option<Stamped>,
+    ) -> io::Result<Option<Stamped>> {
         loop {
             while let Some(got) = self.sender.socket.try_receive()? {
                 match self.sender.peer.from_stack(&got.bytes) {
                     FromStack::Packet(packet) => {
-                        return Ok(Some((packet.to_vec(), got.stamp_usecs)))
+                        self.packets.push_back((packet.to_vec(), got.stamp_usecs))
+                    }
+                    FromStack::Link(frame) => {
+                        self.sender.peer.keep_link_frame(frame, got.stamp_usecs)
                     }
                     FromStack::Answered(answer) => self.sender.send_frame(&answer)?,
                     FromStack::Ignored => {}
                 }
+            }
+            if let Some(found) = take(self) {
+                return Ok(Some(found));
             }
             if !wait_readable(&[self.sender.socket.fd().as_fd()], deadline_usecs)? {
                 return Ok(None);
