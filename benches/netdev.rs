@@ -1,5 +1,6 @@
 //! The wire's round trip and a script's setup, through stackdrill's own code path: for each
-//! netdev (`--netdev=tun`, `--netdev=veth`, and `--netdev=dpdk` with the `dpdk` feature) a
+//! netdev (`--netdev=tun`, `--netdev=veth`, and `--netdev=dpdk` and `--netdev=af_xdp` with
+//! their features) a
 //! child process opens the backend exactly as a run does (`sut::choose`, `sut::open`: a private
 //! network namespace, tun0, or a veth pair or net_tap port standing in for it), listens on the kernel's address, then, many
 //! times, injects a SYN through the backend's `Netdev`, reads until the kernel's SYN-ACK and
@@ -41,6 +42,9 @@ fn modes() -> Vec<&'static str> {
     let mut modes = vec!["tun", "veth"];
     if cfg!(feature = "dpdk") {
         modes.push("dpdk");
+    }
+    if cfg!(feature = "af_xdp") {
+        modes.push("af_xdp");
     }
     modes
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Netdev benchmark (issues 13, 14): the wire's inject→sniff round trip (a SYN in, the kernel's
 # SYN-ACK out, then a RST; -n times per round) and what each script pays to set its wire up, for
-# tun, a veth pair through AF_PACKET and DPDK's net_tap, beside a C reference written here (scripts/bench/netdev-reference.c) that does
+# tun, a veth pair through AF_PACKET, the same through AF_XDP, and DPDK's net_tap, beside a C reference written here (scripts/bench/netdev-reference.c) that does
 # the same round trip on the same kind of device with nothing in between. stackdrill's side is
 # benches/netdev.rs (the backend opened through sut::open, as a run does); the whole-process
 # cost per script is the median wall time of -r runs of the real binary on a minimal passive-open
@@ -27,12 +27,12 @@ done
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --quiet --features dpdk --manifest-path "$here/Cargo.toml" -p stackdrill
-cargo bench --quiet --no-run --features dpdk --manifest-path "$here/Cargo.toml" --bench netdev \
+cargo build --release --quiet --features dpdk,af_xdp --manifest-path "$here/Cargo.toml" -p stackdrill
+cargo bench --quiet --no-run --features dpdk,af_xdp --manifest-path "$here/Cargo.toml" --bench netdev \
     2> "$work/build.log" || { cat "$work/build.log" >&2; exit 1; }
 bin="$here/target/release/stackdrill"
 # The bench binary's path, from cargo's own report of what it built.
-bench="$(cargo bench --quiet --no-run --features dpdk --manifest-path "$here/Cargo.toml" \
+bench="$(cargo bench --quiet --no-run --features dpdk,af_xdp --manifest-path "$here/Cargo.toml" \
     --bench netdev --message-format=json 2>/dev/null |
     python3 -c 'import json, sys
 for line in sys.stdin:
@@ -89,7 +89,9 @@ for line in open(lines):
 def median(who, mode, key):
     return statistics.median(f[key] for f in figures[(who, mode)])
 
+# AF_XDP's row is set beside the C AF_PACKET reference on the same veth.
 rows = [("tun", "tun", [], "tun"), ("veth", "veth", ["--netdev=veth"], "veth"),
+        ("af_xdp", "af_xdp", ["--netdev=af_xdp"], "veth"),
         ("DPDK net_tap", "dpdk", ["--netdev=dpdk"], "tap")]
 print(f"{'mode':<13} {'stackdrill µs':>15} {'C reference µs':>15} {'ratio':>6}"
       f" {'open+close ms':>14} {'C setup ms':>11} {'whole script ms':>16}")

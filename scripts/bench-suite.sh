@@ -33,7 +33,9 @@ while getopts "j:sr:o:w:" opt; do
     esac
 done
 features=""
-case ",$wires," in *,dpdk,*) features="--features=dpdk" ;; esac
+case ",$wires," in *,dpdk,*) features="dpdk" ;; esac
+case ",$wires," in *,af_xdp,*) features="${features:+$features,}af_xdp" ;; esac
+features="${features:+--features=$features}"
 # shellcheck disable=SC2086
 cargo build --release --quiet $features --manifest-path "$here/Cargo.toml"
 bin="$here/target/release/stackdrill"
