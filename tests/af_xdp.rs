@@ -70,3 +70,11 @@ fn a_normal_user_is_told_in_one_line_that_af_xdp_needs_root() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_early_packet_is_reported_when_it_left() {
+    if !root_or_skip() {
+        return;
+    }
+    common::early_packet_is_reported_when_it_left("af_xdp");
+}

@@ -137,3 +137,11 @@ fn a_suite_forks_its_runs_from_one_eal_start() {
         "a DPDK suite left something behind"
     );
 }
+
+#[test]
+fn an_early_packet_is_reported_when_it_left() {
+    if !common::tun_usable("DPDK net_tap runs") {
+        return;
+    }
+    common::early_packet_is_reported_when_it_left("dpdk");
+}

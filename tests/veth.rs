@@ -114,3 +114,11 @@ fn a_segment_above_the_mtu_and_a_gso_packet_reach_the_kernel_whole() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     std::fs::remove_file(&big).unwrap();
 }
+
+#[test]
+fn an_early_packet_is_reported_when_it_left() {
+    if !root_or_skip("veth runs as root here") {
+        return;
+    }
+    common::early_packet_is_reported_when_it_left("veth");
+}

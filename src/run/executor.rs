@@ -57,6 +57,10 @@ pub struct StackUnderTest {
 
 /// Longest time a non-blocking call waits for an outstanding blocking call (packetdrill: 1 s).
 const BLOCKING_WAIT: Duration = Duration::from_secs(1);
+/// How long before an event's time the wire stops taking packets (`Netdev::stand_by`), leaving
+/// the clock to end the wait precisely; a packet arriving in that stretch is stamped when the
+/// event's own send or receive reads the wire.
+const STAND_BY_MARGIN_USECS: i64 = 300;
 
 pub struct Executor<'a> {
     /// The script path as given, for messages.
@@ -224,7 +228,7 @@ impl<'a> Executor<'a> {
             Action::Packet(packet) if packet.direction == Direction::Inbound => {
                 // Build first, so only the write itself happens at the scheduled time.
                 let prepared = self.prepare_inbound(packet, line)?;
-                self.wait_for(event_time)?;
+                self.wait_for(event_time, line)?;
                 let injected_at = self.now_script();
                 self.send_inbound(prepared, packet, line)?;
                 self.injected(line, event_time, injected_at, previous_time)?;
@@ -236,7 +240,7 @@ impl<'a> Executor<'a> {
             }
             Action::Link(frame) if frame.direction == Direction::Inbound => {
                 let bytes = self.prepare_link_frame(frame, line)?;
-                self.wait_for(event_time)?;
+                self.wait_for(event_time, line)?;
                 let injected_at = self.now_script();
                 self.send_link_frame(&bytes, frame, line, injected_at)?;
                 self.injected(line, event_time, injected_at, previous_time)?;
@@ -363,16 +367,23 @@ impl<'a> Executor<'a> {
         line: usize,
         previous_time: i64,
     ) -> Result<i64> {
-        self.wait_for(event_time)?;
+        self.wait_for(event_time, line)?;
         let started = self.now_script();
         self.check_time(event, line, event_time, None, started, previous_time)?;
         Ok(started)
     }
 
-    /// Waits until script time `t`, then collects a blocking call that returned meanwhile
-    /// (its reply carries the time it returned, so when it is collected does not matter).
-    fn wait_for(&mut self, t: i64) -> Result<()> {
-        self.sut.clock.wait_until(self.script_start_usecs + t);
+    /// Waits until script time `t` (for the event on `line`), then collects a blocking call
+    /// that returned meanwhile (its reply carries the time it returned, so when it is
+    /// collected does not matter).
+    fn wait_for(&mut self, t: i64, line: usize) -> Result<()> {
+        let deadline = self.script_start_usecs + t;
+        // The wire takes what the stack sends meanwhile (so each packet gets the time it
+        // arrived), leaving the clock the last stretch, which it keeps precisely.
+        if let Err(e) = self.sut.netdev.stand_by(deadline - STAND_BY_MARGIN_USECS) {
+            return Err(self.packet_failed(line, format!("error reading packet: {e}")));
+        }
+        self.sut.clock.wait_until(deadline);
         self.collect_blocking(Some(Duration::ZERO))
     }
 

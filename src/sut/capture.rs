@@ -73,6 +73,10 @@ impl Netdev for CapturingNetdev {
         Ok(received)
     }
 
+    fn stand_by(&mut self, until_usecs: i64) -> io::Result<()> {
+        self.inner.stand_by(until_usecs)
+    }
+
     /// The link layer unrecorded: the pcap holds IP packets (LINKTYPE_RAW), not frames.
     fn link(&mut self) -> Option<&mut dyn crate::sut::netdev::LinkLayer> {
         self.inner.link()

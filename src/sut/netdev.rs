@@ -19,6 +19,16 @@ pub trait Netdev: Send {
     /// Returns Ok(None) at the deadline.
     fn receive(&mut self, deadline_usecs: Option<i64>) -> std::io::Result<Option<(Vec<u8>, i64)>>;
 
+    /// Lets time pass until `until_usecs` (the run's clock), returning at the latest then,
+    /// while taking what the stack sends so that each packet gets the time it arrived: for
+    /// wires whose packets are stamped when stackdrill reads them (a DPDK port, an AF_XDP
+    /// socket). Wires whose packets the kernel stamps on arrival (tun, veth) need nothing: the
+    /// default returns at once.
+    fn stand_by(&mut self, until_usecs: i64) -> std::io::Result<()> {
+        let _ = until_usecs;
+        Ok(())
+    }
+
     /// The wire's link layer, if it has one (tun carries bare IP packets: None).
     fn link(&mut self) -> Option<&mut dyn LinkLayer> {
         None

@@ -110,3 +110,35 @@ pub fn big_segment_script(label: &str) -> PathBuf {
     std::fs::write(&path, BIG_SEGMENT_SCRIPT).expect("write the script");
     path
 }
+
+/// A SYN-ACK the kernel sends at once, which the script expects 0.5 s later, after a pause
+/// before an inbound packet: a wire that only reads what the stack sent when the next event
+/// comes would stamp it late and pass.
+const EARLY_PACKET_SCRIPT: &str = "--ip_version=ipv4\n\
+     0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+     +0 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0\n\
+     +0 bind(3, ..., ...) = 0\n\
+     +0 listen(3, 1) = 0\n\
+     +0 < S 0:0(0) win 65535 <mss 1460>\n\
+     +0.5 < . 1:1(0) ack 1 win 65535\n\
+     +0 > S. 0:0(0) ack 1 <mss 1460>\n";
+
+/// Runs [`EARLY_PACKET_SCRIPT`] over `netdev` and checks that the SYN-ACK is reported at the
+/// time it left (within 0.1 s of the SYN), not when the script looked.
+pub fn early_packet_is_reported_when_it_left(netdev: &str) {
+    let path = std::env::temp_dir().join(format!(
+        "stackdrill-{netdev}-early-{}.pkt",
+        std::process::id()
+    ));
+    std::fs::write(&path, EARLY_PACKET_SCRIPT).expect("write the script");
+    let out = stackdrill(&[&format!("--netdev={netdev}"), path.to_str().unwrap()]);
+    std::fs::remove_file(&path).expect("remove the script");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let first = stderr.lines().next().unwrap_or("");
+    assert!(
+        first.contains(":8: error handling packet: timing error: expected outbound packet at 0.5")
+            && first.contains("but happened at 0.0"),
+        "{stderr}"
+    );
+}

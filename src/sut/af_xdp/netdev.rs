@@ -94,6 +94,10 @@ impl Netdev for AfXdpNetdev {
         self.wait_for(deadline_usecs, |netdev| netdev.arrived.pop_front())
     }
 
+    fn stand_by(&mut self, until_usecs: i64) -> io::Result<()> {
+        self.wait_for(Some(until_usecs), |_| None).map(drop)
+    }
+
     fn link(&mut self) -> Option<&mut dyn LinkLayer> {
         Some(self)
     }
