@@ -222,7 +222,8 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
         Unset("none (one target, as the flags say)"),
         "run every script on each target of LIST and print a matrix of verdicts; LIST is a \
          comma list of kernel, so:PATH or so:PATH:FLAGS (FLAGS = the library's --so_flags, \
-         which may hold spaces but no commas; PATH no colons)",
+         which may hold spaces but no commas; PATH no colons; so:smoltcp, so:lwip and \
+         so:gvisor name the bundled adapters)",
         |o, v| {
             o.compare = Some(v.to_string());
             Ok(())

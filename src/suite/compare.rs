@@ -10,6 +10,53 @@ use crate::cli::OptionSetting;
 /// The syntax, for error messages.
 const EXPECTED: &str = "expected a comma list of kernel, so:PATH or so:PATH:FLAGS";
 
+/// The adapters that come with stackdrill, by short name (`so:smoltcp`): where each is built
+/// (relative to the source tree stackdrill was built from, or beside the binary), and how.
+const BUNDLED: [(&str, &[&str], &str); 3] = [
+    (
+        "smoltcp",
+        &[
+            "<exe>/libstackdrill_smoltcp.so",
+            "target/release/libstackdrill_smoltcp.so",
+            "target/debug/libstackdrill_smoltcp.so",
+        ],
+        "cargo build --release -p stackdrill-smoltcp",
+    ),
+    (
+        "lwip",
+        &["stacks/lwip/build/libstackdrill_lwip.so"],
+        "make -C stacks/lwip",
+    ),
+    (
+        "gvisor",
+        &["stacks/gvisor/build/libstackdrill_gvisor.so"],
+        "make -C stacks/gvisor",
+    ),
+];
+
+/// The library a bundled adapter's short name stands for: the first place it is built in, or
+/// an error saying how to build it; None when `name` is no bundled adapter's.
+fn bundled_library(name: &str) -> Option<Result<PathBuf, String>> {
+    let (_, places, build) = BUNDLED.iter().find(|(short, _, _)| *short == name)?;
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    let found = places.iter().find_map(|place| {
+        let path = match place.strip_prefix("<exe>/") {
+            Some(file) => beside_binary.as_ref()?.join(file),
+            None => source_tree.join(place),
+        };
+        path.is_file().then_some(path)
+    });
+    Some(found.ok_or_else(|| {
+        format!(
+            "the bundled {name} adapter is not built (in {}: {build})",
+            source_tree.display()
+        )
+    }))
+}
+
 /// Packetdrill flags that choose a target themselves, so cannot be combined with `--compare`,
 /// and what to write instead.
 const CONFLICTING_FLAGS: [(&str, &str); 3] = [
@@ -100,15 +147,21 @@ fn parse_target(entry: &str, current_dir: &Path) -> Result<CompareTarget, String
             entry.trim_end()
         ));
     }
-    let library = current_dir.join(path);
-    match std::fs::metadata(&library) {
-        Ok(metadata) if metadata.is_file() => {}
-        Ok(_) => return Err(format!("library '{path}' is not a file")),
-        Err(e) => return Err(format!("library '{path}': {}", io_reason(&e))),
-    }
-    let file_name = Path::new(path)
-        .file_name()
-        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    let (library, file_name) = match bundled_library(path) {
+        Some(found) => (found?, path.to_string()),
+        None => {
+            let library = current_dir.join(path);
+            match std::fs::metadata(&library) {
+                Ok(metadata) if metadata.is_file() => {}
+                Ok(_) => return Err(format!("library '{path}' is not a file")),
+                Err(e) => return Err(format!("library '{path}': {}", io_reason(&e))),
+            }
+            let file_name = Path::new(path)
+                .file_name()
+                .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+            (library, file_name)
+        }
+    };
     let label = match flags {
         Some(flags) => format!("{file_name}[{flags}]"),
         None => file_name,
@@ -218,6 +271,28 @@ mod tests {
             "library 'c/libx.so': No such file or directory"
         );
         assert_eq!(error("so:a"), "library 'a' is not a file");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bundled_adapters_go_by_short_names() {
+        let dir = libraries("bundled");
+        match parse_targets("so:smoltcp:--x=1", &dir) {
+            Ok(targets) => {
+                assert_eq!(targets[0].label, "smoltcp[--x=1]");
+                let library = targets[0].library.as_ref().unwrap();
+                assert!(library.ends_with("libstackdrill_smoltcp.so"), "{library:?}");
+            }
+            Err(e) => assert!(
+                e.contains("cargo build --release -p stackdrill-smoltcp"),
+                "{e}"
+            ),
+        }
+        // A name that is no bundled adapter's is a path, as before.
+        assert_eq!(
+            parse_targets("so:lwip2", &dir).unwrap_err(),
+            "library 'lwip2': No such file or directory"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
