@@ -5,5 +5,6 @@
 //! socket; it is tables and lookups only.
 
 pub mod icmp;
+pub mod requirements;
 pub mod symbols;
 pub mod syscalls;

@@ -1,9 +1,11 @@
-//! JSON: the whole suite result (summary counts, then every run with its texts, and with
-//! `--compare` the comparison matrix) for scripts and dashboards.
+//! JSON: the whole suite result (summary counts, then every run with its texts, with
+//! `--compare` the comparison matrix, and with tagged scripts the requirement matrix) for
+//! scripts and dashboards.
 
 use serde::Serialize;
 
 use super::matrix::CompareMatrix;
+use super::requirements::RequirementMatrix;
 use super::{Counts, RunRecord, SuiteResult};
 
 #[derive(Serialize)]
@@ -12,6 +14,9 @@ struct JsonReport<'a> {
     /// With `--compare`: the targets and the matrix rows.
     #[serde(skip_serializing_if = "Option::is_none")]
     compare: Option<CompareMatrix>,
+    /// When scripts carry requirement tags: the requirement × target matrix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requirements: Option<RequirementMatrix>,
     runs: &'a [RunRecord],
 }
 
@@ -38,6 +43,7 @@ pub fn render(suite: &SuiteResult) -> String {
             interrupted: suite.interrupted,
         },
         compare: CompareMatrix::of(suite),
+        requirements: RequirementMatrix::of(suite),
         runs: &suite.runs,
     };
     serde_json::to_string_pretty(&report).expect("serializing plain data cannot fail") + "\n"

@@ -6,6 +6,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod requirements;
 pub mod tap;
 
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub struct RunRecord {
     /// The `--compare` target's label (`kernel`, a library's file name), or none when the
     /// suite compares no targets.
     pub target: Option<String>,
+    /// The requirements the script's tags say it checks (`RFC9293 MUST-13`).
+    pub requirements: Vec<String>,
     pub status: Status,
     /// What the script declared (pass, fail matching /…/, time out).
     pub expected: String,
@@ -207,11 +210,17 @@ pub(crate) mod tests {
     use super::*;
 
     /// A run of the sample suites, its error text made from `message`.
-    fn sample_run(script: &str, variant: Option<&str>, status: Status, message: &str) -> RunRecord {
+    pub(crate) fn sample_run(
+        script: &str,
+        variant: Option<&str>,
+        status: Status,
+        message: &str,
+    ) -> RunRecord {
         RunRecord {
             script: script.to_string(),
             variant: variant.map(str::to_string),
             target: None,
+            requirements: Vec::new(),
             status,
             expected: "pass".to_string(),
             message: message.to_string(),

@@ -9,6 +9,7 @@ pub mod compare;
 pub mod expect;
 pub mod plan;
 pub mod progress;
+pub mod requirement_tags;
 pub mod sandbox;
 pub mod variants;
 pub mod zygote;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::cli::CommandLine;
 use crate::report::matrix::CompareMatrix;
+use crate::report::requirements::RequirementMatrix;
 use crate::report::{self, RunRecord, Status, SuiteResult};
 use crate::verdict::{self, CallMismatch, Failure, FailureKind, Verdict, VERDICT_FILE_ENV};
 
@@ -163,6 +165,10 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
     }
     let mut closing = format!("{}\n", suite.summary_line());
     if let Some(matrix) = CompareMatrix::of(&suite) {
+        closing.push('\n');
+        closing.push_str(&matrix.render_text());
+    }
+    if let Some(matrix) = RequirementMatrix::of(&suite) {
         closing.push('\n');
         closing.push_str(&matrix.render_text());
     }
@@ -558,6 +564,7 @@ impl Runner<'_> {
             script: run.name.clone(),
             variant: run.variant.map(|v| v.name().to_string()),
             target: run.target.as_ref().map(|target| target.label.clone()),
+            requirements: run.requirements.iter().map(ToString::to_string).collect(),
             status,
             expected: run.expectation.describe(),
             message,
@@ -771,6 +778,7 @@ mod tests {
             variant: None,
             target: None,
             expectation: Expectation::Pass,
+            requirements: Vec::new(),
             estimated: Duration::from_secs(secs),
         };
         let runs = [

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::catalog::requirements::Requirement;
 use crate::cli::OptionSetting;
 use crate::script::ast::EventTime;
 
@@ -26,6 +27,8 @@ pub struct PlannedRun {
     /// The `--compare` target, or `None` when the suite compares none.
     pub target: Option<CompareTarget>,
     pub expectation: Expectation,
+    /// The requirements the script's tags say it checks (`// requirement: ...`).
+    pub requirements: Vec<Requirement>,
     /// The script's own length (time of its last event).
     pub estimated: Duration,
 }
@@ -54,6 +57,7 @@ pub fn plan_runs(
             let source = std::fs::read_to_string(&script)
                 .map_err(|e| format!("{}: cannot read script: {e}", script.display()))?;
             let expectation = Expectation::of_script(&script, &source)?;
+            let requirements = super::requirement_tags::of_script(&script, &source)?;
             let absolute =
                 std::path::absolute(&script).map_err(|e| format!("{}: {e}", script.display()))?;
             for variant in selection.variants_of(&name, &source) {
@@ -65,6 +69,7 @@ pub fn plan_runs(
                     variant,
                     target: None,
                     expectation: expectation.clone(),
+                    requirements: requirements.clone(),
                     estimated,
                 });
             }
