@@ -1,11 +1,20 @@
 //! The conformance suite (tests/conformance/*.pkt, each tagged with the RFC requirements it
-//! checks) on the kernel: every script passes, and the suite prints the requirement matrix
-//! with each tagged requirement's verdict.
+//! checks) on the kernel: every script passes but the documented Linux deviations
+//! (docs/conformance.md), which fail as documented, and the suite prints the requirement
+//! matrix with each tagged requirement's verdict.
 
 mod common;
 
+/// Where Linux (with its default settings) deviates from a requirement: the script, and the
+/// start of the error it fails with. docs/conformance.md explains each.
+const LINUX_DEVIATIONS: [(&str, &str); 1] = [(
+    "syn-retransmission-backs-off.pkt",
+    "syn-retransmission-backs-off.pkt:12: error handling packet: timing error: expected \
+     outbound packet at 3.0",
+)];
+
 #[test]
-fn the_kernel_meets_every_tagged_requirement() {
+fn the_kernel_meets_every_tagged_requirement_but_its_documented_deviations() {
     if !common::tun_usable("kernel runs") {
         return;
     }
@@ -15,8 +24,19 @@ fn the_kernel_meets_every_tagged_requirement() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains(" passing, 0 failing"), "{text}");
+    let failing: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("] FAIL "))
+        .collect();
+    assert_eq!(failing.len(), LINUX_DEVIATIONS.len(), "{text}");
+    for (script, error) in LINUX_DEVIATIONS {
+        assert!(
+            failing
+                .iter()
+                .any(|line| line.contains(&format!(" {script} ")) && line.contains(error)),
+            "{script} does not fail as documented:\n{text}"
+        );
+    }
     for requirement in ["RFC9293 MUST-10", "RFC9293 MUST-15", "RFC5961 3.2"] {
         let row = text
             .lines()
@@ -24,6 +44,11 @@ fn the_kernel_meets_every_tagged_requirement() {
             .unwrap_or_else(|| panic!("no row for {requirement}:\n{text}"));
         assert!(row.contains(" pass"), "{row}");
     }
+    let deviation = text
+        .lines()
+        .find(|line| line.starts_with("RFC9293 MUST-22"))
+        .unwrap_or_else(|| panic!("no row for MUST-22:\n{text}"));
+    assert!(deviation.contains(" FAIL"), "{deviation}");
     assert!(text.contains("not testable (internal): 6 ("), "{text}");
 }
 
