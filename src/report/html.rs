@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use super::matrix::{self, CompareMatrix};
+use super::requirements::RequirementMatrix;
 use super::{RunRecord, Status, SuiteResult};
 
 /// Characters of a run's first difference shown in a matrix cell (all of it in the title).
@@ -48,6 +49,9 @@ pub fn render(suite: &SuiteResult) -> String {
         suite.cpu().as_secs_f64()
     );
 
+    if let Some(matrix) = RequirementMatrix::of(suite) {
+        render_requirements(&matrix, &mut page);
+    }
     if let Some(matrix) = CompareMatrix::of(suite) {
         render_matrix(&matrix, suite, &mut page);
     }
@@ -210,6 +214,44 @@ fn verdict_text(run: &RunRecord) -> String {
 }
 
 /// Text made safe inside HTML elements and quoted attributes.
+/// The requirement × target matrix: a row per requirement, its verdict on each target, and
+/// the first failing run's error where it failed; then what no script covers.
+fn render_requirements(matrix: &RequirementMatrix, page: &mut String) {
+    page.push_str("<h2>Requirements</h2>\n<table><tr><th>requirement</th><th>scripts</th>");
+    for target in &matrix.targets {
+        let _ = write!(page, "<th>{}</th>", escape(target));
+    }
+    page.push_str("</tr>\n");
+    for row in &matrix.rows {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td>",
+            escape(&row.requirement),
+            escape(&row.scripts.join(", "))
+        );
+        for cell in &row.cells {
+            let class = if cell.verdict == "pass" {
+                "passed"
+            } else {
+                "failed"
+            };
+            let why = cell
+                .evidence
+                .as_deref()
+                .map(|why| format!("<br><small>{}</small>", escape(why)))
+                .unwrap_or_default();
+            let _ = write!(page, "<td class=\"{class}\">{}{why}</td>", cell.verdict);
+        }
+        page.push_str("</tr>\n");
+    }
+    let _ = writeln!(
+        page,
+        "</table>\n<p>Not covered (RFC 9293): {}</p>\n<p>Not testable (internal): {}</p>",
+        escape(&matrix.not_covered.join(", ")),
+        escape(&matrix.not_testable.join(", "))
+    );
+}
+
 fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {

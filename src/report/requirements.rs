@@ -218,6 +218,12 @@ mod tests {
         assert_eq!(matrix.not_testable.len(), 6);
         let text = matrix.render_text();
         assert!(text.contains("RFC9293 MUST-13  FAIL"), "{text}");
+        let page = super::super::html::render(&suite);
+        assert!(page.contains("<h2>Requirements</h2>"), "{page}");
+        assert!(
+            page.contains("<td class=\"failed\">FAIL<br><small>rst.pkt (ipv6): 7: bad ack"),
+            "{page}"
+        );
         assert!(
             text.contains("2 requirements covered; RFC 9293 not covered: 112 ("),
             "{text}"
