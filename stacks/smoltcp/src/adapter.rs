@@ -71,7 +71,8 @@ impl Adapter {
     }
 
     /// A call of the stack thread that runs the stack only when it runs itself (netdev_send,
-    /// usleep): `op` says whether it did, and only then are blocked calls woken.
+    /// usleep; gettimeofday and netdev_receive under upstream packetdrill): `op` says whether
+    /// it did, and only then are blocked calls woken.
     pub fn stack_thread_step<T>(&self, op: impl FnOnce(&mut Stack) -> (T, bool)) -> SysResult<T> {
         let (result, ran) = op(&mut *self.lock()?);
         if ran {
@@ -80,10 +81,34 @@ impl Adapter {
         Ok(result)
     }
 
-    /// A call of the stack thread that changes no socket state (netdev_receive,
-    /// gettimeofday, stackdrill_sockets): blocked calls are not woken for it.
+    /// A call of the stack thread that changes no socket state (stackdrill_sockets): blocked
+    /// calls are not woken for it.
     pub fn stack_thread_query<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> SysResult<T> {
         Ok(op(&mut *self.lock()?))
+    }
+
+    /// `usleep` under upstream packetdrill: sleeps `usecs` of real time, waking at each of the
+    /// stack's timers on the way to run it (and wake blocked calls), without holding the stack.
+    pub fn sleep_in_real_time(&self, usecs: u64) -> SysResult<()> {
+        let until = {
+            let mut stack = self.lock()?;
+            stack.enter();
+            stack.now() + smoltcp::time::Duration::from_micros(usecs)
+        };
+        loop {
+            let pause = {
+                let mut stack = self.lock()?;
+                stack.enter();
+                let now = stack.now();
+                let next = stack.next_wakeup().map_or(until, |when| when.min(until));
+                (now < until).then(|| (next - now).total_micros())
+            };
+            self.wakeup.notify_all();
+            match pause {
+                Some(micros) => std::thread::sleep(std::time::Duration::from_micros(micros)),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// A socket call that never blocks: runs `op`, lets the stack react at once (e.g. send
@@ -95,6 +120,7 @@ impl Adapter {
         op: impl FnOnce(&mut Stack) -> SysResult<T>,
     ) -> SysResult<T> {
         let mut stack = self.lock()?;
+        stack.enter();
         let result = op(&mut stack);
         stack.after_socket_call();
         stack.debug(|| format!("{name} -> {result:?}"));
@@ -112,8 +138,10 @@ impl Adapter {
         mut op: impl FnMut(&mut Stack, Instant) -> Attempt<T>,
     ) -> SysResult<T> {
         let mut stack = self.lock()?;
+        stack.enter();
         let started = stack.now();
         loop {
+            stack.enter();
             let attempt = op(&mut stack, started);
             stack.after_socket_call();
             match attempt {
