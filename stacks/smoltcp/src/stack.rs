@@ -404,6 +404,19 @@ impl Stack {
         self.clock.real_now().is_some()
     }
 
+    /// On real time, how long a blocked call may sleep before the stack (or a deadline) needs
+    /// it: until the next wakeup; `None` on virtual time or with nothing scheduled.
+    pub fn real_time_pause(&mut self) -> Option<std::time::Duration> {
+        if !self.on_real_time() {
+            return None;
+        }
+        let now = self.clock.now();
+        let next = self.next_wakeup()?;
+        Some(std::time::Duration::from_micros(
+            (next - now).total_micros(),
+        ))
+    }
+
     fn start_under_upstream(&mut self) {
         self.clock.follow_real_time();
         self.polling = Polling::SelfDriven;

@@ -288,7 +288,7 @@ unsafe extern "C" fn netdev_receive(
         if buf.is_null() || count.is_null() {
             return -1;
         }
-        let outbound = adapter.stack_thread_step(|stack| {
+        let outbound = adapter.spinning_step(|stack| {
             let caught_up = stack.enter();
             (stack.take_outbound(), caught_up)
         });
@@ -341,7 +341,7 @@ unsafe extern "C" fn gettimeofday(
     _tz: *mut c_void,
 ) -> c_int {
     stack_entry("gettimeofday", userdata, -1, |adapter| {
-        let now = adapter.stack_thread_step(|stack| {
+        let now = adapter.spinning_step(|stack| {
             let caught_up = stack.enter();
             (stack.now(), caught_up)
         });

@@ -32,6 +32,14 @@ fn spin_for_packet(stack: &Stack, limit: Duration) -> Option<(Vec<u8>, i64)> {
     None
 }
 
+/// A listening socket on the default address, port 8080.
+fn listen_on_8080(stack: &Stack) -> i32 {
+    let listener = stack.socket(libc::AF_INET, libc::SOCK_STREAM);
+    assert_eq!(stack.bind_v4(listener, DEFAULT_LOCAL, 8080), 0);
+    assert_eq!(stack.listen(listener, 1), 0);
+    listener
+}
+
 #[test]
 fn the_clock_moves_by_itself_on_real_time() {
     let stack = Stack::under_upstream(None);
@@ -57,9 +65,7 @@ fn the_clock_moves_by_itself_on_real_time() {
 #[test]
 fn the_default_network_and_timers_run_by_netdev_receive() {
     let stack = Stack::under_upstream(None);
-    let listener = stack.socket(libc::AF_INET, libc::SOCK_STREAM);
-    assert_eq!(stack.bind_v4(listener, DEFAULT_LOCAL, 8080), 0);
-    assert_eq!(stack.listen(listener, 1), 0);
+    let listener = listen_on_8080(&stack);
 
     let mut syn = Segment::to_stack(8080, TcpControl::Syn, 0, None);
     syn.mss = Some(1000);
@@ -91,4 +97,29 @@ fn the_default_network_and_timers_run_by_netdev_receive() {
 
     assert_eq!(stack.close(fd), 0);
     assert_eq!(stack.close(listener), 0);
+}
+
+#[test]
+fn a_blocked_call_times_out_by_itself_on_real_time() {
+    let stack = Stack::under_upstream(None);
+    let listener = listen_on_8080(&stack);
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 50_000,
+    };
+    // SAFETY: timeval is two i64s, no padding.
+    let bytes: [u8; 16] = unsafe { std::mem::transmute(timeout) };
+    assert_eq!(
+        stack.setsockopt(listener, libc::SOL_SOCKET, libc::SO_RCVTIMEO, &bytes),
+        0
+    );
+    // Nothing else calls into the stack meanwhile (upstream may be waiting for the call).
+    let started = Instant::now();
+    let (fd, _) = stack.accept(listener);
+    let waited = started.elapsed();
+    assert_eq!((fd, errno()), (-1, libc::EAGAIN));
+    assert!(
+        waited >= Duration::from_millis(50) && waited < Duration::from_secs(2),
+        "{waited:?}"
+    );
 }
