@@ -5,8 +5,9 @@
 //! Time only moves in [`Stack::advance`] (and, under upstream packetdrill, [`Stack::enter`]).
 //! Who runs the stack depends on [`Polling`]: as upstream packetdrill expects, `netdev_send`,
 //! `usleep` (at every instant smoltcp asked for on the way, so each timer fires, and its
-//! packets are stamped, at its exact due time) and every socket call run it themselves; once stackdrill drives the polling, only `stackdrill_poll`
-//! does, and the other calls just queue a packet, move the clock or change socket state.
+//! packets are stamped, at its exact due time) and every socket call run it themselves; once
+//! stackdrill drives the polling, only `stackdrill_poll` does, and the other calls just queue a
+//! packet, move the clock or change socket state.
 //!
 //! Under upstream packetdrill, which tells the stack no network and never polls it, the first
 //! entry point ([`Stack::enter`]) finds neither and switches to upstream's terms for good: the
