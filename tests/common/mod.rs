@@ -1,6 +1,7 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
-//! adapter they load, the deliberately broken C adapter (tests/solib/broken_stack.c) they
-//! build, what a run could leave behind on the machine, and a script every wire must carry.
+//! adapter they load, the C libraries of tests/solib they build (the deliberately broken
+//! adapter, the upstream-only shim), what a run could leave behind on the machine, and a
+//! script every wire must carry.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -25,6 +26,11 @@ pub fn smoltcp_adapter() -> PathBuf {
 /// errors) into `file_name` in the tests' scratch directory, and returns its path. Each test
 /// binary passes its own name, so binaries running side by side never share the file.
 pub fn build_broken_library(file_name: &str) -> PathBuf {
+    build_c_library("broken_stack.c", file_name)
+}
+
+/// Compiles `tests/solib/SOURCE` the same way into `file_name` and returns its path.
+pub fn build_c_library(source: &str, file_name: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(file_name);
     let compiler = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
@@ -33,10 +39,10 @@ pub fn build_broken_library(file_name: &str) -> PathBuf {
         .arg(root.join("stacks/include"))
         .arg("-o")
         .arg(&out)
-        .arg(root.join("tests/solib/broken_stack.c"))
+        .arg(root.join("tests/solib").join(source))
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {compiler}: {e}"));
-    assert!(status.success(), "compiling broken_stack.c failed");
+    assert!(status.success(), "compiling {source} failed");
     out
 }
 

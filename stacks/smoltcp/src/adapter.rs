@@ -11,7 +11,9 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use smoltcp::time::Instant;
 
@@ -23,7 +25,13 @@ use crate::stack::{Attempt, Stack};
 pub struct Adapter {
     stack: Mutex<Stack>,
     wakeup: Condvar,
+    /// Threads waiting in [`Adapter::lock`]: the entries upstream packetdrill spins on give
+    /// way to them (see [`Adapter::lock_giving_way`]).
+    waiting: AtomicUsize,
 }
+
+/// Longest a spinning entry point gives way to threads waiting for the stack.
+const GIVE_WAY_LIMIT: Duration = Duration::from_millis(2);
 
 fn panic_text(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&str>() {
@@ -54,12 +62,39 @@ impl Adapter {
         Adapter {
             stack: Mutex::new(Stack::new(config)),
             wakeup: Condvar::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
     /// The stack, or EIO when an earlier entry point panicked while holding it.
     fn lock(&self) -> SysResult<MutexGuard<'_, Stack>> {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let stack = self.stack.lock();
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        stack.map_err(|_| Errno(libc::EIO))
+    }
+
+    /// The stack, for the entries upstream packetdrill calls in a tight loop (gettimeofday,
+    /// netdev_receive): std's mutex is not fair, so a thread that spins on it can keep out
+    /// another one for as long as it spins, e.g. upstream's syscall thread reading the clock
+    /// when a blocking call returns. Threads already waiting go first (for at most
+    /// [`GIVE_WAY_LIMIT`]).
+    fn lock_giving_way(&self) -> SysResult<MutexGuard<'_, Stack>> {
+        let started = std::time::Instant::now();
+        while self.waiting.load(Ordering::SeqCst) > 0 && started.elapsed() < GIVE_WAY_LIMIT {
+            std::thread::yield_now();
+        }
         self.stack.lock().map_err(|_| Errno(libc::EIO))
+    }
+
+    /// [`Adapter::stack_thread_step`] for the entries upstream spins on, which give way to
+    /// waiting threads first.
+    pub fn spinning_step<T>(&self, op: impl FnOnce(&mut Stack) -> (T, bool)) -> SysResult<T> {
+        let (result, ran) = op(&mut *self.lock_giving_way()?);
+        if ran {
+            self.wakeup.notify_all();
+        }
+        Ok(result)
     }
 
     /// A call of the stack thread that may change socket state (netdev_send, usleep, poll):
@@ -71,7 +106,8 @@ impl Adapter {
     }
 
     /// A call of the stack thread that runs the stack only when it runs itself (netdev_send,
-    /// usleep): `op` says whether it did, and only then are blocked calls woken.
+    /// usleep; gettimeofday and netdev_receive under upstream packetdrill): `op` says whether
+    /// it did, and only then are blocked calls woken.
     pub fn stack_thread_step<T>(&self, op: impl FnOnce(&mut Stack) -> (T, bool)) -> SysResult<T> {
         let (result, ran) = op(&mut *self.lock()?);
         if ran {
@@ -80,10 +116,34 @@ impl Adapter {
         Ok(result)
     }
 
-    /// A call of the stack thread that changes no socket state (netdev_receive,
-    /// gettimeofday, stackdrill_sockets): blocked calls are not woken for it.
+    /// A call of the stack thread that changes no socket state (stackdrill_sockets): blocked
+    /// calls are not woken for it.
     pub fn stack_thread_query<T>(&self, op: impl FnOnce(&mut Stack) -> T) -> SysResult<T> {
         Ok(op(&mut *self.lock()?))
+    }
+
+    /// `usleep` under upstream packetdrill: sleeps `usecs` of real time, waking at each of the
+    /// stack's timers on the way to run it (and wake blocked calls), without holding the stack.
+    pub fn sleep_in_real_time(&self, usecs: u64) -> SysResult<()> {
+        let until = {
+            let mut stack = self.lock()?;
+            stack.enter();
+            stack.now() + smoltcp::time::Duration::from_micros(usecs)
+        };
+        loop {
+            let pause = {
+                let mut stack = self.lock()?;
+                stack.enter();
+                let now = stack.now();
+                let next = stack.next_wakeup().map_or(until, |when| when.min(until));
+                (now < until).then(|| (next - now).total_micros())
+            };
+            self.wakeup.notify_all();
+            match pause {
+                Some(micros) => std::thread::sleep(std::time::Duration::from_micros(micros)),
+                None => return Ok(()),
+            }
+        }
     }
 
     /// A socket call that never blocks: runs `op`, lets the stack react at once (e.g. send
@@ -95,6 +155,7 @@ impl Adapter {
         op: impl FnOnce(&mut Stack) -> SysResult<T>,
     ) -> SysResult<T> {
         let mut stack = self.lock()?;
+        stack.enter();
         let result = op(&mut stack);
         stack.after_socket_call();
         stack.debug(|| format!("{name} -> {result:?}"));
@@ -105,15 +166,18 @@ impl Adapter {
 
     /// A socket call that may block: `op` is tried (with the virtual time the call started),
     /// and while it says [`Attempt::Wait`] the thread sleeps on the condition variable until
-    /// the stack changes or stackdrill moves the clock to the deadline.
+    /// the stack changes or stackdrill moves the clock to the deadline (on real time, also
+    /// until the next timer or the deadline comes by itself).
     pub fn blocking_call<T: std::fmt::Debug>(
         &self,
         name: &str,
         mut op: impl FnMut(&mut Stack, Instant) -> Attempt<T>,
     ) -> SysResult<T> {
         let mut stack = self.lock()?;
+        stack.enter();
         let started = stack.now();
         loop {
+            stack.enter();
             let attempt = op(&mut stack, started);
             stack.after_socket_call();
             match attempt {
@@ -127,7 +191,18 @@ impl Adapter {
                     stack.debug(|| format!("{name} blocks (deadline {deadline:?})"));
                     let wait = stack.register_wait(deadline);
                     self.wakeup.notify_all();
-                    stack = self.wakeup.wait(stack).map_err(|_| Errno(libc::EIO))?;
+                    // On real time (under upstream) nobody may call in while this call blocks
+                    // (upstream may be waiting for it), so it wakes itself at the stack's next
+                    // timer or its own deadline, whichever comes first, and runs the stack then.
+                    let pause = stack.real_time_pause();
+                    stack = match pause {
+                        Some(pause) => self
+                            .wakeup
+                            .wait_timeout(stack, pause)
+                            .map(|(stack, _)| stack)
+                            .map_err(|_| Errno(libc::EIO))?,
+                        None => self.wakeup.wait(stack).map_err(|_| Errno(libc::EIO))?,
+                    };
                     stack.unregister_wait(wait);
                 }
             }

@@ -2,11 +2,17 @@
 //! virtual clock, the descriptor table, and the bookkeeping that runs after every poll
 //! (connection outcomes, listener pools, sockets still closing after their fd was closed).
 //!
-//! Time only moves in [`Stack::advance`]. Who runs the stack depends on [`Polling`]: as
-//! upstream packetdrill expects, `netdev_send`, `usleep` (at every instant smoltcp asked for on
-//! the way, so each timer fires, and its packets are stamped, at its exact due time) and every
-//! socket call run it themselves; once stackdrill drives the polling, only `stackdrill_poll`
-//! does, and the other calls just queue a packet, move the clock or change socket state.
+//! Time only moves in [`Stack::advance`] (and, under upstream packetdrill, [`Stack::enter`]).
+//! Who runs the stack depends on [`Polling`]: as upstream packetdrill expects, `netdev_send`,
+//! `usleep` (at every instant smoltcp asked for on the way, so each timer fires, and its
+//! packets are stamped, at its exact due time) and every socket call run it themselves; once
+//! stackdrill drives the polling, only `stackdrill_poll` does, and the other calls just queue a
+//! packet, move the clock or change socket state.
+//!
+//! Under upstream packetdrill, which tells the stack no network and never polls it, the first
+//! entry point ([`Stack::enter`]) finds neither and switches to upstream's terms for good: the
+//! default network below, the clock following real time, and every entry point first running
+//! the stack up to the real time now (stacks/README.md "Under upstream packetdrill").
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -34,6 +40,28 @@ const MAX_POLLS_PER_INSTANT: usize = 16;
 const STUCK_POLL_STEP: Duration = Duration::from_millis(1);
 /// Linux's default ephemeral port range (net.ipv4.ip_local_port_range).
 const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// The network the stack takes when nobody describes one (under upstream packetdrill, run with
+/// `--local_ip=192.168.0.2`): upstream's defaults, with the local host fixed at .2.
+pub fn upstream_default_network() -> StackdrillNetwork {
+    ipv4_network([192, 168, 0, 2], [192, 168, 0, 1], [192, 0, 2, 1])
+}
+
+/// An IPv4 network of packetdrill's shape (a /16 for the local host, MTU 1500).
+pub fn ipv4_network(local: [u8; 4], gateway: [u8; 4], remote: [u8; 4]) -> StackdrillNetwork {
+    let mut net = StackdrillNetwork {
+        family: libc::AF_INET,
+        local_ip: [0; 16],
+        prefix_len: 16,
+        gateway_ip: [0; 16],
+        remote_ip: [0; 16],
+        mtu: 1500,
+    };
+    net.local_ip[..4].copy_from_slice(&local);
+    net.gateway_ip[..4].copy_from_slice(&gateway);
+    net.remote_ip[..4].copy_from_slice(&remote);
+    net
+}
 
 /// What one descriptor is.
 #[derive(Debug)]
@@ -355,6 +383,50 @@ impl Stack {
             .min()
     }
 
+    /// What every table entry but `free` does first. The first one to find no network and no
+    /// `stackdrill_poll` before it puts the stack under upstream packetdrill's terms (see the
+    /// module's documentation); from then on each call runs the stack up to the real time now.
+    /// Returns whether it ran the stack (only under upstream).
+    pub fn enter(&mut self) -> bool {
+        if self.network.is_none() && self.polling == Polling::Undecided {
+            self.start_under_upstream();
+        }
+        match self.clock.real_now() {
+            Some(now) => {
+                self.run_until(now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the stack is under upstream packetdrill, on real time.
+    pub fn on_real_time(&self) -> bool {
+        self.clock.real_now().is_some()
+    }
+
+    /// On real time, how long a blocked call may sleep before the stack (or a deadline) needs
+    /// it: until the next wakeup; `None` on virtual time or with nothing scheduled.
+    pub fn real_time_pause(&mut self) -> Option<std::time::Duration> {
+        if !self.on_real_time() {
+            return None;
+        }
+        let now = self.clock.now();
+        let next = self.next_wakeup()?;
+        Some(std::time::Duration::from_micros(
+            (next - now).total_micros(),
+        ))
+    }
+
+    fn start_under_upstream(&mut self) {
+        self.clock.follow_real_time();
+        self.polling = Polling::SelfDriven;
+        if let Err(problem) = self.setup_network(&upstream_default_network()) {
+            eprintln!("stackdrill-smoltcp: cannot use the default network: {problem}");
+        }
+        self.debug(|| "no stackdrill_network_setup: upstream packetdrill's terms".to_string());
+    }
+
     /// `usleep`: moves the clock `usecs` forward, running everything due on the way at its time
     /// (only moving the clock when stackdrill drives the polling). Returns whether the stack
     /// ran.
@@ -364,6 +436,12 @@ impl Stack {
             self.clock.advance_to(target);
             return false;
         }
+        self.run_until(target);
+        true
+    }
+
+    /// Moves the clock to `target`, running everything due on the way at its time.
+    fn run_until(&mut self, target: Instant) {
         loop {
             self.settle();
             match self.next_wakeup() {
@@ -373,7 +451,6 @@ impl Stack {
         }
         self.clock.advance_to(target);
         self.settle();
-        true
     }
 
     /// `stackdrill_poll`: does everything due at the current time (received packets, timers

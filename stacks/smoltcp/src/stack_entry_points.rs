@@ -261,9 +261,12 @@ unsafe extern "C" fn netdev_send(
         }
         // SAFETY: stackdrill passes `count` readable bytes.
         let packet = unsafe { std::slice::from_raw_parts(buf as *const u8, count) }.to_vec();
-        let injected = adapter.stack_thread_step(|stack| match stack.inject(packet) {
-            Ok(ran) => (Ok(()), ran),
-            Err(errno) => (Err(errno), false),
+        let injected = adapter.stack_thread_step(|stack| {
+            let caught_up = stack.enter();
+            match stack.inject(packet) {
+                Ok(ran) => (Ok(()), ran || caught_up),
+                Err(errno) => (Err(errno), caught_up),
+            }
         });
         match injected {
             Ok(Ok(())) => 0,
@@ -272,7 +275,9 @@ unsafe extern "C" fn netdev_send(
     })
 }
 
-/// The next packet the stack sent, with its virtual send time; non-zero when none is queued.
+/// The next packet the stack sent, with its send time; non-zero when none is queued. Under
+/// upstream packetdrill, which calls nothing else while it waits for a packet, it first runs
+/// the stack up to the real time now.
 unsafe extern "C" fn netdev_receive(
     userdata: *mut c_void,
     buf: *mut c_void,
@@ -283,7 +288,11 @@ unsafe extern "C" fn netdev_receive(
         if buf.is_null() || count.is_null() {
             return -1;
         }
-        let Ok(Some(packet)) = adapter.stack_thread_query(|stack| stack.take_outbound()) else {
+        let outbound = adapter.spinning_step(|stack| {
+            let caught_up = stack.enter();
+            (stack.take_outbound(), caught_up)
+        });
+        let Ok(Some(packet)) = outbound else {
             return 1;
         };
         // SAFETY: `count` is non-null and points to the buffer size, per stackdrill.
@@ -303,10 +312,19 @@ unsafe extern "C" fn netdev_receive(
 }
 
 /// Advances the virtual clock by `usec`, running every timer due on the way (only moving the
-/// clock when stackdrill drives the polling).
+/// clock when stackdrill drives the polling); under upstream packetdrill, sleeps that long.
 unsafe extern "C" fn usleep(userdata: *mut c_void, usec: useconds_t) -> c_int {
     stack_entry("usleep", userdata, -1, |adapter| {
-        match adapter.stack_thread_step(|stack| ((), stack.advance(u64::from(usec)))) {
+        let on_real_time = adapter.stack_thread_step(|stack| {
+            let caught_up = stack.enter();
+            (stack.on_real_time(), caught_up)
+        });
+        let slept = match on_real_time {
+            Ok(true) => adapter.sleep_in_real_time(u64::from(usec)),
+            Ok(false) => adapter.stack_thread_step(|stack| ((), stack.advance(u64::from(usec)))),
+            Err(errno) => Err(errno),
+        };
+        match slept {
             Ok(()) => 0,
             Err(errno) => {
                 set_thread_errno(errno);
@@ -316,14 +334,18 @@ unsafe extern "C" fn usleep(userdata: *mut c_void, usec: useconds_t) -> c_int {
     })
 }
 
-/// The virtual clock.
+/// The virtual clock; under upstream packetdrill, real time (the stack runs up to it first).
 unsafe extern "C" fn gettimeofday(
     userdata: *mut c_void,
     tv: *mut timeval,
     _tz: *mut c_void,
 ) -> c_int {
     stack_entry("gettimeofday", userdata, -1, |adapter| {
-        let Ok(now) = adapter.stack_thread_query(|stack| stack.now()) else {
+        let now = adapter.spinning_step(|stack| {
+            let caught_up = stack.enter();
+            (stack.now(), caught_up)
+        });
+        let Ok(now) = now else {
             set_thread_errno(Errno(libc::EIO));
             return -1;
         };

@@ -20,7 +20,8 @@ use smoltcp::wire::{
     IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpOption, TcpPacket, TcpRepr,
     TcpSeqNumber, TcpTimestampRepr, UdpPacket, UdpRepr,
 };
-use stackdrill_smoltcp::abi::{PacketdrillInterface, StackdrillNetwork, StackdrillSocket};
+use stackdrill_smoltcp::abi::{PacketdrillInterface, StackdrillSocket};
+use stackdrill_smoltcp::stack::ipv4_network;
 use stackdrill_smoltcp::{
     packetdrill_interface_init, stackdrill_network_setup, stackdrill_poll, stackdrill_sockets,
 };
@@ -170,10 +171,15 @@ pub fn build_tcp(src: Ipv4Addr, dst: Ipv4Addr, segment: &Segment) -> Vec<u8> {
 }
 
 pub fn parse_tcp(bytes: &[u8]) -> Segment {
+    parse_tcp_from(LOCAL, bytes)
+}
+
+/// [`parse_tcp`] of a segment the stack sent from `local` (to [`REMOTE`]).
+pub fn parse_tcp_from(local: Ipv4Addr, bytes: &[u8]) -> Segment {
     let ip = Ipv4Packet::new_checked(bytes).expect("an IPv4 packet");
     assert!(ip.verify_checksum(), "IPv4 checksum");
     assert_eq!(ip.next_header(), IpProtocol::Tcp, "a TCP segment");
-    assert_eq!(ip.src_addr(), LOCAL);
+    assert_eq!(ip.src_addr(), local);
     assert_eq!(ip.dst_addr(), REMOTE);
     let tcp_bytes = ip.payload();
     let packet = TcpPacket::new_checked(tcp_bytes).expect("a TCP header");
@@ -296,20 +302,22 @@ impl Stack {
         Stack::with_polling(flags, Polling::Legacy)
     }
 
+    /// A stack loaded the way upstream packetdrill loads it: init, and no extension ever
+    /// (no network setup, no stackdrill_poll).
+    pub fn under_upstream(flags: Option<&str>) -> Stack {
+        let table = init_table(flags);
+        assert!(!table.userdata.is_null(), "init filled the table");
+        Stack {
+            table,
+            polling: Polling::Legacy,
+            hold_polls: AtomicBool::new(false),
+        }
+    }
+
     pub fn with_polling(flags: Option<&str>, polling: Polling) -> Stack {
         let table = init_table(flags);
         assert!(!table.userdata.is_null(), "init filled the table");
-        let mut net = StackdrillNetwork {
-            family: libc::AF_INET,
-            local_ip: [0; 16],
-            prefix_len: 16,
-            gateway_ip: [0; 16],
-            remote_ip: [0; 16],
-            mtu: 1500,
-        };
-        net.local_ip[..4].copy_from_slice(&LOCAL.octets());
-        net.gateway_ip[..4].copy_from_slice(&LOCAL.octets());
-        net.remote_ip[..4].copy_from_slice(&REMOTE.octets());
+        let net = ipv4_network(LOCAL.octets(), LOCAL.octets(), REMOTE.octets());
         // SAFETY: userdata from init and a valid network description.
         assert_eq!(unsafe { stackdrill_network_setup(table.userdata, &net) }, 0);
         let stack = Stack {
