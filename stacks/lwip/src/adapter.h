@@ -1,0 +1,107 @@
+/*
+ * adapter.h: the state the lwIP adapter shares between its files: the one adapter of the
+ * process (lwIP itself is global), its lock and wake-up, its clock, the packet queues between
+ * lwIP's interface and stackdrill, and the socket table that numbers the sockets as fds.
+ *
+ * SPDX-License-Identifier: MIT OR Apache-2.0
+ */
+#ifndef STACKDRILL_LWIP_ADAPTER_H
+#define STACKDRILL_LWIP_ADAPTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lwip/ip_addr.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcp.h"
+#include "lwip/udp.h"
+#include "packetdrill.h"
+
+#define EXPORTED __attribute__((visibility("default")))
+
+/* fds 0-2 are left to stdio, as the kernel would: the first socket is fd 3. */
+#define FIRST_SOCKET_FD 3
+#define MAX_SOCKET_FDS 1024
+
+/* One IP packet waiting in a queue, with the time it was queued (the stack's clock). */
+struct queued_packet {
+	struct queued_packet *next;
+	long long time_usecs;
+	size_t length;
+	unsigned char data[];
+};
+
+struct packet_queue {
+	struct queued_packet *head;
+	struct queued_packet *tail;
+};
+
+/* One datagram received on a UDP socket. */
+struct queued_datagram {
+	struct queued_datagram *next;
+	struct pbuf *payload;
+	ip_addr_t source;
+	u16_t source_port;
+};
+
+/* A socket of the adapter's socket layer: an lwIP pcb plus what POSIX adds on top (the
+ * receive buffer, the accept queue, the error to report, the flags set with fcntl). */
+struct adapter_socket {
+	int fd; /* -1 while waiting in a listener's accept queue */
+	int family; /* AF_INET or AF_INET6: of the addresses the application sees */
+	int type; /* SOCK_STREAM or SOCK_DGRAM */
+	bool nonblocking;
+	struct tcp_pcb *tcp; /* NULL once lwIP has freed it (reset, abort) */
+	struct udp_pcb *udp;
+	bool listening;
+	int backlog;
+	bool connect_started;
+	bool connected;
+	bool peer_closed; /* FIN received: reads return 0 once the buffer is empty */
+	bool read_shut;
+	bool write_shut;
+	int pending_error; /* errno for SO_ERROR and the next call, 0 when none */
+	struct pbuf *received; /* TCP: bytes received, not yet read */
+	struct queued_datagram *datagrams_head, *datagrams_tail;
+	struct adapter_socket *accept_head, *accept_tail; /* listener: connections to accept */
+	struct adapter_socket *accept_next;
+	struct adapter_socket *listener; /* a connection still in its listener's accept queue */
+};
+
+struct lwip_adapter {
+	pthread_mutex_t lock;
+	pthread_cond_t changed; /* broadcast whenever the stack ran: blocked calls re-check */
+	/* The clock. Under driven polling it is virtual (moves only in usleep); before that,
+	 * and for hosts that never call stackdrill_poll (upstream packetdrill), it is the host's
+	 * real time. */
+	bool driven_polling;
+	bool first_call_seen;
+	long long virtual_now_usecs;
+	struct netif netif;
+	bool network_told; /* stackdrill_network_setup was called */
+	struct packet_queue inbound; /* from the peer, waiting for stackdrill_poll */
+	struct packet_queue outbound; /* to the peer, waiting for netdev_receive */
+	struct adapter_socket *sockets[MAX_SOCKET_FDS];
+};
+
+/* The adapter of this process: lwIP's sys_now and its interface callbacks have no argument
+ * to find it by. */
+extern struct lwip_adapter *the_adapter;
+
+/* stack.c */
+long long adapter_now_usecs(struct lwip_adapter *adapter);
+void adapter_note_call(struct lwip_adapter *adapter);
+void adapter_run_stack(struct lwip_adapter *adapter);
+void adapter_learn_local_address(struct lwip_adapter *adapter, const ip_addr_t *address);
+int adapter_wait(struct lwip_adapter *adapter, long long deadline_usecs);
+
+/* sockets.c */
+void socket_layer_fill_table(struct packetdrill_interface *ifc);
+void socket_layer_close_all(struct lwip_adapter *adapter);
+struct adapter_socket *socket_for_tcp_pcb(struct lwip_adapter *adapter, const struct tcp_pcb *pcb);
+int linux_tcp_state(enum tcp_state state);
+void fill_tcp_info(const struct tcp_pcb *pcb, void *info, unsigned int *info_len);
+
+#endif /* STACKDRILL_LWIP_ADAPTER_H */
