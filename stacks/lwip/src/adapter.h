@@ -63,6 +63,9 @@ struct adapter_socket {
 	bool read_shut;
 	bool write_shut;
 	int pending_error; /* errno for SO_ERROR and the next call, 0 when none */
+	/* Keep-alive timing in ms (0: lwIP's default). Kept here because a listening pcb has no
+	 * room for it: connections accepted from a listener inherit it. */
+	u32_t keepalive_idle_ms, keepalive_interval_ms, keepalive_count;
 	struct pbuf *received; /* TCP: bytes received, not yet read */
 	struct queued_datagram *datagrams_head, *datagrams_tail;
 	struct adapter_socket *accept_head, *accept_tail; /* listener: connections to accept */

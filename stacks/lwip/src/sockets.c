@@ -189,6 +189,19 @@ static err_t on_tcp_connected(void *arg, struct tcp_pcb *pcb, err_t err)
 	return ERR_OK;
 }
 
+/* Hands the socket's keep-alive timing to its pcb (never a listening one: it has no room). */
+static void apply_keepalive_timing(struct adapter_socket *sock)
+{
+	if (!sock->tcp || sock->tcp->state == LISTEN)
+		return;
+	if (sock->keepalive_idle_ms)
+		sock->tcp->keep_idle = sock->keepalive_idle_ms;
+	if (sock->keepalive_interval_ms)
+		sock->tcp->keep_intvl = sock->keepalive_interval_ms;
+	if (sock->keepalive_count)
+		sock->tcp->keep_cnt = sock->keepalive_count;
+}
+
 static void watch_tcp_pcb(struct adapter_socket *sock)
 {
 	tcp_arg(sock->tcp, sock);
@@ -233,7 +246,11 @@ static err_t on_tcp_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 	sock->tcp = newpcb;
 	sock->connected = true;
 	sock->listener = listener;
+	sock->keepalive_idle_ms = listener->keepalive_idle_ms;
+	sock->keepalive_interval_ms = listener->keepalive_interval_ms;
+	sock->keepalive_count = listener->keepalive_count;
 	watch_tcp_pcb(sock);
+	apply_keepalive_timing(sock);
 	/* The connection counts against the backlog until accept() takes it, as on Linux. */
 	tcp_backlog_delayed(newpcb);
 	if (listener->accept_tail)
@@ -943,25 +960,25 @@ static int sock_setsockopt(void *userdata, int fd, int level, int optname, const
 			FAIL(EINVAL);
 		switch (optname) {
 		case TCP_NODELAY:
+			if (sock->listening)
+				RETURN(0); /* a listening pcb has no flags: lwIP's accepted ones start with Nagle */
 			if (value)
 				tcp_nagle_disable(tcp);
 			else
 				tcp_nagle_enable(tcp);
 			RETURN(0);
 		case TCP_KEEPIDLE:
-			if (value < 1)
-				FAIL(EINVAL);
-			tcp->keep_idle = (u32_t)value * 1000;
-			RETURN(0);
 		case TCP_KEEPINTVL:
-			if (value < 1)
-				FAIL(EINVAL);
-			tcp->keep_intvl = (u32_t)value * 1000;
-			RETURN(0);
 		case TCP_KEEPCNT:
 			if (value < 1)
 				FAIL(EINVAL);
-			tcp->keep_cnt = (u32_t)value;
+			if (optname == TCP_KEEPIDLE)
+				sock->keepalive_idle_ms = (u32_t)value * 1000;
+			else if (optname == TCP_KEEPINTVL)
+				sock->keepalive_interval_ms = (u32_t)value * 1000;
+			else
+				sock->keepalive_count = (u32_t)value;
+			apply_keepalive_timing(sock);
 			RETURN(0);
 		default:
 			FAIL(ENOPROTOOPT);
@@ -1029,19 +1046,20 @@ static int sock_getsockopt(void *userdata, int fd, int level, int optname, void 
 			RETURN(0);
 		}
 		case TCP_NODELAY:
-			value = tcp ? tcp_nagle_disabled(tcp) != 0 : 0;
+			value = tcp && !sock->listening ? tcp_nagle_disabled(tcp) != 0 : 0;
 			break;
 		case TCP_MAXSEG:
 			value = tcp && !sock->listening ? tcp->mss : TCP_MSS;
 			break;
 		case TCP_KEEPIDLE:
-			value = tcp ? (int)(tcp->keep_idle / 1000) : 0;
+			value = (int)((sock->keepalive_idle_ms ? sock->keepalive_idle_ms : TCP_KEEPIDLE_DEFAULT) / 1000);
 			break;
 		case TCP_KEEPINTVL:
-			value = tcp ? (int)(tcp->keep_intvl / 1000) : 0;
+			value = (int)((sock->keepalive_interval_ms ? sock->keepalive_interval_ms : TCP_KEEPINTVL_DEFAULT) /
+				      1000);
 			break;
 		case TCP_KEEPCNT:
-			value = tcp ? (int)tcp->keep_cnt : 0;
+			value = (int)(sock->keepalive_count ? sock->keepalive_count : TCP_KEEPCNT_DEFAULT);
 			break;
 		default:
 			FAIL(ENOPROTOOPT);
