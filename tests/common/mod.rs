@@ -1,5 +1,5 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
-//! adapter they load, the deliberately broken C adapter (tests/solib/broken_stack.c) they
+//! and lwIP adapters they load, the deliberately broken C adapter (tests/solib/broken_stack.c) they
 //! build, what a run could leave behind on the machine, and a script every wire must carry.
 
 // Each test binary compiles this module and uses only part of it.
@@ -19,6 +19,25 @@ pub fn smoltcp_adapter() -> PathBuf {
         library.display()
     );
     library
+}
+
+/// The lwIP adapter, built with its one command (`make -C stacks/lwip`, incremental: a no-op
+/// when it is up to date), as stacks/lwip/build/libstackdrill_lwip.so.
+pub fn lwip_adapter() -> PathBuf {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/lwip");
+    let output = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(&folder)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run make for stacks/lwip: {e}"));
+    assert!(
+        output.status.success(),
+        "make -C stacks/lwip failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    folder.join("build/libstackdrill_lwip.so")
 }
 
 /// Compiles tests/solib/broken_stack.c against stacks/include/packetdrill.h (warnings are

@@ -348,21 +348,42 @@ static int errno_for_err(err_t err)
 	}
 }
 
-static int sock_bind(void *userdata, int fd, const struct sockaddr *addr, socklen_t addrlen)
-{
-	ENTER(userdata);
-	LOOKUP(sock, fd);
+/* An address and port, as lwIP takes them. */
+struct endpoint {
 	ip_addr_t ip;
 	u16_t port;
-	int error = sockaddr_to_ip(addr, addrlen, &ip, &port);
-	if (error)
-		FAIL(error);
-	adapter_learn_local_address(adapter, &ip);
+};
+
+/* The socket of `fd` and the address a bind or connect names, or NULL with errno set. */
+static struct adapter_socket *socket_and_address(struct lwip_adapter *adapter, int fd, const struct sockaddr *addr,
+						 socklen_t addrlen, struct endpoint *named)
+{
+	struct adapter_socket *sock = socket_by_fd(adapter, fd);
+	int error = sock ? sockaddr_to_ip(addr, addrlen, &named->ip, &named->port) : EBADF;
+	if (error) {
+		errno = error;
+		return NULL;
+	}
+	return sock;
+}
+
+/* ENTER and LOOKUP for bind and connect, which also read the address they name. */
+#define ENTER_NAMING_ENDPOINT(userdata, fd, addr, addrlen, sock, named)                         \
+	ENTER(userdata);                                                                        \
+	struct endpoint named;                                                                  \
+	struct adapter_socket *sock = socket_and_address(adapter, (fd), (addr), (addrlen), &named); \
+	if (!sock)                                                                              \
+	RETURN(-1)
+
+static int sock_bind(void *userdata, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+	ENTER_NAMING_ENDPOINT(userdata, fd, addr, addrlen, sock, named);
+	adapter_learn_local_address(adapter, &named.ip);
 	err_t err = ERR_CLSD;
 	if (sock->tcp)
-		err = tcp_bind(sock->tcp, &ip, port);
+		err = tcp_bind(sock->tcp, &named.ip, named.port);
 	else if (sock->udp)
-		err = udp_bind(sock->udp, &ip, port);
+		err = udp_bind(sock->udp, &named.ip, named.port);
 	if (err != ERR_OK)
 		FAIL(errno_for_err(err));
 	RETURN(0);
@@ -428,15 +449,9 @@ static int sock_accept(void *userdata, int fd, struct sockaddr *addr, socklen_t 
 
 static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-	ENTER(userdata);
-	LOOKUP(sock, fd);
-	ip_addr_t ip;
-	u16_t port;
-	int error = sockaddr_to_ip(addr, addrlen, &ip, &port);
-	if (error)
-		FAIL(error);
+	ENTER_NAMING_ENDPOINT(userdata, fd, addr, addrlen, sock, named);
 	if (sock->udp) {
-		err_t err = udp_connect(sock->udp, &ip, port);
+		err_t err = udp_connect(sock->udp, &named.ip, named.port);
 		if (err != ERR_OK)
 			FAIL(errno_for_err(err));
 		sock->connected = true;
@@ -454,7 +469,7 @@ static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, soc
 	}
 	if (!sock->tcp)
 		FAIL(EINVAL);
-	err_t err = tcp_connect(sock->tcp, &ip, port, on_tcp_connected);
+	err_t err = tcp_connect(sock->tcp, &named.ip, named.port, on_tcp_connected);
 	if (err != ERR_OK)
 		FAIL(errno_for_err(err));
 	sock->connect_started = true;
@@ -475,6 +490,23 @@ static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, soc
 }
 
 /* ---- reading ---- */
+
+/* A call that cannot go on yet: fails with EAGAIN when it must not block, otherwise sleeps
+ * until the stack ran. Returns 0 to look again, or -1 with errno set (EBADF: the fd was
+ * closed meanwhile). */
+static int wait_for_change(struct lwip_adapter *adapter, int fd, const struct adapter_socket *sock, bool nonblocking)
+{
+	if (nonblocking) {
+		errno = EAGAIN;
+		return -1;
+	}
+	adapter_wait(adapter, -1);
+	if (socket_by_fd(adapter, fd) != sock) {
+		errno = EBADF;
+		return -1;
+	}
+	return 0;
+}
 
 static size_t received_bytes(const struct adapter_socket *sock)
 {
@@ -528,15 +560,8 @@ static ssize_t receive_into(struct lwip_adapter *adapter, int fd, const struct i
 			errno = ENOTCONN;
 			return -1;
 		}
-		if (nonblocking) {
-			errno = EAGAIN;
+		if (wait_for_change(adapter, fd, sock, nonblocking) < 0)
 			return -1;
-		}
-		adapter_wait(adapter, -1);
-		if (socket_by_fd(adapter, fd) != sock) {
-			errno = EBADF;
-			return -1;
-		}
 	}
 	bool peek = (flags & MSG_PEEK) != 0;
 	size_t total = 0;
@@ -697,17 +722,10 @@ static ssize_t send_from(struct lwip_adapter *adapter, int fd, const struct iove
 		if (tcp_sndqueuelen(sock->tcp) >= TCP_SND_QUEUELEN)
 			room = 0;
 		if (room == 0) {
-			if (nonblocking || done) {
-				if (done)
-					break;
-				errno = EAGAIN;
+			if (done)
+				break;
+			if (wait_for_change(adapter, fd, sock, nonblocking) < 0)
 				return -1;
-			}
-			adapter_wait(adapter, -1);
-			if (socket_by_fd(adapter, fd) != sock) {
-				errno = EBADF;
-				return -1;
-			}
 			continue;
 		}
 		while (vector < iovcnt && vector_offset == iov[vector].iov_len) {
