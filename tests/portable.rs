@@ -161,3 +161,23 @@ fn portable_scripts_pass_on_lwip_except_the_marked_ones() {
         LWIP_CANNOT_PASS,
     );
 }
+
+/// stacks/lwip/tests: scripts that pin lwIP's own behaviour where it deviates (the reasons of
+/// [`LWIP_CANNOT_PASS`]), all passing on lwIP.
+#[test]
+fn lwip_deviation_scripts_pass_on_lwip() {
+    let library = lwip_adapter();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/lwip/tests");
+    let output = Command::new(BIN)
+        .arg(format!("--so_filename={}", library.display()))
+        .arg(&scripts)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stackdrill");
+    assert!(
+        output.status.success(),
+        "stacks/lwip/tests failed on lwIP:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
