@@ -80,10 +80,13 @@ struct lwip_adapter {
 	 * and for hosts that never call stackdrill_poll (upstream packetdrill), it is the host's
 	 * real time. */
 	bool driven_polling;
-	bool first_call_seen;
+	/* lwIP starts at the first call, once the clock it runs on is known (its timers and TCP
+	 * timestamps count from there): the first stackdrill_poll, or any other call. */
+	bool stack_started;
 	long long virtual_now_usecs;
 	struct netif netif;
-	bool network_told; /* stackdrill_network_setup was called */
+	bool network_told; /* stackdrill_network_setup was called: `network` holds it */
+	struct stackdrill_network network;
 	struct packet_queue inbound; /* from the peer, waiting for stackdrill_poll */
 	struct packet_queue outbound; /* to the peer, waiting for netdev_receive */
 	struct adapter_socket *sockets[MAX_SOCKET_FDS];

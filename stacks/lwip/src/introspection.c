@@ -149,6 +149,10 @@ EXPORTED int stackdrill_sockets(void *userdata, struct stackdrill_socket *out, i
 	struct lwip_adapter *adapter = userdata;
 	pthread_mutex_lock(&adapter->lock);
 	int count = 0;
+	if (!adapter->stack_started) {
+		pthread_mutex_unlock(&adapter->lock);
+		return 0;
+	}
 	struct tcp_pcb *lists[] = { (struct tcp_pcb *)tcp_listen_pcbs.listen_pcbs, tcp_active_pcbs, tcp_tw_pcbs };
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
 		for (struct tcp_pcb *pcb = lists[l]; pcb; pcb = pcb->next) {

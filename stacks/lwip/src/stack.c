@@ -26,6 +26,10 @@ struct lwip_adapter *the_adapter;
 #define DEFAULT_GATEWAY_IPV4 "192.168.0.1"
 #define DEFAULT_MTU 1500
 
+/* Where the virtual clock starts: 2023-11-14T22:13:20Z (as the smoltcp adapter's), so every
+ * run has the same times, TCP timestamps included. */
+#define VIRTUAL_CLOCK_EPOCH_USECS (1700000000LL * 1000000)
+
 static long long real_time_usecs(void)
 {
 	struct timespec now;
@@ -44,11 +48,14 @@ u32_t sys_now(void)
 	return (u32_t)(adapter_now_usecs(the_adapter) / 1000);
 }
 
+static void start_stack(struct lwip_adapter *adapter);
+
 /* Any call but stackdrill_network_setup and stackdrill_poll: if it comes before the first
  * poll, the host does not drive polling and the adapter runs lwIP itself, on real time. */
 void adapter_note_call(struct lwip_adapter *adapter)
 {
-	adapter->first_call_seen = true;
+	if (!adapter->stack_started)
+		start_stack(adapter);
 }
 
 static void queue_push(struct packet_queue *queue, struct queued_packet *packet)
@@ -299,19 +306,7 @@ EXPORTED void packetdrill_interface_init(const char *flags, struct packetdrill_i
 		abort();
 	pthread_mutex_init(&adapter->lock, NULL);
 	pthread_cond_init(&adapter->changed, NULL);
-	adapter->virtual_now_usecs = real_time_usecs();
 	the_adapter = adapter;
-
-	lwip_init();
-	ip4_addr_t address, netmask, gateway;
-	ip4addr_aton(DEFAULT_LOCAL_IPV4, &address);
-	ip4addr_aton(DEFAULT_NETMASK_IPV4, &netmask);
-	ip4addr_aton(DEFAULT_GATEWAY_IPV4, &gateway);
-	netif_add(&adapter->netif, &address, &netmask, &gateway, NULL, netif_setup, ip_input);
-	netif_create_ip6_linklocal_address(&adapter->netif, 0);
-	netif_set_default(&adapter->netif);
-	netif_set_up(&adapter->netif);
-	netif_set_link_up(&adapter->netif);
 
 	ifc->userdata = adapter;
 	ifc->free = adapter_free;
@@ -331,32 +326,64 @@ static int prefix_to_netmask(int prefix_len, ip4_addr_t *netmask)
 	return 0;
 }
 
-EXPORTED int stackdrill_network_setup(void *userdata, const struct stackdrill_network *net)
+/* Gives lwIP's interface the network stackdrill told (stackdrill_network_setup). */
+static int apply_network(struct lwip_adapter *adapter, const struct stackdrill_network *net)
 {
-	struct lwip_adapter *adapter = userdata;
-	pthread_mutex_lock(&adapter->lock);
-	int result = 0;
-	adapter->network_told = true;
 	if (net->mtu >= 576 && net->mtu <= 0xffff)
 		adapter->netif.mtu = (u16_t)net->mtu;
 	if (net->family == AF_INET) {
 		ip4_addr_t address, netmask, gateway;
 		memcpy(&address.addr, net->local_ip, 4);
 		memcpy(&gateway.addr, net->gateway_ip, 4);
-		if (prefix_to_netmask(net->prefix_len, &netmask) == 0)
-			netif_set_addr(&adapter->netif, &address, &netmask, &gateway);
-		else
-			result = -1;
-	} else if (net->family == AF_INET6) {
+		if (prefix_to_netmask(net->prefix_len, &netmask) != 0)
+			return -1;
+		netif_set_addr(&adapter->netif, &address, &netmask, &gateway);
+		return 0;
+	}
+	if (net->family == AF_INET6) {
 		ip6_addr_t address;
 		memcpy(&address.addr, net->local_ip, 16);
 		ip6_addr_clear_zone(&address);
 		netif_ip6_addr_set(&adapter->netif, 1, &address);
 		netif_ip6_addr_set_state(&adapter->netif, 1, IP6_ADDR_PREFERRED);
 		adapter->netif.mtu6 = adapter->netif.mtu;
-	} else {
-		result = -1;
+		return 0;
 	}
+	return -1;
+}
+
+/* Starts lwIP on the clock chosen by then, with its one interface on the network it was told
+ * (upstream packetdrill's defaults otherwise). */
+static void start_stack(struct lwip_adapter *adapter)
+{
+	adapter->stack_started = true;
+	lwip_init();
+	ip4_addr_t address, netmask, gateway;
+	ip4addr_aton(DEFAULT_LOCAL_IPV4, &address);
+	ip4addr_aton(DEFAULT_NETMASK_IPV4, &netmask);
+	ip4addr_aton(DEFAULT_GATEWAY_IPV4, &gateway);
+	netif_add(&adapter->netif, &address, &netmask, &gateway, NULL, netif_setup, ip_input);
+	netif_create_ip6_linklocal_address(&adapter->netif, 0);
+	netif_set_default(&adapter->netif);
+	netif_set_up(&adapter->netif);
+	netif_set_link_up(&adapter->netif);
+	if (adapter->network_told)
+		apply_network(adapter, &adapter->network);
+}
+
+EXPORTED int stackdrill_network_setup(void *userdata, const struct stackdrill_network *net)
+{
+	struct lwip_adapter *adapter = userdata;
+	pthread_mutex_lock(&adapter->lock);
+	int result = 0;
+	if (net->family != AF_INET && net->family != AF_INET6)
+		result = -1;
+	else if (net->family == AF_INET && (net->prefix_len < 0 || net->prefix_len > 32))
+		result = -1;
+	adapter->network = *net;
+	adapter->network_told = result == 0;
+	if (adapter->stack_started && result == 0)
+		result = apply_network(adapter, net);
 	pthread_mutex_unlock(&adapter->lock);
 	return result;
 }
@@ -365,12 +392,12 @@ EXPORTED int stackdrill_poll(void *userdata, long long *next_timer_usecs)
 {
 	struct lwip_adapter *adapter = userdata;
 	pthread_mutex_lock(&adapter->lock);
-	if (!adapter->first_call_seen && !adapter->driven_polling) {
+	if (!adapter->stack_started) {
 		/* The first call after setup: stackdrill drives polling, on the virtual clock. */
 		adapter->driven_polling = true;
-		adapter->virtual_now_usecs = real_time_usecs();
+		adapter->virtual_now_usecs = VIRTUAL_CLOCK_EPOCH_USECS;
+		start_stack(adapter);
 	}
-	adapter->first_call_seen = true;
 	adapter_run_stack(adapter);
 	u32_t sleep_ms = sys_timeouts_sleeptime();
 	if (sleep_ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
