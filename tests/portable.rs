@@ -181,3 +181,41 @@ fn lwip_deviation_scripts_pass_on_lwip() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Kernel scripts (tests/scripts/pass) the lwIP adapter passes as well, with a timing tolerance
+/// of 20 ms: lwIP's TCP timers tick every 10 and 20 ms, where Linux ACKs at once. They cover
+/// what the portable scripts do not: epoll, connect's and listen's errors, poll after a reset.
+const KERNEL_SCRIPTS_LWIP_PASSES: &[&str] = &[
+    "connect_nonblocking.pkt",
+    "connect_refused.pkt",
+    "enotconn.pkt",
+    "epoll_readiness.pkt",
+    "poll_readiness.pkt",
+    "reset_econnreset_epipe.pkt",
+    "rst_linger_zero.pkt",
+    "shutdown_wr.pkt",
+    "syn_in_established.pkt",
+    "udp_recvfrom.pkt",
+    "udp_sendto.pkt",
+];
+
+#[test]
+fn kernel_scripts_pass_on_lwip_too() {
+    let library = lwip_adapter();
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/pass");
+    let failures: Vec<String> = KERNEL_SCRIPTS_LWIP_PASSES
+        .iter()
+        .filter_map(|name| {
+            let output = Command::new(BIN)
+                .arg(format!("--so_filename={}", library.display()))
+                .arg("--tolerance_usecs=20000")
+                .arg(folder.join(name))
+                .stdin(Stdio::null())
+                .output()
+                .expect("run stackdrill");
+            (!output.status.success())
+                .then(|| format!("{name}: {}", String::from_utf8_lossy(&output.stderr).trim()))
+        })
+        .collect();
+    assert!(failures.is_empty(), "on lwIP:\n{}", failures.join("\n"));
+}

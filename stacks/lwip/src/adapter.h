@@ -21,6 +21,17 @@
 
 #define EXPORTED __attribute__((visibility("default")))
 
+/* Appends `item` to a singly linked queue kept as `head` and `tail`, linked through `link`. */
+#define QUEUE_APPEND(head, tail, item, link)   \
+	do {                                   \
+		(item)->link = NULL;           \
+		if (tail)                      \
+			(tail)->link = (item); \
+		else                           \
+			(head) = (item);       \
+		(tail) = (item);               \
+	} while (0)
+
 /* fds 0-2 are left to stdio, as the kernel would: the first socket is fd 3. */
 #define FIRST_SOCKET_FD 3
 #define MAX_SOCKET_FDS 1024
@@ -46,6 +57,8 @@ struct queued_datagram {
 	u16_t source_port;
 };
 
+struct epoll_instance;
+
 /* A socket of the adapter's socket layer: an lwIP pcb plus what POSIX adds on top (the
  * receive buffer, the accept queue, the error to report, the flags set with fcntl). */
 struct adapter_socket {
@@ -59,6 +72,7 @@ struct adapter_socket {
 	int backlog;
 	bool connect_started;
 	bool connected;
+	bool connect_reported; /* connect() returned 0 (or EISCONN is due) */
 	bool peer_closed; /* FIN received: reads return 0 once the buffer is empty */
 	bool read_shut;
 	bool write_shut;
@@ -71,6 +85,7 @@ struct adapter_socket {
 	struct adapter_socket *accept_head, *accept_tail; /* listener: connections to accept */
 	struct adapter_socket *accept_next;
 	struct adapter_socket *listener; /* a connection still in its listener's accept queue */
+	struct epoll_instance *epoll; /* not NULL: this fd is an epoll instance, not a socket */
 };
 
 struct lwip_adapter {
@@ -103,10 +118,18 @@ void adapter_run_stack(struct lwip_adapter *adapter);
 void adapter_learn_local_address(struct lwip_adapter *adapter, const ip_addr_t *address);
 int adapter_wait(struct lwip_adapter *adapter, long long deadline_usecs);
 
+/* epoll.c */
+void epoll_fill_table(struct packetdrill_interface *ifc);
+void epoll_forget_fd(struct lwip_adapter *adapter, int fd);
+void epoll_free(struct epoll_instance *epoll);
+
 /* sockets.c */
 void socket_layer_fill_table(struct packetdrill_interface *ifc);
 void socket_layer_close_all(struct lwip_adapter *adapter);
 struct adapter_socket *socket_for_tcp_pcb(struct lwip_adapter *adapter, const struct tcp_pcb *pcb);
+short socket_readiness(struct adapter_socket *sock);
+struct adapter_socket *fd_entry(struct lwip_adapter *adapter, int fd);
+int assign_fd(struct lwip_adapter *adapter, struct adapter_socket *sock);
 int linux_tcp_state(enum tcp_state state);
 void fill_tcp_info(const struct tcp_pcb *pcb, void *info, unsigned int *info_len);
 

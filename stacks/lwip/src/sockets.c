@@ -22,14 +22,22 @@
 
 /* ---- fds ---- */
 
-static struct adapter_socket *socket_by_fd(struct lwip_adapter *adapter, int fd)
+/* Whatever the fd names: a socket or an epoll instance, or NULL. */
+struct adapter_socket *fd_entry(struct lwip_adapter *adapter, int fd)
 {
 	if (fd < FIRST_SOCKET_FD || fd >= MAX_SOCKET_FDS)
 		return NULL;
 	return adapter->sockets[fd];
 }
 
-static int assign_fd(struct lwip_adapter *adapter, struct adapter_socket *sock)
+/* The socket the fd names, or NULL (also for an epoll instance). */
+static struct adapter_socket *socket_by_fd(struct lwip_adapter *adapter, int fd)
+{
+	struct adapter_socket *entry = fd_entry(adapter, fd);
+	return entry && !entry->epoll ? entry : NULL;
+}
+
+int assign_fd(struct lwip_adapter *adapter, struct adapter_socket *sock)
 {
 	for (int fd = FIRST_SOCKET_FD; fd < MAX_SOCKET_FDS; fd++) {
 		if (!adapter->sockets[fd]) {
@@ -253,11 +261,7 @@ static err_t on_tcp_accept(void *arg, struct tcp_pcb *newpcb, err_t err)
 	apply_keepalive_timing(sock);
 	/* The connection counts against the backlog until accept() takes it, as on Linux. */
 	tcp_backlog_delayed(newpcb);
-	if (listener->accept_tail)
-		listener->accept_tail->accept_next = sock;
-	else
-		listener->accept_head = sock;
-	listener->accept_tail = sock;
+	QUEUE_APPEND(listener->accept_head, listener->accept_tail, sock, accept_next);
 	return ERR_OK;
 }
 
@@ -273,11 +277,7 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 	datagram->payload = p;
 	ip_addr_copy(datagram->source, *addr);
 	datagram->source_port = port;
-	if (sock->datagrams_tail)
-		sock->datagrams_tail->next = datagram;
-	else
-		sock->datagrams_head = datagram;
-	sock->datagrams_tail = datagram;
+	QUEUE_APPEND(sock->datagrams_head, sock->datagrams_tail, datagram, next);
 }
 
 /* ---- socket calls ---- */
@@ -397,7 +397,7 @@ static int sock_listen(void *userdata, int fd, int backlog)
 		FAIL(EOPNOTSUPP);
 	if (sock->listening)
 		RETURN(0);
-	if (!sock->tcp)
+	if (!sock->tcp || sock->connected || sock->connect_started)
 		FAIL(EINVAL);
 	/* Linux queues backlog + 1 connections. */
 	int queue = backlog < 0 ? 0 : backlog >= 254 ? 255 : backlog + 1;
@@ -457,8 +457,14 @@ static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, soc
 		sock->connected = true;
 		RETURN(0);
 	}
-	if (sock->connected)
+	if (sock->connected) {
+		/* As Linux: the first connect() after a non-blocking one completed returns 0. */
+		if (sock->connect_started && !sock->connect_reported) {
+			sock->connect_reported = true;
+			RETURN(0);
+		}
 		FAIL(EISCONN);
+	}
 	if (sock->connect_started) {
 		if (sock->pending_error) {
 			int pending = sock->pending_error;
@@ -486,6 +492,7 @@ static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, soc
 		sock->pending_error = 0;
 		FAIL(pending);
 	}
+	sock->connect_reported = true;
 	RETURN(0);
 }
 
@@ -556,7 +563,7 @@ static ssize_t receive_into(struct lwip_adapter *adapter, int fd, const struct i
 		}
 		if (sock->type == SOCK_STREAM && (sock->peer_closed || sock->read_shut))
 			return 0;
-		if (sock->type == SOCK_STREAM && !sock->connected && !sock->tcp) {
+		if (sock->type == SOCK_STREAM && !sock->connected && (!sock->tcp || !sock->connect_started)) {
 			errno = ENOTCONN;
 			return -1;
 		}
@@ -715,7 +722,7 @@ static ssize_t send_from(struct lwip_adapter *adapter, int fd, const struct iove
 		if (!sock->connected) {
 			if (done)
 				break;
-			errno = sock->connect_started ? EAGAIN : ENOTCONN;
+			errno = sock->connect_started ? EAGAIN : EPIPE; /* Linux: EPIPE, never connected */
 			return -1;
 		}
 		size_t room = tcp_sndbuf(sock->tcp);
@@ -832,12 +839,26 @@ static void release_socket(struct adapter_socket *sock)
 	free(sock);
 }
 
+/* Closes a socket or an epoll instance; a closed socket leaves every epoll interest list. */
+static void release_fd(struct lwip_adapter *adapter, int fd)
+{
+	struct adapter_socket *entry = adapter->sockets[fd];
+	adapter->sockets[fd] = NULL;
+	epoll_forget_fd(adapter, fd);
+	if (entry->epoll) {
+		epoll_free(entry->epoll);
+		free(entry);
+	} else {
+		release_socket(entry);
+	}
+}
+
 static int sock_close(void *userdata, int fd)
 {
 	ENTER(userdata);
-	LOOKUP(sock, fd);
-	adapter->sockets[fd] = NULL;
-	release_socket(sock);
+	if (!fd_entry(adapter, fd))
+		FAIL(EBADF);
+	release_fd(adapter, fd);
 	after_call(adapter);
 	RETURN(0);
 }
@@ -845,10 +866,8 @@ static int sock_close(void *userdata, int fd)
 void socket_layer_close_all(struct lwip_adapter *adapter)
 {
 	for (int fd = FIRST_SOCKET_FD; fd < MAX_SOCKET_FDS; fd++) {
-		if (adapter->sockets[fd]) {
-			release_socket(adapter->sockets[fd]);
-			adapter->sockets[fd] = NULL;
-		}
+		if (adapter->sockets[fd])
+			release_fd(adapter, fd);
 	}
 }
 
@@ -1093,7 +1112,7 @@ static int sock_getsockopt(void *userdata, int fd, int level, int optname, void 
 
 /* ---- poll ---- */
 
-static short socket_readiness(struct adapter_socket *sock)
+short socket_readiness(struct adapter_socket *sock)
 {
 	short events = 0;
 	if (sock->listening) {
@@ -1109,9 +1128,14 @@ static short socket_readiness(struct adapter_socket *sock)
 		events |= POLLIN | POLLRDHUP;
 	if (sock->pending_error)
 		events |= POLLERR;
-	if (!sock->tcp && sock->connect_started)
-		events |= POLLHUP;
-	if (sock->tcp && sock->connected && !sock->write_shut && tcp_sndbuf(sock->tcp) > 0)
+	bool connection_gone = !sock->tcp && (sock->connect_started || sock->connected);
+	/* As Linux's tcp_poll: a connection that is gone (reset, refused, timed out) hangs up
+	 * and reads and writes no longer block; a shut sending side reports POLLOUT too. */
+	if (connection_gone)
+		events |= POLLIN | POLLRDHUP | POLLOUT | POLLHUP;
+	if (sock->write_shut)
+		events |= POLLOUT;
+	else if (sock->tcp && sock->connected && tcp_sndbuf(sock->tcp) > 0)
 		events |= POLLOUT;
 	if (sock->peer_closed && sock->write_shut)
 		events |= POLLHUP;
@@ -1166,4 +1190,5 @@ void socket_layer_fill_table(struct packetdrill_interface *ifc)
 	ifc->getsockopt = sock_getsockopt;
 	ifc->setsockopt = sock_setsockopt;
 	ifc->poll = sock_poll;
+	epoll_fill_table(ifc);
 }

@@ -60,12 +60,7 @@ void adapter_note_call(struct lwip_adapter *adapter)
 
 static void queue_push(struct packet_queue *queue, struct queued_packet *packet)
 {
-	packet->next = NULL;
-	if (queue->tail)
-		queue->tail->next = packet;
-	else
-		queue->head = packet;
-	queue->tail = packet;
+	QUEUE_APPEND(queue->head, queue->tail, packet, next);
 }
 
 static struct queued_packet *queue_pop(struct packet_queue *queue)
@@ -308,12 +303,14 @@ EXPORTED void packetdrill_interface_init(const char *flags, struct packetdrill_i
 	pthread_cond_init(&adapter->changed, NULL);
 	the_adapter = adapter;
 
-	ifc->userdata = adapter;
-	ifc->free = adapter_free;
-	ifc->netdev_send = netdev_send;
-	ifc->netdev_receive = netdev_receive;
-	ifc->usleep = adapter_usleep;
-	ifc->gettimeofday = adapter_gettimeofday;
+	*ifc = (struct packetdrill_interface){
+		.userdata = adapter,
+		.free = adapter_free,
+		.netdev_send = netdev_send,
+		.netdev_receive = netdev_receive,
+		.usleep = adapter_usleep,
+		.gettimeofday = adapter_gettimeofday,
+	};
 	socket_layer_fill_table(ifc);
 }
 
