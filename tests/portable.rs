@@ -219,3 +219,11 @@ fn kernel_scripts_pass_on_lwip_too() {
         .collect();
     assert!(failures.is_empty(), "on lwIP:\n{}", failures.join("\n"));
 }
+
+/// Without stackdrill's extensions (as upstream packetdrill drives it) the lwIP adapter runs
+/// itself on real time and learns its address: stacks/lwip/tests/upstream_mode.c checks it,
+/// through `make -C stacks/lwip check`.
+#[test]
+fn lwip_adapter_works_without_stackdrills_extensions() {
+    common::lwip_make(Some("check"));
+}
