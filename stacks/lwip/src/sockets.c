@@ -178,6 +178,8 @@ static err_t on_tcp_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t e
 static void on_tcp_err(void *arg, err_t err)
 {
 	struct adapter_socket *sock = arg;
+	if (!sock)
+		return; /* a pcb the socket layer let go of (closed, or aborted by release_socket) */
 	sock->tcp = NULL; /* lwIP has freed it */
 	if (err == ERR_RST)
 		sock->pending_error = sock->connected ? ECONNRESET : ECONNREFUSED;
