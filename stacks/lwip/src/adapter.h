@@ -77,6 +77,7 @@ struct adapter_socket {
 	bool read_shut;
 	bool write_shut;
 	int pending_error; /* errno for SO_ERROR and the next call, 0 when none */
+	long long receive_timeout_usecs, send_timeout_usecs; /* SO_RCVTIMEO, SO_SNDTIMEO; 0: none */
 	/* Keep-alive timing in ms (0: lwIP's default). Kept here because a listening pcb has no
 	 * room for it: connections accepted from a listener inherit it. */
 	u32_t keepalive_idle_ms, keepalive_interval_ms, keepalive_count;

@@ -415,18 +415,41 @@ static int sock_listen(void *userdata, int fd, int backlog)
 	RETURN(0);
 }
 
+/* ---- blocking ---- */
+
+/* When a call started now with the socket's SO_RCVTIMEO or SO_SNDTIMEO gives up: -1, never. */
+static long long deadline_after(struct lwip_adapter *adapter, long long timeout_usecs)
+{
+	return timeout_usecs > 0 ? adapter_now_usecs(adapter) + timeout_usecs : -1;
+}
+
+/* A call that cannot go on yet: fails with EAGAIN when it must not block or its deadline
+ * (-1: none) passed, otherwise sleeps until the stack ran. Returns 0 to look again, or -1 with
+ * errno set (EBADF: the fd was closed meanwhile). */
+static int wait_for_change(struct lwip_adapter *adapter, int fd, const struct adapter_socket *sock, bool nonblocking,
+			   long long deadline)
+{
+	if (nonblocking || adapter_wait(adapter, deadline) == ETIMEDOUT) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (socket_by_fd(adapter, fd) != sock) {
+		errno = EBADF;
+		return -1;
+	}
+	return 0;
+}
+
 static int sock_accept(void *userdata, int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
 	ENTER(userdata);
 	LOOKUP(sock, fd);
 	if (!sock->listening)
 		FAIL(EINVAL);
+	long long deadline = deadline_after(adapter, sock->receive_timeout_usecs);
 	while (!sock->accept_head) {
-		if (sock->nonblocking)
-			FAIL(EAGAIN);
-		adapter_wait(adapter, -1);
-		if (socket_by_fd(adapter, fd) != sock)
-			FAIL(EBADF);
+		if (wait_for_change(adapter, fd, sock, sock->nonblocking, deadline) < 0)
+			RETURN(-1);
 	}
 	struct adapter_socket *accepted = sock->accept_head;
 	sock->accept_head = accepted->accept_next;
@@ -484,10 +507,10 @@ static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, soc
 	after_call(adapter);
 	if (sock->nonblocking)
 		FAIL(EINPROGRESS);
+	long long deadline = deadline_after(adapter, sock->send_timeout_usecs);
 	while (!sock->connected && !sock->pending_error) {
-		adapter_wait(adapter, -1);
-		if (socket_by_fd(adapter, fd) != sock)
-			FAIL(EBADF);
+		if (wait_for_change(adapter, fd, sock, false, deadline) < 0)
+			FAIL(errno == EAGAIN ? EINPROGRESS : errno); /* Linux, on SO_SNDTIMEO */
 	}
 	if (sock->pending_error) {
 		int pending = sock->pending_error;
@@ -499,23 +522,6 @@ static int sock_connect(void *userdata, int fd, const struct sockaddr *addr, soc
 }
 
 /* ---- reading ---- */
-
-/* A call that cannot go on yet: fails with EAGAIN when it must not block, otherwise sleeps
- * until the stack ran. Returns 0 to look again, or -1 with errno set (EBADF: the fd was
- * closed meanwhile). */
-static int wait_for_change(struct lwip_adapter *adapter, int fd, const struct adapter_socket *sock, bool nonblocking)
-{
-	if (nonblocking) {
-		errno = EAGAIN;
-		return -1;
-	}
-	adapter_wait(adapter, -1);
-	if (socket_by_fd(adapter, fd) != sock) {
-		errno = EBADF;
-		return -1;
-	}
-	return 0;
-}
 
 static size_t received_bytes(const struct adapter_socket *sock)
 {
@@ -555,6 +561,7 @@ static ssize_t receive_into(struct lwip_adapter *adapter, int fd, const struct i
 		return -1;
 	}
 	bool nonblocking = sock->nonblocking || (flags & MSG_DONTWAIT);
+	long long deadline = deadline_after(adapter, sock->receive_timeout_usecs);
 	for (;;) {
 		if (received_bytes(sock) > 0 || (sock->type == SOCK_DGRAM && sock->datagrams_head))
 			break;
@@ -569,7 +576,7 @@ static ssize_t receive_into(struct lwip_adapter *adapter, int fd, const struct i
 			errno = ENOTCONN;
 			return -1;
 		}
-		if (wait_for_change(adapter, fd, sock, nonblocking) < 0)
+		if (wait_for_change(adapter, fd, sock, nonblocking, deadline) < 0)
 			return -1;
 	}
 	bool peek = (flags & MSG_PEEK) != 0;
@@ -701,6 +708,7 @@ static ssize_t send_from(struct lwip_adapter *adapter, int fd, const struct iove
 		return sent;
 	}
 	bool nonblocking = sock->nonblocking || (flags & MSG_DONTWAIT);
+	long long deadline = deadline_after(adapter, sock->send_timeout_usecs);
 	size_t total = 0;
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
@@ -733,7 +741,7 @@ static ssize_t send_from(struct lwip_adapter *adapter, int fd, const struct iove
 		if (room == 0) {
 			if (done)
 				break;
-			if (wait_for_change(adapter, fd, sock, nonblocking) < 0)
+			if (wait_for_change(adapter, fd, sock, nonblocking, deadline) < 0)
 				return -1;
 			continue;
 		}
@@ -752,11 +760,8 @@ static ssize_t send_from(struct lwip_adapter *adapter, int fd, const struct iove
 		if (err == ERR_MEM) {
 			if (done)
 				break;
-			if (nonblocking) {
-				errno = EAGAIN;
+			if (wait_for_change(adapter, fd, sock, nonblocking, deadline) < 0)
 				return -1;
-			}
-			adapter_wait(adapter, -1);
 			continue;
 		}
 		if (err != ERR_OK) {
@@ -957,6 +962,20 @@ static int sock_setsockopt(void *userdata, int fd, int level, int optname, const
 {
 	ENTER(userdata);
 	LOOKUP(sock, fd);
+	if (level == SOL_SOCKET && (optname == SO_RCVTIMEO || optname == SO_SNDTIMEO)) {
+		struct timeval timeout;
+		if (!optval || optlen < sizeof(timeout))
+			FAIL(EINVAL);
+		memcpy(&timeout, optval, sizeof(timeout));
+		if (timeout.tv_sec < 0 || timeout.tv_usec < 0 || timeout.tv_usec >= 1000000)
+			FAIL(EDOM);
+		long long usecs = (long long)timeout.tv_sec * 1000000 + timeout.tv_usec;
+		if (optname == SO_RCVTIMEO)
+			sock->receive_timeout_usecs = usecs;
+		else
+			sock->send_timeout_usecs = usecs;
+		RETURN(0);
+	}
 	int value = 0;
 	int error = read_int_option(optval, optlen, &value);
 	if (error && optname != SO_LINGER)
@@ -1042,6 +1061,14 @@ static int sock_getsockopt(void *userdata, int fd, int level, int optname, void 
 	LOOKUP(sock, fd);
 	struct tcp_pcb *tcp = sock->tcp;
 	int value;
+	if (level == SOL_SOCKET && (optname == SO_RCVTIMEO || optname == SO_SNDTIMEO)) {
+		long long usecs = optname == SO_RCVTIMEO ? sock->receive_timeout_usecs : sock->send_timeout_usecs;
+		struct timeval timeout = { .tv_sec = usecs / 1000000, .tv_usec = usecs % 1000000 };
+		socklen_t length = *optlen < sizeof(timeout) ? *optlen : sizeof(timeout);
+		memcpy(optval, &timeout, length);
+		*optlen = length;
+		RETURN(0);
+	}
 	if (level == SOL_SOCKET) {
 		switch (optname) {
 		case SO_ERROR:

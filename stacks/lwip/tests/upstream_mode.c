@@ -2,13 +2,15 @@
  * upstream_mode.c: drives the lwIP adapter the way upstream packetdrill does, calling none of
  * stackdrill's extensions: the adapter must then run lwIP itself on the host's real time and
  * find its address without stackdrill_network_setup. A passive open at an address only the
- * script knows (upstream's --local_ip is random), then the clock. Exits 0 when all holds.
+ * script knows (upstream's --local_ip is random), then the clock and a receive timeout. Exits 0
+ * when all holds.
  * Run by `make -C stacks/lwip check`.
  *
  * SPDX-License-Identifier: MIT OR Apache-2.0
  */
 #include <arpa/inet.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -152,6 +154,17 @@ int main(int argc, char **argv)
 	struct timeval host;
 	gettimeofday(&host, NULL);
 	check(llabs(host.tv_sec - after.tv_sec) <= 1, "the clock is the host's");
+
+	struct timeval receive_timeout = { .tv_sec = 0, .tv_usec = 30000 };
+	check(ifc.setsockopt(ud, accepted, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof(receive_timeout)) == 0,
+	      "setsockopt SO_RCVTIMEO");
+	char byte;
+	ifc.gettimeofday(ud, &before, NULL);
+	ssize_t nothing = ifc.read(ud, accepted, &byte, 1);
+	int read_errno = errno;
+	ifc.gettimeofday(ud, &after, NULL);
+	elapsed = (after.tv_sec - before.tv_sec) * 1000000LL + (after.tv_usec - before.tv_usec);
+	check(nothing == -1 && read_errno == EAGAIN && elapsed >= 30000, "a read with nothing to read times out with EAGAIN");
 
 	ifc.close(ud, accepted);
 	ifc.close(ud, listener);
