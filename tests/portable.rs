@@ -162,6 +162,21 @@ fn portable_scripts_pass_on_lwip_except_the_marked_ones() {
     );
 }
 
+/// The same with AF_INET6 sockets over IPv4 (lwIP's dual-stack pcbs and the adapter's mapped
+/// addresses).
+#[test]
+fn portable_scripts_pass_on_lwip_with_ipv4_mapped_sockets() {
+    let library = lwip_adapter();
+    assert_pass_except(
+        "lwip-mapped",
+        &[
+            format!("--so_filename={}", library.display()),
+            "--ip_version=ipv4-mapped-ipv6".to_string(),
+        ],
+        LWIP_CANNOT_PASS,
+    );
+}
+
 /// stacks/lwip/tests: scripts that pin lwIP's own behaviour where it deviates (the reasons of
 /// [`LWIP_CANNOT_PASS`]), all passing on lwIP.
 #[test]

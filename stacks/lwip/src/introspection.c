@@ -103,13 +103,20 @@ void fill_tcp_info(const struct tcp_pcb *pcb, void *info_out, unsigned int *info
 	*info_len = sizeof(*info);
 }
 
-static void copy_ip(unsigned char out[16], const ip_addr_t *ip)
+/* An address in the table's layout: IPv4 in the first 4 bytes, or IPv6; an IPv4 address of an
+ * AF_INET6 socket (ipv4-mapped-ipv6 runs) as ::ffff:a.b.c.d, as the kernel shows it. */
+static void copy_ip(unsigned char out[16], const ip_addr_t *ip, int family)
 {
 	memset(out, 0, 16);
-	if (IP_IS_V4(ip))
+	if (IP_IS_V4(ip) && family == AF_INET) {
 		memcpy(out, &ip_2_ip4(ip)->addr, 4);
-	else
+	} else if (IP_IS_V4(ip)) {
+		out[10] = 0xff;
+		out[11] = 0xff;
+		memcpy(out + 12, &ip_2_ip4(ip)->addr, 4);
+	} else if (IP_IS_V6(ip)) {
 		memcpy(out, ip_2_ip6(ip)->addr, 16);
+	}
 }
 
 static unsigned int bytes_unacked(const struct tcp_pcb *pcb)
@@ -123,10 +130,12 @@ static void describe_pcb(struct lwip_adapter *adapter, const struct tcp_pcb *pcb
 	memset(entry, 0, sizeof(*entry));
 	const struct adapter_socket *sock = socket_for_tcp_pcb(adapter, pcb);
 	entry->fd = sock ? sock->fd : -1;
-	entry->family = IP_IS_V4(&pcb->local_ip) && (!sock || sock->family == AF_INET) ? AF_INET : AF_INET6;
+	/* A pcb without a socket (TIME-WAIT after close) shows its addresses' own family. */
+	int socket_family = sock ? sock->family : IP_IS_V4(&pcb->local_ip) ? AF_INET : AF_INET6;
+	entry->family = IP_IS_V4(&pcb->local_ip) && socket_family == AF_INET ? AF_INET : AF_INET6;
 	entry->protocol = IPPROTO_TCP;
 	entry->state = linux_tcp_state(pcb->state);
-	copy_ip(entry->local_ip, &pcb->local_ip);
+	copy_ip(entry->local_ip, &pcb->local_ip, entry->family);
 	entry->local_port = pcb->local_port;
 	if (pcb->state == LISTEN) {
 		unsigned int waiting = 0;
@@ -136,7 +145,7 @@ static void describe_pcb(struct lwip_adapter *adapter, const struct tcp_pcb *pcb
 		entry->send_queue = sock ? (unsigned int)sock->backlog : 0;
 		return;
 	}
-	copy_ip(entry->remote_ip, &pcb->remote_ip);
+	copy_ip(entry->remote_ip, &pcb->remote_ip, entry->family);
 	entry->remote_port = pcb->remote_port;
 	entry->recv_queue = sock && sock->received ? sock->received->tot_len : 0;
 	entry->send_queue = bytes_unacked(pcb);
