@@ -49,6 +49,15 @@ struct packet_queue {
 	struct queued_packet *tail;
 };
 
+/* Bytes received on a TCP socket, not yet read: a growing array (lwIP's pbuf chains count
+ * only up to 64 KiB, less than the window). */
+struct byte_buffer {
+	unsigned char *data;
+	size_t start; /* the first unread byte */
+	size_t length; /* unread bytes from start */
+	size_t capacity;
+};
+
 /* One datagram received on a UDP socket. */
 struct queued_datagram {
 	struct queued_datagram *next;
@@ -81,7 +90,7 @@ struct adapter_socket {
 	/* Keep-alive timing in ms (0: lwIP's default). Kept here because a listening pcb has no
 	 * room for it: connections accepted from a listener inherit it. */
 	u32_t keepalive_idle_ms, keepalive_interval_ms, keepalive_count;
-	struct pbuf *received; /* TCP: bytes received, not yet read */
+	struct byte_buffer received; /* TCP: bytes received, not yet read */
 	struct queued_datagram *datagrams_head, *datagrams_tail;
 	struct adapter_socket *accept_head, *accept_tail; /* listener: connections to accept */
 	struct adapter_socket *accept_next;

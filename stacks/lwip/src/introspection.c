@@ -147,7 +147,7 @@ static void describe_pcb(struct lwip_adapter *adapter, const struct tcp_pcb *pcb
 	}
 	copy_ip(entry->remote_ip, &pcb->remote_ip, entry->family);
 	entry->remote_port = pcb->remote_port;
-	entry->recv_queue = sock && sock->received ? sock->received->tot_len : 0;
+	entry->recv_queue = sock ? (unsigned int)sock->received.length : 0;
 	entry->send_queue = bytes_unacked(pcb);
 	strcpy(entry->congestion, "reno");
 	fill_tcp_info(pcb, entry->tcp_info, &entry->tcp_info_len);

@@ -159,6 +159,28 @@ static void ip_to_sockaddr(int family, const ip_addr_t *ip, u16_t port, struct s
 
 /* ---- lwIP's callbacks ---- */
 
+/* Appends a pbuf chain's bytes; false when memory ran out (nothing appended). */
+static bool byte_buffer_append(struct byte_buffer *buffer, const struct pbuf *p)
+{
+	if (buffer->start + buffer->length + p->tot_len > buffer->capacity) {
+		memmove(buffer->data, buffer->data + buffer->start, buffer->length);
+		buffer->start = 0;
+	}
+	if (buffer->length + p->tot_len > buffer->capacity) {
+		size_t capacity = buffer->capacity ? buffer->capacity : 4096;
+		while (capacity < buffer->length + p->tot_len)
+			capacity *= 2;
+		unsigned char *grown = realloc(buffer->data, capacity);
+		if (!grown)
+			return false;
+		buffer->data = grown;
+		buffer->capacity = capacity;
+	}
+	pbuf_copy_partial(p, buffer->data + buffer->start + buffer->length, p->tot_len, 0);
+	buffer->length += p->tot_len;
+	return true;
+}
+
 static err_t on_tcp_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 {
 	(void)pcb;
@@ -168,10 +190,9 @@ static err_t on_tcp_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t e
 		sock->peer_closed = true;
 		return ERR_OK;
 	}
-	if (sock->received)
-		pbuf_cat(sock->received, p);
-	else
-		sock->received = p;
+	if (!byte_buffer_append(&sock->received, p))
+		return ERR_MEM; /* lwIP keeps the data and offers it again later */
+	pbuf_free(p);
 	return ERR_OK;
 }
 
@@ -232,9 +253,8 @@ static struct adapter_socket *new_socket(int family, int type)
 
 static void free_socket_buffers(struct adapter_socket *sock)
 {
-	if (sock->received)
-		pbuf_free(sock->received);
-	sock->received = NULL;
+	free(sock->received.data);
+	memset(&sock->received, 0, sizeof(sock->received));
 	while (sock->datagrams_head) {
 		struct queued_datagram *datagram = sock->datagrams_head;
 		sock->datagrams_head = datagram->next;
@@ -527,28 +547,26 @@ static size_t received_bytes(const struct adapter_socket *sock)
 {
 	if (sock->type == SOCK_DGRAM)
 		return sock->datagrams_head ? sock->datagrams_head->payload->tot_len : 0;
-	return sock->received ? sock->received->tot_len : 0;
+	return sock->received.length;
 }
 
 /* Takes up to `len` received bytes (TCP) into buf and reopens the window by as much. */
 static size_t take_stream_bytes(struct adapter_socket *sock, void *buf, size_t len, bool peek)
 {
-	size_t available = received_bytes(sock);
-	size_t count = len < available ? len : available;
-	size_t done = 0;
-	while (done < count) {
-		u16_t chunk = (u16_t)(count - done > 0xffff ? 0xffff : count - done);
-		pbuf_copy_partial(sock->received, (char *)buf + done, chunk, (u16_t)(peek ? done : 0));
-		if (!peek) {
-			sock->received = pbuf_free_header(sock->received, chunk);
-			if (sock->tcp)
-				tcp_recved(sock->tcp, chunk);
-		}
-		done += chunk;
-		if (peek && done < count)
-			break; /* offsets beyond 64 KiB: peek the first chunk only */
+	struct byte_buffer *received = &sock->received;
+	size_t count = len < received->length ? len : received->length;
+	memcpy(buf, received->data + received->start, count);
+	if (peek)
+		return count;
+	received->start += count;
+	received->length -= count;
+	/* tcp_recved counts in u16_t. */
+	for (size_t reopened = 0; sock->tcp && reopened < count;) {
+		u16_t chunk = (u16_t)(count - reopened > 0xffff ? 0xffff : count - reopened);
+		tcp_recved(sock->tcp, chunk);
+		reopened += chunk;
 	}
-	return done;
+	return count;
 }
 
 /* A read of any kind: waits as the socket's mode says, then copies into the iovec. */
