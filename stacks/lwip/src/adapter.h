@@ -109,6 +109,9 @@ struct lwip_adapter {
 	 * timestamps count from there): the first stackdrill_poll, or any other call. */
 	bool stack_started;
 	long long virtual_now_usecs;
+	/* When the socket call asleep in adapter_wait gives up (poll's timeout, SO_RCVTIMEO...),
+	 * -1 when none: stackdrill_poll reports it as a timer, so the virtual clock gets there. */
+	long long blocked_call_deadline_usecs;
 	struct netif netif;
 	bool network_told; /* stackdrill_network_setup was called: `network` holds it */
 	struct stackdrill_network network;

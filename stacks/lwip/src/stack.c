@@ -190,6 +190,7 @@ int adapter_wait(struct lwip_adapter *adapter, long long deadline_usecs)
 {
 	if (deadline_usecs >= 0 && adapter_now_usecs(adapter) >= deadline_usecs)
 		return ETIMEDOUT;
+	adapter->blocked_call_deadline_usecs = deadline_usecs;
 	if (!adapter->driven_polling) {
 		/* Nobody drives lwIP while this call sleeps but the host's netdev_receive: look
 		 * again at least every millisecond of real time. */
@@ -205,6 +206,7 @@ int adapter_wait(struct lwip_adapter *adapter, long long deadline_usecs)
 	} else {
 		pthread_cond_wait(&adapter->changed, &adapter->lock);
 	}
+	adapter->blocked_call_deadline_usecs = -1;
 	return 0;
 }
 
@@ -301,6 +303,7 @@ EXPORTED void packetdrill_interface_init(const char *flags, struct packetdrill_i
 		abort();
 	pthread_mutex_init(&adapter->lock, NULL);
 	pthread_cond_init(&adapter->changed, NULL);
+	adapter->blocked_call_deadline_usecs = -1;
 	the_adapter = adapter;
 
 	*ifc = (struct packetdrill_interface){
@@ -396,16 +399,17 @@ EXPORTED int stackdrill_poll(void *userdata, long long *next_timer_usecs)
 		start_stack(adapter);
 	}
 	adapter_run_stack(adapter);
+	long long now = adapter_now_usecs(adapter);
+	long long due = adapter->blocked_call_deadline_usecs;
 	u32_t sleep_ms = sys_timeouts_sleeptime();
-	if (sleep_ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
-		*next_timer_usecs = -1;
-	} else {
+	if (sleep_ms != SYS_TIMEOUTS_SLEEPTIME_INFINITE) {
 		/* sys_now counts whole milliseconds: the timer is due at the start of its
 		 * millisecond. */
-		long long now = adapter_now_usecs(adapter);
-		long long due = (now / 1000 + sleep_ms) * 1000;
-		*next_timer_usecs = due > now ? due - now : 0;
+		long long timer_due = (now / 1000 + sleep_ms) * 1000;
+		if (due < 0 || timer_due < due)
+			due = timer_due;
 	}
+	*next_timer_usecs = due < 0 ? -1 : due > now ? due - now : 0;
 	pthread_mutex_unlock(&adapter->lock);
 	return 0;
 }
