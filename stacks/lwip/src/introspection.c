@@ -184,7 +184,7 @@ static const char PROFILE[] =
 	"ZERO_WINDOW_PROBE_START=1\n"
 	"ZERO_WINDOW_PROBE_END=2\n"
 	"ZERO_WINDOW_PROBE_LEN=1\n"
-	/* RFC 5681's initial window: min(4 MSS, max(2 MSS, 4380)), 4 segments of 1000 bytes. */
+	/* RFC 3390's initial window: min(4 MSS, max(2 MSS, 4380)), 4 segments of 1000 bytes. */
 	"INITIAL_CWND=4\n"
 	/* Nothing to switch on: lwIP retransmits SYNs at a constant interval (see docs). */
 	"EXPONENTIAL_SYN_BACKOFF=`true`\n";
