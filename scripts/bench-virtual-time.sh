@@ -3,22 +3,37 @@
 # to 8 s: 15 s of script time) against the smoltcp adapter, whose clock stackdrill advances
 # instead of sleeping. Prints the script's time, the median wall time of whole runs (process
 # start, namespace, library load included), the speed-up, and whether N repeated runs with
-# --verbose printed identical output. Usage: scripts/bench-virtual-time.sh [-n RUNS] [SCRIPT]
+# --verbose printed identical output. With -a lwip, against the lwIP adapter (stacks/lwip) and
+# its own SYN script (lwIP does not back off SYNs: stacks/lwip/tests/syn_retransmissions_constant.pkt).
+# Usage: scripts/bench-virtual-time.sh [-n RUNS] [-a smoltcp|lwip] [SCRIPT]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 runs=20
-while getopts "n:" opt; do
+stack=smoltcp
+while getopts "n:a:" opt; do
     case "$opt" in
         n) runs="$OPTARG" ;;
-        *) echo "usage: $0 [-n RUNS] [SCRIPT]" >&2; exit 2 ;;
+        a) stack="$OPTARG" ;;
+        *) echo "usage: $0 [-n RUNS] [-a smoltcp|lwip] [SCRIPT]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-script="${1:-$here/tests/portable/syn_retransmission_backoff.pkt}"
 
-cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill -p stackdrill-smoltcp
 bin="$here/target/release/stackdrill"
-adapter="$here/target/release/libstackdrill_smoltcp.so"
+case "$stack" in
+    smoltcp)
+        cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill -p stackdrill-smoltcp
+        adapter="$here/target/release/libstackdrill_smoltcp.so"
+        script="${1:-$here/tests/portable/syn_retransmission_backoff.pkt}"
+        ;;
+    lwip)
+        cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill
+        make -s -C "$here/stacks/lwip"
+        adapter="$here/stacks/lwip/build/libstackdrill_lwip.so"
+        script="${1:-$here/stacks/lwip/tests/syn_retransmissions_constant.pkt}"
+        ;;
+    *) echo "$0: -a takes smoltcp or lwip" >&2; exit 2 ;;
+esac
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

@@ -7,7 +7,8 @@
 # the introspection server); libdpdk-dev, dpdk, dpdk-dev, clang and libclang-dev (the
 # workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang); m4, make,
 # libelf-dev and zlib1g-dev for the af_xdp feature (xsk-rs builds its own libxdp and libbpf:
-# libxdp's XDP programs with clang and m4, libbpf with make, both linking libelf and zlib).
+# libxdp's XDP programs with clang and m4, libbpf with make, both linking libelf and zlib); make
+# and gcc also build the lwIP adapter (stacks/lwip, lwIP's sources come through cargo).
 # Extra package names may be given as arguments.
 set -euo pipefail
 needed=()

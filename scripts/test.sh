@@ -22,4 +22,6 @@ cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings \
 # every member first, with the same features as the tests (cargo test rebuilds the adapter's
 # .so with the features it is given).
 cargo build --workspace --features "$FEATURES"
+# The lwIP adapter (C, its own Makefile; tests/portable.rs runs it too, incremental).
+make -s -C stacks/lwip
 cargo test --workspace --all-targets --features "$FEATURES"

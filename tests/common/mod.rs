@@ -1,6 +1,6 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
-//! adapter they load, the C libraries of tests/solib they build (the deliberately broken
-//! adapter, the upstream-only shim), what a run could leave behind on the machine, and a
+//! and lwIP adapters they load, the C libraries of tests/solib they build (the deliberately
+//! broken adapter, the upstream-only shim), what a run could leave behind on the machine, and a
 //! script every wire must carry.
 
 // Each test binary compiles this module and uses only part of it.
@@ -20,6 +20,38 @@ pub fn smoltcp_adapter() -> PathBuf {
         library.display()
     );
     library
+}
+
+/// Runs `make -s -C stacks/lwip [target]` (the lwIP adapter's one build command; `check` also
+/// runs its upstream-mode driver) and asserts it succeeded. Calls are serialised: tests running
+/// side by side must not compile the same files at once.
+pub fn lwip_make(target: Option<&str>) {
+    static ONE_MAKE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_MAKE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/lwip");
+    let output = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(&folder)
+        .args(target)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run make for stacks/lwip: {e}"));
+    assert!(
+        output.status.success(),
+        "make -C stacks/lwip {} failed:\n{}{}",
+        target.unwrap_or_default(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The lwIP adapter, built with its one command (`make -C stacks/lwip`, incremental: a no-op
+/// when it is up to date), as stacks/lwip/build/libstackdrill_lwip.so.
+pub fn lwip_adapter() -> PathBuf {
+    lwip_make(None);
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/lwip/build/libstackdrill_lwip.so")
 }
 
 /// Compiles tests/solib/broken_stack.c against stacks/include/packetdrill.h (warnings are
