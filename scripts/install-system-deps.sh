@@ -7,11 +7,14 @@
 # the introspection server); libdpdk-dev, dpdk, dpdk-dev, clang and libclang-dev (the
 # workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang); m4, make,
 # libelf-dev and zlib1g-dev for the af_xdp feature (xsk-rs builds its own libxdp and libbpf:
-# libxdp's XDP programs with clang and m4, libbpf with make, both linking libelf and zlib).
+# libxdp's XDP programs with clang and m4, libbpf with make, both linking libelf and zlib);
+# golang-1.19-go and golang-gvisor-gvisor-dev (stacks/gvisor builds gVisor's netstack offline
+# from Debian's packaged Go sources).
 # Extra package names may be given as arguments.
 set -euo pipefail
 needed=()
 for package in python3-dev libdpdk-dev dpdk dpdk-dev clang libclang-dev m4 make libelf-dev \
+    golang-1.19-go golang-gvisor-gvisor-dev \
     zlib1g-dev "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
 done

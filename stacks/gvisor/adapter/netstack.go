@@ -1,0 +1,284 @@
+// netstack.go owns one gVisor netstack per script run: its creation on the virtual clock, the
+// link (link/channel) that carries raw IP packets to and from stackdrill, the test network's
+// addresses and routes, and moving time with the stack settled between timers. It exports the
+// stack-side entry points (init, free, netdev, clock, stackdrill_poll, network setup).
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+package main
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"time"
+	"unsafe"
+
+	"gvisor.dev/gvisor/pkg/bufferv2"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+// nicID is the one NIC of every stack: the link to stackdrill.
+const nicID tcpip.NICID = 1
+
+// defaultMTU is the link's MTU until stackdrill_network_setup says otherwise.
+const defaultMTU = 1500
+
+// outboundPacket is one IP packet the stack sent, stamped with the virtual time it left.
+type outboundPacket struct {
+	bytes     []byte
+	sentMicro int64
+}
+
+// adapter is one script run's stack and sockets.
+type adapter struct {
+	clock *virtualClock
+	stack *stack.Stack
+	link  *channel.Endpoint
+
+	outboundMu sync.Mutex
+	outbound   []outboundPacket
+
+	// drivenByStackdrill is set by the first stackdrill_poll. Without it (upstream packetdrill,
+	// which busy-polls gettimeofday after each usleep) every gettimeofday moves time by 1 µs.
+	drivenByStackdrill bool
+
+	sockets *socketTable
+}
+
+// adapters maps the userdata handles given to C to their adapters (C must not keep Go pointers).
+var adapters = struct {
+	sync.Mutex
+	byHandle   map[uintptr]*adapter
+	lastHandle uintptr
+}{byHandle: make(map[uintptr]*adapter)}
+
+func adapterOf(handle C.uintptr_t) *adapter {
+	adapters.Lock()
+	defer adapters.Unlock()
+	return adapters.byHandle[uintptr(handle)]
+}
+
+func newAdapter() *adapter {
+	clock := newVirtualClock()
+	netstack := stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+		Clock:              clock,
+	})
+	// Linux answers a SYN to a closed port with a RST, and so does gVisor; keep its defaults
+	// otherwise. SACK is on in Linux by default.
+	sackEnabled := tcpip.TCPSACKEnabled(true)
+	netstack.SetTransportProtocolOption(tcp.ProtocolNumber, &sackEnabled)
+	link := channel.New(512, defaultMTU, "")
+	run := &adapter{clock: clock, stack: netstack, link: link, sockets: newSocketTable()}
+	link.AddNotify(run)
+	if err := netstack.CreateNIC(nicID, link); err != nil {
+		panic(err.String())
+	}
+	// Until told the test network, take every address and route everything to the link, so
+	// the library also works where nobody calls stackdrill_network_setup (upstream packetdrill).
+	netstack.SetPromiscuousMode(nicID, true)
+	netstack.SetSpoofing(nicID, true)
+	netstack.SetRouteTable([]tcpip.Route{
+		{Destination: header.IPv4EmptySubnet, NIC: nicID},
+		{Destination: header.IPv6EmptySubnet, NIC: nicID},
+	})
+	return run
+}
+
+// WriteNotify implements channel.Notification: it takes each packet the stack writes to the
+// link at once, stamped with the current virtual time.
+func (run *adapter) WriteNotify() {
+	for {
+		packet := run.link.Read()
+		if packet.IsNil() {
+			return
+		}
+		view := packet.ToView()
+		bytes := append([]byte(nil), view.AsSlice()...)
+		view.Release()
+		packet.DecRef()
+		run.outboundMu.Lock()
+		run.outbound = append(run.outbound, outboundPacket{bytes: bytes, sentMicro: run.clock.Now().UnixMicro()})
+		run.outboundMu.Unlock()
+	}
+}
+
+// settle returns once the stack has done all the work due at the current virtual time: the
+// callbacks of zero-delay timers, and the TCP processor goroutines' queues (pausing TCP's
+// dispatcher waits until each processor is idle).
+func (run *adapter) settle() {
+	tcpProtocol := run.stack.TransportProtocolInstance(tcp.ProtocolNumber)
+	for round := 0; round < 2; round++ {
+		run.clock.waitImmediateCallbacks()
+		tcpProtocol.Pause()
+		tcpProtocol.Resume()
+	}
+}
+
+// advance moves virtual time forward by delay, stopping at each timer on the way to run it at
+// its due time and let the stack settle.
+func (run *adapter) advance(delay time.Duration) {
+	target := run.clock.Now().Add(delay)
+	run.settle()
+	for run.clock.fireEarliestUntil(target) {
+		run.settle()
+	}
+	run.clock.moveTo(target)
+	run.settle()
+}
+
+//export gvisorNewAdapter
+func gvisorNewAdapter(flags *C.char) C.uintptr_t {
+	_ = flags
+	run := newAdapter()
+	adapters.Lock()
+	defer adapters.Unlock()
+	adapters.lastHandle++
+	adapters.byHandle[adapters.lastHandle] = run
+	return C.uintptr_t(adapters.lastHandle)
+}
+
+//export gvisorFree
+func gvisorFree(handle C.uintptr_t) {
+	run := adapterOf(handle)
+	if run == nil {
+		return
+	}
+	adapters.Lock()
+	delete(adapters.byHandle, uintptr(handle))
+	adapters.Unlock()
+	run.sockets.closeAll()
+	run.stack.Close()
+	run.link.Close()
+}
+
+//export gvisorNetdevSend
+func gvisorNetdevSend(handle C.uintptr_t, buf unsafe.Pointer, count C.size_t) C.int {
+	run := adapterOf(handle)
+	if run == nil || count == 0 {
+		return 1
+	}
+	bytes := C.GoBytes(buf, C.int(count))
+	var protocol tcpip.NetworkProtocolNumber
+	switch header.IPVersion(bytes) {
+	case header.IPv4Version:
+		protocol = ipv4.ProtocolNumber
+	case header.IPv6Version:
+		protocol = ipv6.ProtocolNumber
+	default:
+		return 1
+	}
+	packet := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: bufferv2.MakeWithData(bytes)})
+	run.link.InjectInbound(protocol, packet)
+	packet.DecRef()
+	run.settle()
+	return 0
+}
+
+//export gvisorNetdevReceive
+func gvisorNetdevReceive(handle C.uintptr_t, buf unsafe.Pointer, count *C.size_t, timeMicros *C.longlong) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return 1
+	}
+	run.outboundMu.Lock()
+	defer run.outboundMu.Unlock()
+	if len(run.outbound) == 0 {
+		return 1
+	}
+	packet := run.outbound[0]
+	if len(packet.bytes) > int(*count) {
+		return 1
+	}
+	run.outbound = run.outbound[1:]
+	copy(unsafe.Slice((*byte)(buf), len(packet.bytes)), packet.bytes)
+	*count = C.size_t(len(packet.bytes))
+	*timeMicros = C.longlong(packet.sentMicro)
+	return 0
+}
+
+//export gvisorUsleep
+func gvisorUsleep(handle C.uintptr_t, micros C.useconds_t) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return -1
+	}
+	run.advance(time.Duration(micros) * time.Microsecond)
+	return 0
+}
+
+//export gvisorNowMicros
+func gvisorNowMicros(handle C.uintptr_t) C.longlong {
+	run := adapterOf(handle)
+	if run == nil {
+		return 0
+	}
+	if !run.drivenByStackdrill {
+		run.advance(time.Microsecond)
+	}
+	return C.longlong(run.clock.Now().UnixMicro())
+}
+
+//export gvisorStackPoll
+func gvisorStackPoll(handle C.uintptr_t, nextTimerMicros *C.longlong) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return 1
+	}
+	run.drivenByStackdrill = true
+	run.advance(0)
+	*nextTimerMicros = -1
+	if deadline, armed := run.clock.nextDeadline(); armed {
+		wait := deadline.Sub(run.clock.Now()).Microseconds()
+		if wait < 0 {
+			wait = 0
+		}
+		*nextTimerMicros = C.longlong(wait)
+	}
+	return 0
+}
+
+//export gvisorNetworkSetup
+func gvisorNetworkSetup(handle C.uintptr_t, family C.int, localIP unsafe.Pointer, prefixLen C.int, gatewayIP unsafe.Pointer, mtu C.int) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return 1
+	}
+	protocol, addressLen, emptySubnet := tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber), 4, header.IPv4EmptySubnet
+	if family == C.AF_INET6 {
+		protocol, addressLen, emptySubnet = ipv6.ProtocolNumber, 16, header.IPv6EmptySubnet
+	}
+	local := tcpip.Address(C.GoBytes(localIP, C.int(addressLen)))
+	gateway := tcpip.Address(C.GoBytes(gatewayIP, C.int(addressLen)))
+	withPrefix := tcpip.AddressWithPrefix{Address: local, PrefixLen: int(prefixLen)}
+	if err := run.stack.AddProtocolAddress(nicID, tcpip.ProtocolAddress{Protocol: protocol, AddressWithPrefix: withPrefix}, stack.AddressProperties{}); err != nil {
+		return 1
+	}
+	routes := []tcpip.Route{
+		{Destination: withPrefix.Subnet(), NIC: nicID},
+		{Destination: emptySubnet, Gateway: gateway, NIC: nicID},
+	}
+	if protocol == ipv4.ProtocolNumber {
+		routes = append(routes, tcpip.Route{Destination: header.IPv6EmptySubnet, NIC: nicID})
+	} else {
+		routes = append(routes, tcpip.Route{Destination: header.IPv4EmptySubnet, NIC: nicID})
+	}
+	run.stack.SetRouteTable(routes)
+	run.stack.SetPromiscuousMode(nicID, false)
+	run.stack.SetSpoofing(nicID, false)
+	_ = mtu
+	return 0
+}
+
+func main() {}

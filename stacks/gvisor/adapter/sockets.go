@@ -1,0 +1,597 @@
+// sockets.go owns the script's sockets: the fd table (fds from 3, lowest free first, as a
+// process's), socket addresses in and out of C, blocking on a socket's waiter.Queue, and the
+// socket-call entry points (socket … shutdown, fcntl, ioctl, poll).
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+package main
+
+/*
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync"
+	"time"
+	"unsafe"
+
+	"gvisor.dev/gvisor/pkg/syserr"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+// firstSocketFd is the first fd handed out: 0-2 are a process's stdio.
+const firstSocketFd = 3
+
+// Linux errno values the adapter returns itself.
+const (
+	errnoEBADF       = 9
+	errnoEAGAIN      = 11
+	errnoEFAULT      = 14
+	errnoEINVAL      = 22
+	errnoENOTSOCK    = 88
+	errnoENOPROTOOPT = 92
+	errnoEPROTONOSUP = 93
+	errnoEOPNOTSUPP  = 95
+	errnoEAFNOSUPP   = 97
+	errnoEINPROGRESS = 115
+)
+
+// socketFile is one open socket: a gVisor endpoint and the queue it signals readiness on.
+type socketFile struct {
+	endpoint    tcpip.Endpoint
+	queue       *waiter.Queue
+	family      int
+	socketType  int
+	protocol    int
+	nonBlocking bool
+}
+
+// socketTable maps fds to sockets.
+type socketTable struct {
+	mu   sync.Mutex
+	byFd map[int]*socketFile
+}
+
+func newSocketTable() *socketTable {
+	return &socketTable{byFd: make(map[int]*socketFile)}
+}
+
+// add stores file under the lowest free fd and returns it.
+func (table *socketTable) add(file *socketFile) int {
+	table.mu.Lock()
+	defer table.mu.Unlock()
+	fd := firstSocketFd
+	for table.byFd[fd] != nil {
+		fd++
+	}
+	table.byFd[fd] = file
+	return fd
+}
+
+func (table *socketTable) get(fd C.int) *socketFile {
+	table.mu.Lock()
+	defer table.mu.Unlock()
+	return table.byFd[int(fd)]
+}
+
+func (table *socketTable) remove(fd C.int) *socketFile {
+	table.mu.Lock()
+	defer table.mu.Unlock()
+	file := table.byFd[int(fd)]
+	delete(table.byFd, int(fd))
+	return file
+}
+
+// snapshot returns the open sockets ordered by fd.
+func (table *socketTable) snapshot() ([]int, []*socketFile) {
+	table.mu.Lock()
+	defer table.mu.Unlock()
+	var fds []int
+	var files []*socketFile
+	for fd := firstSocketFd; len(fds) < len(table.byFd); fd++ {
+		if file := table.byFd[fd]; file != nil {
+			fds = append(fds, fd)
+			files = append(files, file)
+		}
+	}
+	return fds, files
+}
+
+func (table *socketTable) closeAll() {
+	table.mu.Lock()
+	files := table.byFd
+	table.byFd = make(map[int]*socketFile)
+	table.mu.Unlock()
+	for _, file := range files {
+		file.endpoint.Close()
+	}
+}
+
+// errnoOf is the Linux errno for a netstack error.
+func errnoOf(err tcpip.Error) C.int {
+	return C.int(syserr.TranslateNetstackError(err).ToLinux())
+}
+
+// fail stores errno for the C side and returns -1.
+func fail(errnoOut *C.int, errno C.int) C.int {
+	*errnoOut = errno
+	return -1
+}
+
+// lookup finds fd's socket in run, or fails with EBADF.
+func lookup(handle C.uintptr_t, fd C.int, errnoOut *C.int) (*adapter, *socketFile, bool) {
+	run := adapterOf(handle)
+	if run == nil {
+		*errnoOut = errnoEBADF
+		return nil, nil, false
+	}
+	file := run.sockets.get(fd)
+	if file == nil {
+		*errnoOut = errnoEBADF
+		return run, nil, false
+	}
+	return run, file, true
+}
+
+// waitFor blocks until attempt stops saying "would block" (ErrWouldBlock, or
+// ErrConnectStarted), sleeping on the socket's queue for events between attempts. The caller
+// is stackdrill's call worker: blocking on a Go channel parks its thread in a futex, which is
+// what stackdrill reads as "asleep".
+func (file *socketFile) waitFor(events waiter.EventMask, attempt func() tcpip.Error) tcpip.Error {
+	entry, notified := waiter.NewChannelEntry(events)
+	file.queue.EventRegister(&entry)
+	defer file.queue.EventUnregister(&entry)
+	for {
+		err := attempt()
+		if _, wouldBlock := err.(*tcpip.ErrWouldBlock); !wouldBlock {
+			return err
+		}
+		<-notified
+	}
+}
+
+// socketAddress reads a sockaddr_in or sockaddr_in6 from C into a FullAddress.
+func socketAddress(addr unsafe.Pointer, addrLen C.socklen_t) (tcpip.FullAddress, C.int, C.int) {
+	if addr == nil || addrLen < 2 {
+		return tcpip.FullAddress{}, 0, errnoEINVAL
+	}
+	raw := C.GoBytes(addr, C.int(addrLen))
+	family := C.int(binary.LittleEndian.Uint16(raw[0:2]))
+	switch family {
+	case C.AF_INET:
+		if len(raw) < 8 {
+			return tcpip.FullAddress{}, family, errnoEINVAL
+		}
+		return fullAddress(raw[4:8], raw[2:4]), family, 0
+	case C.AF_INET6:
+		if len(raw) < 24 {
+			return tcpip.FullAddress{}, family, errnoEINVAL
+		}
+		return fullAddress(raw[8:24], raw[2:4]), family, 0
+	case C.AF_UNSPEC:
+		return tcpip.FullAddress{}, family, 0
+	}
+	return tcpip.FullAddress{}, family, errnoEAFNOSUPP
+}
+
+func fullAddress(address []byte, port []byte) tcpip.FullAddress {
+	full := tcpip.FullAddress{Port: binary.BigEndian.Uint16(port)}
+	if !bytes.Equal(address, make([]byte, len(address))) {
+		full.Addr = tcpip.Address(address)
+	}
+	return full
+}
+
+// writeSocketAddress writes address as the socket family's sockaddr into addr, truncated to
+// *addrLen, and sets *addrLen to its full length, as accept and recvfrom do.
+func writeSocketAddress(family int, address tcpip.FullAddress, addr unsafe.Pointer, addrLen *C.socklen_t) {
+	if addr == nil || addrLen == nil {
+		return
+	}
+	var raw []byte
+	if family == C.AF_INET6 {
+		raw = make([]byte, 28)
+		binary.LittleEndian.PutUint16(raw[0:2], C.AF_INET6)
+		binary.BigEndian.PutUint16(raw[2:4], address.Port)
+		ip := []byte(address.Addr)
+		if len(ip) == 4 {
+			ip = append([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, ip...)
+		}
+		copy(raw[8:24], ip)
+	} else {
+		raw = make([]byte, 16)
+		binary.LittleEndian.PutUint16(raw[0:2], C.AF_INET)
+		binary.BigEndian.PutUint16(raw[2:4], address.Port)
+		copy(raw[4:8], []byte(address.Addr))
+	}
+	room := int(*addrLen)
+	if room > len(raw) {
+		room = len(raw)
+	}
+	copy(unsafe.Slice((*byte)(addr), room), raw[:room])
+	*addrLen = C.socklen_t(len(raw))
+}
+
+//export gvisorSocket
+func gvisorSocket(handle C.uintptr_t, domain, socketType, protocol C.int, errnoOut *C.int) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return fail(errnoOut, errnoEBADF)
+	}
+	var network tcpip.NetworkProtocolNumber
+	switch domain {
+	case C.AF_INET:
+		network = ipv4.ProtocolNumber
+	case C.AF_INET6:
+		network = ipv6.ProtocolNumber
+	default:
+		return fail(errnoOut, errnoEAFNOSUPP)
+	}
+	baseType := socketType &^ (C.SOCK_NONBLOCK | C.SOCK_CLOEXEC)
+	var transport tcpip.TransportProtocolNumber
+	switch {
+	case baseType == C.SOCK_STREAM && (protocol == 0 || protocol == C.IPPROTO_TCP):
+		transport, protocol = tcp.ProtocolNumber, C.IPPROTO_TCP
+	case baseType == C.SOCK_DGRAM && (protocol == 0 || protocol == C.IPPROTO_UDP):
+		transport, protocol = udp.ProtocolNumber, C.IPPROTO_UDP
+	default:
+		return fail(errnoOut, errnoEPROTONOSUP)
+	}
+	queue := &waiter.Queue{}
+	endpoint, err := run.stack.NewEndpoint(transport, network, queue)
+	if err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	return C.int(run.sockets.add(&socketFile{
+		endpoint:    endpoint,
+		queue:       queue,
+		family:      int(domain),
+		socketType:  int(baseType),
+		protocol:    int(protocol),
+		nonBlocking: socketType&C.SOCK_NONBLOCK != 0,
+	}))
+}
+
+//export gvisorBind
+func gvisorBind(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.int {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	address, _, errno := socketAddress(addr, addrLen)
+	if errno != 0 {
+		return fail(errnoOut, errno)
+	}
+	if err := file.endpoint.Bind(address); err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	return 0
+}
+
+//export gvisorListen
+func gvisorListen(handle C.uintptr_t, fd C.int, backlog C.int, errnoOut *C.int) C.int {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	if err := file.endpoint.Listen(int(backlog)); err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	return 0
+}
+
+//export gvisorAccept
+func gvisorAccept(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen *C.socklen_t, errnoOut *C.int) C.int {
+	run, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	var peer tcpip.FullAddress
+	var accepted tcpip.Endpoint
+	var acceptedQueue *waiter.Queue
+	attempt := func() tcpip.Error {
+		var err tcpip.Error
+		accepted, acceptedQueue, err = file.endpoint.Accept(&peer)
+		return err
+	}
+	var err tcpip.Error
+	if file.nonBlocking {
+		err = attempt()
+	} else {
+		err = file.waitFor(waiter.ReadableEvents, attempt)
+	}
+	if err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	writeSocketAddress(file.family, peer, addr, addrLen)
+	return C.int(run.sockets.add(&socketFile{
+		endpoint:   accepted,
+		queue:      acceptedQueue,
+		family:     file.family,
+		socketType: file.socketType,
+		protocol:   file.protocol,
+	}))
+}
+
+//export gvisorConnect
+func gvisorConnect(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.int {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	address, family, errno := socketAddress(addr, addrLen)
+	if errno != 0 {
+		return fail(errnoOut, errno)
+	}
+	if family == C.AF_UNSPEC {
+		if err := file.endpoint.Disconnect(); err != nil {
+			return fail(errnoOut, errnoOf(err))
+		}
+		return 0
+	}
+	entry, notified := waiter.NewChannelEntry(waiter.WritableEvents)
+	file.queue.EventRegister(&entry)
+	defer file.queue.EventUnregister(&entry)
+	err := file.endpoint.Connect(address)
+	if _, started := err.(*tcpip.ErrConnectStarted); !started {
+		if err != nil {
+			return fail(errnoOut, errnoOf(err))
+		}
+		return 0
+	}
+	if file.nonBlocking {
+		return fail(errnoOut, errnoEINPROGRESS)
+	}
+	<-notified
+	if err := file.endpoint.LastError(); err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	return 0
+}
+
+//export gvisorRecvfrom
+func gvisorRecvfrom(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.size_t, flags C.int, srcAddr unsafe.Pointer, addrLen *C.socklen_t, errnoOut *C.int) C.ssize_t {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	var destination []byte
+	if buf != nil {
+		destination = unsafe.Slice((*byte)(buf), int(length))
+	} else {
+		destination = make([]byte, int(length))
+	}
+	options := tcpip.ReadOptions{Peek: flags&C.MSG_PEEK != 0, NeedRemoteAddr: srcAddr != nil}
+	var result tcpip.ReadResult
+	attempt := func() tcpip.Error {
+		writer := tcpip.SliceWriter(destination)
+		var err tcpip.Error
+		result, err = file.endpoint.Read(&writer, options)
+		return err
+	}
+	var err tcpip.Error
+	if file.nonBlocking || flags&C.MSG_DONTWAIT != 0 {
+		err = attempt()
+	} else {
+		err = file.waitFor(waiter.ReadableEvents, attempt)
+	}
+	switch err.(type) {
+	case nil:
+	case *tcpip.ErrClosedForReceive:
+		return 0
+	default:
+		return C.ssize_t(fail(errnoOut, errnoOf(err)))
+	}
+	if srcAddr != nil {
+		writeSocketAddress(file.family, result.RemoteAddr, srcAddr, addrLen)
+	}
+	return C.ssize_t(result.Count)
+}
+
+//export gvisorSendto
+func gvisorSendto(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.size_t, flags C.int, destAddr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.ssize_t {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	data := make([]byte, int(length))
+	if buf != nil {
+		copy(data, unsafe.Slice((*byte)(buf), int(length)))
+	}
+	var options tcpip.WriteOptions
+	if destAddr != nil {
+		address, _, errno := socketAddress(destAddr, addrLen)
+		if errno != 0 {
+			return C.ssize_t(fail(errnoOut, errno))
+		}
+		options.To = &address
+	}
+	nonBlocking := file.nonBlocking || flags&C.MSG_DONTWAIT != 0
+	sent := 0
+	for {
+		var written int64
+		attempt := func() tcpip.Error {
+			var err tcpip.Error
+			written, err = file.endpoint.Write(bytes.NewReader(data[sent:]), options)
+			return err
+		}
+		var err tcpip.Error
+		if nonBlocking || sent > 0 && file.socketType != C.SOCK_STREAM {
+			err = attempt()
+		} else {
+			err = file.waitFor(waiter.WritableEvents, attempt)
+		}
+		if err != nil {
+			if sent > 0 {
+				return C.ssize_t(sent)
+			}
+			return C.ssize_t(fail(errnoOut, errnoOf(err)))
+		}
+		sent += int(written)
+		if sent >= len(data) || nonBlocking || file.socketType != C.SOCK_STREAM {
+			return C.ssize_t(sent)
+		}
+	}
+}
+
+//export gvisorClose
+func gvisorClose(handle C.uintptr_t, fd C.int, errnoOut *C.int) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return fail(errnoOut, errnoEBADF)
+	}
+	file := run.sockets.remove(fd)
+	if file == nil {
+		return fail(errnoOut, errnoEBADF)
+	}
+	file.endpoint.Close()
+	return 0
+}
+
+//export gvisorShutdown
+func gvisorShutdown(handle C.uintptr_t, fd C.int, how C.int, errnoOut *C.int) C.int {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	var flags tcpip.ShutdownFlags
+	switch how {
+	case C.SHUT_RD:
+		flags = tcpip.ShutdownRead
+	case C.SHUT_WR:
+		flags = tcpip.ShutdownWrite
+	case C.SHUT_RDWR:
+		flags = tcpip.ShutdownRead | tcpip.ShutdownWrite
+	default:
+		return fail(errnoOut, errnoEINVAL)
+	}
+	if err := file.endpoint.Shutdown(flags); err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	return 0
+}
+
+//export gvisorFcntl
+func gvisorFcntl(handle C.uintptr_t, fd C.int, command C.int, argument C.int, errnoOut *C.int) C.int {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	switch command {
+	case C.F_GETFL:
+		if file.nonBlocking {
+			return C.O_RDWR | C.O_NONBLOCK
+		}
+		return C.O_RDWR
+	case C.F_SETFL:
+		file.nonBlocking = argument&C.O_NONBLOCK != 0
+		return 0
+	case C.F_GETFD, C.F_SETFD:
+		return 0
+	}
+	return fail(errnoOut, errnoEINVAL)
+}
+
+//export gvisorIoctl
+func gvisorIoctl(handle C.uintptr_t, fd C.int, request C.ulong, argument *C.int, errnoOut *C.int) C.int {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return -1
+	}
+	if argument == nil {
+		return fail(errnoOut, errnoEFAULT)
+	}
+	var option tcpip.SockOptInt
+	switch request {
+	case C.SIOCINQ:
+		option = tcpip.ReceiveQueueSizeOption
+	case C.SIOCOUTQ:
+		option = tcpip.SendQueueSizeOption
+	case C.FIONBIO:
+		file.nonBlocking = *argument != 0
+		return 0
+	default:
+		return fail(errnoOut, errnoEINVAL)
+	}
+	value, err := file.endpoint.GetSockOptInt(option)
+	if err != nil {
+		return fail(errnoOut, errnoOf(err))
+	}
+	*argument = C.int(value)
+	return 0
+}
+
+// alwaysReported are the poll events reported whether asked for or not.
+const alwaysReported = waiter.EventErr | waiter.EventHUp
+
+//export gvisorPoll
+func gvisorPoll(handle C.uintptr_t, fds *C.struct_pollfd, count C.nfds_t, timeoutMillis C.int, errnoOut *C.int) C.int {
+	run := adapterOf(handle)
+	if run == nil {
+		return fail(errnoOut, errnoEBADF)
+	}
+	entries := unsafe.Slice(fds, int(count))
+	scan := func() int {
+		ready := 0
+		for i := range entries {
+			entry := &entries[i]
+			entry.revents = 0
+			if entry.fd < 0 {
+				continue
+			}
+			file := run.sockets.get(entry.fd)
+			if file == nil {
+				entry.revents = C.POLLNVAL
+			} else {
+				asked := waiter.EventMask(uint16(entry.events)) | alwaysReported
+				entry.revents = C.short(file.endpoint.Readiness(asked) & asked)
+			}
+			if entry.revents != 0 {
+				ready++
+			}
+		}
+		return ready
+	}
+	if ready := scan(); ready > 0 || timeoutMillis == 0 {
+		return C.int(ready)
+	}
+	notified := make(chan struct{}, 1)
+	for i := range entries {
+		if file := run.sockets.get(entries[i].fd); file != nil {
+			entry := waiter.NewFunctionEntry(waiter.EventMask(uint16(entries[i].events))|alwaysReported, func(waiter.EventMask) {
+				select {
+				case notified <- struct{}{}:
+				default:
+				}
+			})
+			file.queue.EventRegister(&entry)
+			defer file.queue.EventUnregister(&entry)
+		}
+	}
+	var deadline <-chan time.Time
+	if timeoutMillis > 0 {
+		deadline = time.After(time.Duration(timeoutMillis) * time.Millisecond)
+	}
+	for {
+		if ready := scan(); ready > 0 {
+			return C.int(ready)
+		}
+		select {
+		case <-notified:
+		case <-deadline:
+			return C.int(scan())
+		}
+	}
+}
