@@ -53,6 +53,7 @@ type adapter struct {
 	drivenByStackdrill bool
 
 	sockets *socketTable
+
 }
 
 // adapters maps the userdata handles given to C to their adapters (C must not keep Go pointers).

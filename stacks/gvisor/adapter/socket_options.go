@@ -13,6 +13,7 @@ import "C"
 
 import (
 	"encoding/binary"
+	"reflect"
 	"time"
 	"unsafe"
 
@@ -35,14 +36,32 @@ func tcpInfo(endpoint tcpip.Endpoint) []byte {
 	info[1] = byte(stats.CcState)
 	micros := func(duration time.Duration) uint32 { return uint32(duration / time.Microsecond) }
 	binary.LittleEndian.PutUint32(info[8:], micros(stats.RTO))
-	if mss, err := endpoint.GetSockOptInt(tcpip.MaxSegOption); err == nil {
-		binary.LittleEndian.PutUint32(info[16:], uint32(mss))
-	}
+	binary.LittleEndian.PutUint32(info[16:], uint32(senderMaxPayloadSize(endpoint)))
 	binary.LittleEndian.PutUint32(info[68:], micros(stats.RTT))
 	binary.LittleEndian.PutUint32(info[72:], micros(stats.RTTVar))
 	binary.LittleEndian.PutUint32(info[76:], stats.SndSsthresh)
 	binary.LittleEndian.PutUint32(info[80:], stats.SndCwnd)
 	return info
+}
+
+// senderMaxPayloadSize is the segment size a TCP endpoint sends (tcpi_snd_mss), or 0 before
+// it has a sender. gVisor exports no getter for it (its TCP_MAXSEG reads back a constant 536,
+// and its TCP probe only reports after a segment arrives), so it is read with reflection from
+// the endpoint's sender: snd.MaxPayloadSize, a field of the exported stack.TCPSenderState.
+func senderMaxPayloadSize(endpoint tcpip.Endpoint) int {
+	value := reflect.ValueOf(endpoint)
+	if value.Kind() != reflect.Pointer || value.Elem().Kind() != reflect.Struct {
+		return 0
+	}
+	sender := value.Elem().FieldByName("snd")
+	if !sender.IsValid() || sender.Kind() != reflect.Pointer || sender.IsNil() {
+		return 0
+	}
+	size := sender.Elem().FieldByName("MaxPayloadSize")
+	if !size.IsValid() || size.Kind() != reflect.Int {
+		return 0
+	}
+	return int(size.Int())
 }
 
 // linuxTCPState is the endpoint's state as Linux numbers it (gVisor's TCP states share

@@ -34,6 +34,9 @@ import (
 // firstSocketFd is the first fd handed out: 0-2 are a process's stdio.
 const firstSocketFd = 3
 
+// maxListenBacklog caps listen's backlog, as Linux's default net.core.somaxconn (4096).
+const maxListenBacklog = 4096
+
 // Linux errno values the adapter returns itself.
 const (
 	errnoEBADF       = 9
@@ -286,7 +289,13 @@ func gvisorListen(handle C.uintptr_t, fd C.int, backlog C.int, errnoOut *C.int) 
 	if !ok {
 		return -1
 	}
-	if err := file.endpoint.Listen(int(backlog)); err != nil {
+	// As gVisor's own listen(2) does (sentry/syscalls/linux/sys_socket.go): cap the backlog
+	// as Linux's somaxconn does, and accept one more than it, as Linux does. Without the +1
+	// a listen(fd, 1) answers its first SYN with a SYN cookie, whose MSS is rounded down.
+	if backlog < 0 || backlog > maxListenBacklog {
+		backlog = maxListenBacklog
+	}
+	if err := file.endpoint.Listen(int(backlog) + 1); err != nil {
 		return fail(errnoOut, errnoOf(err))
 	}
 	return 0
