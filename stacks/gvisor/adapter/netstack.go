@@ -12,6 +12,7 @@ package main
 import "C"
 
 import (
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -53,7 +54,6 @@ type adapter struct {
 	drivenByStackdrill bool
 
 	sockets *socketTable
-
 }
 
 // adapters maps the userdata handles given to C to their adapters (C must not keep Go pointers).
@@ -71,10 +71,13 @@ func adapterOf(handle C.uintptr_t) *adapter {
 
 func newAdapter() *adapter {
 	clock := newVirtualClock()
+	random := newSeededRandom()
 	netstack := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
 		Clock:              clock,
+		RandSource:         random,
+		SecureRNG:          random,
 	})
 	// Linux answers a SYN to a closed port with a RST, and so does gVisor; keep its defaults
 	// otherwise. SACK is on in Linux by default.
@@ -116,22 +119,20 @@ func (run *adapter) WriteNotify() {
 }
 
 // settle returns once the stack has done all the work due at the current virtual time: the
-// callbacks of zero-delay timers, and the TCP processor goroutines' queues (pausing TCP's
+// callbacks of zero-delay timers, and the TCP processor goroutine's queue (pausing TCP's
 // dispatcher waits until each processor is idle).
 func (run *adapter) settle() {
+	run.clock.waitImmediateCallbacks()
 	tcpProtocol := run.stack.TransportProtocolInstance(tcp.ProtocolNumber)
-	for round := 0; round < 2; round++ {
-		run.clock.waitImmediateCallbacks()
-		tcpProtocol.Pause()
-		tcpProtocol.Resume()
-	}
+	tcpProtocol.Pause()
+	tcpProtocol.Resume()
+	run.clock.waitImmediateCallbacks()
 }
 
 // advance moves virtual time forward by delay, stopping at each timer on the way to run it at
 // its due time and let the stack settle.
 func (run *adapter) advance(delay time.Duration) {
 	target := run.clock.Now().Add(delay)
-	run.settle()
 	for run.clock.fireEarliestUntil(target) {
 		run.settle()
 	}
@@ -280,6 +281,14 @@ func gvisorNetworkSetup(handle C.uintptr_t, family C.int, localIP unsafe.Pointer
 	run.stack.SetSpoofing(nicID, false)
 	_ = mtu
 	return 0
+}
+
+// init gives the Go runtime one processor: gVisor's TCP then runs one processor goroutine (it
+// starts GOMAXPROCS of them), segments are handled in one order on every run, and settling the
+// stack wakes one goroutine instead of one per core. Calls from stackdrill's threads still
+// enter Go concurrently (a goroutine blocked in a socket call holds no processor).
+func init() {
+	runtime.GOMAXPROCS(1)
 }
 
 func main() {}
