@@ -22,4 +22,6 @@ cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings \
 # every member first, with the same features as the tests (cargo test rebuilds the adapter's
 # .so with the features it is given).
 cargo build --workspace --features "$FEATURES"
+# The gVisor adapter (Go, outside the cargo workspace): tests/portable.rs runs it.
+make -C stacks/gvisor
 cargo test --workspace --all-targets --features "$FEATURES"

@@ -1,7 +1,9 @@
 //! The portable scripts (tests/portable/*.pkt): behaviour Linux and smoltcp share, written once.
 //! Every script must pass unchanged against the kernel (over tun, in a private namespace) and
 //! against the smoltcp adapter (stacks/smoltcp, through the shared-object ABI, in virtual
-//! time), each target supplying its own profile of defines.
+//! time), each target supplying its own profile of defines. The gVisor adapter (stacks/gvisor)
+//! runs them too: every one passes but those it lists, with the reason, in
+//! GVISOR_KNOWN_FAILURES.
 //!
 //! Both runs use suite mode, as a user would (`stackdrill [--so_filename=...] tests/portable`),
 //! and read its JSON report. The adapter must be built first (`cargo build -p
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod common;
-use common::smoltcp_adapter;
+use common::{gvisor_adapter, smoltcp_adapter};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
 
@@ -74,7 +76,10 @@ fn run_suite(label: &str, args: &[String]) -> (Vec<(String, String)>, String) {
     (statuses, stderr)
 }
 
-fn assert_all_pass(label: &str, args: &[String]) {
+/// Runs the portable suite with `args` and asserts that every script passes, except those in
+/// `known_failures` (name, reason), which must fail: a fixed stack shows up as a test failure
+/// asking to take the script off the list.
+fn assert_all_pass_except(label: &str, args: &[String], known_failures: &[(&str, &str)]) {
     let (statuses, stderr) = run_suite(label, args);
     let names: Vec<String> = statuses.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(
@@ -82,9 +87,10 @@ fn assert_all_pass(label: &str, args: &[String]) {
         portable_scripts(),
         "every script ran once; stderr:\n{stderr}"
     );
+    let is_known = |name: &str| known_failures.iter().any(|(known, _)| *known == name);
     let failures: Vec<String> = statuses
         .iter()
-        .filter(|(_, status)| status != "passed")
+        .filter(|(name, status)| status != "passed" && !is_known(name))
         .map(|(name, status)| format!("{name}: {status}"))
         .collect();
     assert!(
@@ -94,7 +100,28 @@ fn assert_all_pass(label: &str, args: &[String]) {
         statuses.len(),
         failures.join("\n")
     );
+    let fixed: Vec<String> = statuses
+        .iter()
+        .filter(|(name, status)| status == "passed" && is_known(name))
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert!(
+        fixed.is_empty(),
+        "{label}: known failures now pass, take them off the list: {fixed:?}"
+    );
 }
+
+fn assert_all_pass(label: &str, args: &[String]) {
+    assert_all_pass_except(label, args, &[]);
+}
+
+/// The portable scripts gVisor's netstack (Debian's 0.0~20221219) cannot pass, and why
+/// (docs/stacks.md has each one in full).
+const GVISOR_KNOWN_FAILURES: &[(&str, &str)] = &[(
+    "keepalive.pkt",
+    "an accepted connection does not inherit SO_KEEPALIVE, TCP_KEEPIDLE and TCP_KEEPINTVL \
+     from its listener (Linux's does), so it is never probed",
+)];
 
 #[test]
 fn there_are_at_least_twenty_portable_scripts() {
@@ -113,4 +140,16 @@ fn portable_scripts_pass_on_the_kernel() {
 fn portable_scripts_pass_on_smoltcp() {
     let library = smoltcp_adapter();
     assert_all_pass("smoltcp", &[format!("--so_filename={}", library.display())]);
+}
+
+#[test]
+fn portable_scripts_pass_on_gvisor() {
+    let Some(library) = gvisor_adapter() else {
+        return;
+    };
+    assert_all_pass_except(
+        "gvisor",
+        &[format!("--so_filename={}", library.display())],
+        GVISOR_KNOWN_FAILURES,
+    );
 }
