@@ -83,12 +83,8 @@ func newAdapter() *adapter {
 	// otherwise. SACK is on in Linux by default.
 	sackEnabled := tcpip.TCPSACKEnabled(true)
 	netstack.SetTransportProtocolOption(tcp.ProtocolNumber, &sackEnabled)
-	link := channel.New(512, defaultMTU, "")
-	run := &adapter{clock: clock, stack: netstack, link: link, sockets: newSocketTable()}
-	link.AddNotify(run)
-	if err := netstack.CreateNIC(nicID, link); err != nil {
-		panic(err.String())
-	}
+	run := &adapter{clock: clock, stack: netstack, sockets: newSocketTable()}
+	run.attachLink(defaultMTU)
 	// Until told the test network, take every address and route everything to the link, so
 	// the library also works where nobody calls stackdrill_network_setup (upstream packetdrill).
 	netstack.SetPromiscuousMode(nicID, true)
@@ -98,6 +94,20 @@ func newAdapter() *adapter {
 		{Destination: header.IPv6EmptySubnet, NIC: nicID},
 	})
 	return run
+}
+
+// attachLink (re)creates the NIC on a new channel link with this MTU (a channel endpoint's
+// MTU is fixed when it is made). Only before the first socket: the NIC's addresses go with it.
+func (run *adapter) attachLink(mtu uint32) {
+	if run.link != nil {
+		run.stack.RemoveNIC(nicID)
+		run.link.Close()
+	}
+	run.link = channel.New(512, mtu, "")
+	run.link.AddNotify(run)
+	if err := run.stack.CreateNIC(nicID, run.link); err != nil {
+		panic(err.String())
+	}
 }
 
 // WriteNotify implements channel.Notification: it takes each packet the stack writes to the
@@ -261,6 +271,9 @@ func gvisorNetworkSetup(handle C.uintptr_t, family C.int, localIP unsafe.Pointer
 	if family == C.AF_INET6 {
 		protocol, addressLen, emptySubnet = ipv6.ProtocolNumber, 16, header.IPv6EmptySubnet
 	}
+	if mtu > 0 && uint32(mtu) != run.link.MTU() {
+		run.attachLink(uint32(mtu))
+	}
 	local := tcpip.Address(C.GoBytes(localIP, C.int(addressLen)))
 	gateway := tcpip.Address(C.GoBytes(gatewayIP, C.int(addressLen)))
 	withPrefix := tcpip.AddressWithPrefix{Address: local, PrefixLen: int(prefixLen)}
@@ -279,7 +292,6 @@ func gvisorNetworkSetup(handle C.uintptr_t, family C.int, localIP unsafe.Pointer
 	run.stack.SetRouteTable(routes)
 	run.stack.SetPromiscuousMode(nicID, false)
 	run.stack.SetSpoofing(nicID, false)
-	_ = mtu
 	return 0
 }
 
