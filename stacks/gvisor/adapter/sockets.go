@@ -133,11 +133,19 @@ func fail(errnoOut *C.int, errno C.int) C.int {
 	return -1
 }
 
-// lookup finds fd's socket in run, or fails with EBADF.
-func lookup(handle C.uintptr_t, fd C.int, errnoOut *C.int) (*adapter, *socketFile, bool) {
+// requireAdapter finds the run of handle, or fails with EBADF.
+func requireAdapter(handle C.uintptr_t, errnoOut *C.int) (*adapter, bool) {
 	run := adapterOf(handle)
 	if run == nil {
 		*errnoOut = errnoEBADF
+	}
+	return run, run != nil
+}
+
+// lookup finds fd's socket in run, or fails with EBADF.
+func lookup(handle C.uintptr_t, fd C.int, errnoOut *C.int) (*adapter, *socketFile, bool) {
+	run, ok := requireAdapter(handle, errnoOut)
+	if !ok {
 		return nil, nil, false
 	}
 	file := run.sockets.get(fd)
@@ -146,6 +154,20 @@ func lookup(handle C.uintptr_t, fd C.int, errnoOut *C.int) (*adapter, *socketFil
 		return run, nil, false
 	}
 	return run, file, true
+}
+
+// lookupWithAddress finds fd's socket and reads the sockaddr given with it, or fails.
+func lookupWithAddress(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) (*socketFile, tcpip.FullAddress, C.int, bool) {
+	_, file, ok := lookup(handle, fd, errnoOut)
+	if !ok {
+		return nil, tcpip.FullAddress{}, 0, false
+	}
+	address, family, errno := socketAddress(addr, addrLen)
+	if errno != 0 {
+		*errnoOut = errno
+		return nil, tcpip.FullAddress{}, family, false
+	}
+	return file, address, family, true
 }
 
 // waitFor blocks until attempt stops saying "would block" (ErrWouldBlock, or
@@ -227,19 +249,20 @@ func writeSocketAddress(family int, address tcpip.FullAddress, addr unsafe.Point
 	*addrLen = C.socklen_t(len(raw))
 }
 
+// networkOfDomain is the network protocol of each socket domain the stack has.
+var networkOfDomain = map[C.int]tcpip.NetworkProtocolNumber{
+	C.AF_INET:  ipv4.ProtocolNumber,
+	C.AF_INET6: ipv6.ProtocolNumber,
+}
+
 //export gvisorSocket
 func gvisorSocket(handle C.uintptr_t, domain, socketType, protocol C.int, errnoOut *C.int) C.int {
-	run := adapterOf(handle)
-	if run == nil {
-		return fail(errnoOut, errnoEBADF)
+	run, ok := requireAdapter(handle, errnoOut)
+	if !ok {
+		return -1
 	}
-	var network tcpip.NetworkProtocolNumber
-	switch domain {
-	case C.AF_INET:
-		network = ipv4.ProtocolNumber
-	case C.AF_INET6:
-		network = ipv6.ProtocolNumber
-	default:
+	network, known := networkOfDomain[domain]
+	if !known {
 		return fail(errnoOut, errnoEAFNOSUPP)
 	}
 	baseType := socketType &^ (C.SOCK_NONBLOCK | C.SOCK_CLOEXEC)
@@ -269,13 +292,9 @@ func gvisorSocket(handle C.uintptr_t, domain, socketType, protocol C.int, errnoO
 
 //export gvisorBind
 func gvisorBind(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.int {
-	_, file, ok := lookup(handle, fd, errnoOut)
+	file, address, _, ok := lookupWithAddress(handle, fd, addr, addrLen, errnoOut)
 	if !ok {
 		return -1
-	}
-	address, _, errno := socketAddress(addr, addrLen)
-	if errno != 0 {
-		return fail(errnoOut, errno)
 	}
 	if err := file.endpoint.Bind(address); err != nil {
 		return fail(errnoOut, errnoOf(err))
@@ -336,13 +355,9 @@ func gvisorAccept(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen *C.
 
 //export gvisorConnect
 func gvisorConnect(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.int {
-	_, file, ok := lookup(handle, fd, errnoOut)
+	file, address, family, ok := lookupWithAddress(handle, fd, addr, addrLen, errnoOut)
 	if !ok {
 		return -1
-	}
-	address, family, errno := socketAddress(addr, addrLen)
-	if errno != 0 {
-		return fail(errnoOut, errno)
 	}
 	if family == C.AF_UNSPEC {
 		if err := file.endpoint.Disconnect(); err != nil {
@@ -457,9 +472,9 @@ func gvisorSendto(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.siz
 
 //export gvisorClose
 func gvisorClose(handle C.uintptr_t, fd C.int, errnoOut *C.int) C.int {
-	run := adapterOf(handle)
-	if run == nil {
-		return fail(errnoOut, errnoEBADF)
+	run, ok := requireAdapter(handle, errnoOut)
+	if !ok {
+		return -1
 	}
 	file := run.sockets.remove(fd)
 	if file == nil {
@@ -469,21 +484,21 @@ func gvisorClose(handle C.uintptr_t, fd C.int, errnoOut *C.int) C.int {
 	return 0
 }
 
+// shutdownFlagsOf is what each shutdown(2) `how` shuts.
+var shutdownFlagsOf = map[C.int]tcpip.ShutdownFlags{
+	C.SHUT_RD:   tcpip.ShutdownRead,
+	C.SHUT_WR:   tcpip.ShutdownWrite,
+	C.SHUT_RDWR: tcpip.ShutdownRead | tcpip.ShutdownWrite,
+}
+
 //export gvisorShutdown
 func gvisorShutdown(handle C.uintptr_t, fd C.int, how C.int, errnoOut *C.int) C.int {
 	_, file, ok := lookup(handle, fd, errnoOut)
 	if !ok {
 		return -1
 	}
-	var flags tcpip.ShutdownFlags
-	switch how {
-	case C.SHUT_RD:
-		flags = tcpip.ShutdownRead
-	case C.SHUT_WR:
-		flags = tcpip.ShutdownWrite
-	case C.SHUT_RDWR:
-		flags = tcpip.ShutdownRead | tcpip.ShutdownWrite
-	default:
+	flags, known := shutdownFlagsOf[how]
+	if !known {
 		return fail(errnoOut, errnoEINVAL)
 	}
 	if err := file.endpoint.Shutdown(flags); err != nil {
@@ -547,9 +562,9 @@ const alwaysReported = waiter.EventErr | waiter.EventHUp
 
 //export gvisorPoll
 func gvisorPoll(handle C.uintptr_t, fds *C.struct_pollfd, count C.nfds_t, timeoutMillis C.int, errnoOut *C.int) C.int {
-	run := adapterOf(handle)
-	if run == nil {
-		return fail(errnoOut, errnoEBADF)
+	run, ok := requireAdapter(handle, errnoOut)
+	if !ok {
+		return -1
 	}
 	entries := unsafe.Slice(fds, int(count))
 	scan := func() int {
