@@ -22,6 +22,8 @@ cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings \
 # every member first, with the same features as the tests (cargo test rebuilds the adapter's
 # .so with the features it is given).
 cargo build --workspace --features "$FEATURES"
-# The gVisor adapter (Go, outside the cargo workspace): tests/portable.rs runs it.
+# The gVisor adapter (Go, outside the cargo workspace): its format, vet and unit tests, then the
+# library, which tests/portable.rs runs.
+make -C stacks/gvisor check
 make -C stacks/gvisor
 cargo test --workspace --all-targets --features "$FEATURES"
