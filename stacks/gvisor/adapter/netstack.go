@@ -14,6 +14,7 @@ import "C"
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -49,9 +50,19 @@ type adapter struct {
 	outboundMu sync.Mutex
 	outbound   []outboundPacket
 
-	// drivenByStackdrill is set by the first stackdrill_poll. Without it (upstream packetdrill,
-	// which busy-polls gettimeofday after each usleep) every gettimeofday moves time by 1 µs.
-	drivenByStackdrill bool
+	// polled is set by the first stackdrill_poll. Without it (upstream packetdrill, which
+	// busy-polls gettimeofday after each usleep) every gettimeofday moves time by 1 µs.
+	polled atomic.Bool
+	// calledBeforePoll is set by any call but network setup made before the first poll.
+	calledBeforePoll atomic.Bool
+	// drivenPolling is decided at the first poll: when nothing else came before it, stackdrill
+	// drives the polling, so netdev_send only queues, usleep only moves the clock, and
+	// stackdrill_poll does the work (packets in, due timers, settling).
+	drivenPolling atomic.Bool
+
+	inboundMu sync.Mutex
+	// inbound holds the peer's packets queued by netdev_send under driven polling.
+	inbound [][]byte
 
 	sockets *socketTable
 }
@@ -181,21 +192,39 @@ func gvisorNetdevSend(handle C.uintptr_t, buf unsafe.Pointer, count C.size_t) C.
 	if run == nil || count == 0 {
 		return 1
 	}
+	run.noteCall()
 	bytes := C.GoBytes(buf, C.int(count))
-	var protocol tcpip.NetworkProtocolNumber
-	switch header.IPVersion(bytes) {
-	case header.IPv4Version:
-		protocol = ipv4.ProtocolNumber
-	case header.IPv6Version:
-		protocol = ipv6.ProtocolNumber
-	default:
+	if header.IPVersion(bytes) != header.IPv4Version && header.IPVersion(bytes) != header.IPv6Version {
 		return 1
+	}
+	if run.drivenPolling.Load() {
+		run.inboundMu.Lock()
+		run.inbound = append(run.inbound, bytes)
+		run.inboundMu.Unlock()
+		return 0
+	}
+	run.inject(bytes)
+	run.settle()
+	return 0
+}
+
+// inject hands one IP packet from the peer to the stack.
+func (run *adapter) inject(bytes []byte) {
+	protocol := tcpip.NetworkProtocolNumber(ipv4.ProtocolNumber)
+	if header.IPVersion(bytes) == header.IPv6Version {
+		protocol = ipv6.ProtocolNumber
 	}
 	packet := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: bufferv2.MakeWithData(bytes)})
 	run.link.InjectInbound(protocol, packet)
 	packet.DecRef()
-	run.settle()
-	return 0
+}
+
+// noteCall records that a call other than network setup came; before the first poll, that
+// means nobody drives the polling.
+func (run *adapter) noteCall() {
+	if !run.polled.Load() {
+		run.calledBeforePoll.Store(true)
+	}
 }
 
 //export gvisorNetdevReceive
@@ -226,6 +255,11 @@ func gvisorUsleep(handle C.uintptr_t, micros C.useconds_t) C.int {
 	if run == nil {
 		return -1
 	}
+	run.noteCall()
+	if run.drivenPolling.Load() {
+		run.clock.moveTo(run.clock.Now().Add(time.Duration(micros) * time.Microsecond))
+		return 0
+	}
 	run.advance(time.Duration(micros) * time.Microsecond)
 	return 0
 }
@@ -236,7 +270,8 @@ func gvisorNowMicros(handle C.uintptr_t) C.longlong {
 	if run == nil {
 		return 0
 	}
-	if !run.drivenByStackdrill {
+	run.noteCall()
+	if !run.polled.Load() {
 		run.advance(time.Microsecond)
 	}
 	return C.longlong(run.clock.Now().UnixMicro())
@@ -248,7 +283,18 @@ func gvisorStackPoll(handle C.uintptr_t, nextTimerMicros *C.longlong) C.int {
 	if run == nil {
 		return 1
 	}
-	run.drivenByStackdrill = true
+	if !run.polled.Swap(true) && !run.calledBeforePoll.Load() {
+		run.drivenPolling.Store(true)
+	}
+	run.inboundMu.Lock()
+	inbound := run.inbound
+	run.inbound = nil
+	run.inboundMu.Unlock()
+	for _, bytes := range inbound {
+		run.inject(bytes)
+	}
+	// Timers due by now (under driven polling stackdrill moves the clock up to the next one
+	// reported, so they run at their due time, or late after a polling hang).
 	run.advance(0)
 	*nextTimerMicros = -1
 	if deadline, armed := run.clock.nextDeadline(); armed {

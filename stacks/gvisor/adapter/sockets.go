@@ -138,8 +138,10 @@ func requireAdapter(handle C.uintptr_t, errnoOut *C.int) (*adapter, bool) {
 	run := adapterOf(handle)
 	if run == nil {
 		*errnoOut = errnoEBADF
+		return nil, false
 	}
-	return run, run != nil
+	run.noteCall()
+	return run, true
 }
 
 // lookup finds fd's socket in run, or fails with EBADF.
