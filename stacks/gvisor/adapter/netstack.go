@@ -65,6 +65,8 @@ type adapter struct {
 	inbound [][]byte
 
 	sockets *socketTable
+	// wakeups counts blocked socket calls the stack has woken that have not run again yet.
+	wakeups *wakeups
 }
 
 // adapters maps the userdata handles given to C to their adapters (C must not keep Go pointers).
@@ -85,7 +87,7 @@ func newAdapter() *adapter {
 	random := newSeededRandom()
 	netstack := stack.New(stack.Options{
 		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{newTCPWithOneProcessor, udp.NewProtocol},
 		Clock:              clock,
 		RandSource:         random,
 		SecureRNG:          random,
@@ -94,7 +96,7 @@ func newAdapter() *adapter {
 	// otherwise. SACK is on in Linux by default.
 	sackEnabled := tcpip.TCPSACKEnabled(true)
 	netstack.SetTransportProtocolOption(tcp.ProtocolNumber, &sackEnabled)
-	run := &adapter{clock: clock, stack: netstack, sockets: newSocketTable()}
+	run := &adapter{clock: clock, stack: netstack, sockets: newSocketTable(), wakeups: newWakeups()}
 	run.attachLink(defaultMTU)
 	// Until told the test network, take every address and route everything to the link, so
 	// the library also works where nobody calls stackdrill_network_setup (upstream packetdrill).
@@ -140,13 +142,18 @@ func (run *adapter) WriteNotify() {
 }
 
 // settle returns once the stack has done all the work due at the current virtual time: the
-// callbacks of zero-delay timers, and the TCP processor goroutine's queue (pausing TCP's
-// dispatcher waits until each processor is idle).
+// callbacks of zero-delay timers, the TCP processor goroutines' queues (pausing TCP's
+// dispatcher waits until each processor is idle), and the blocked socket calls it woke.
 func (run *adapter) settle() {
-	run.clock.waitImmediateCallbacks()
 	tcpProtocol := run.stack.TransportProtocolInstance(tcp.ProtocolNumber)
-	tcpProtocol.Pause()
-	tcpProtocol.Resume()
+	// Twice: a blocked call the first round wakes may hand the stack more work (a read that
+	// opens the window sends an update).
+	for round := 0; round < 2; round++ {
+		run.clock.waitImmediateCallbacks()
+		tcpProtocol.Pause()
+		tcpProtocol.Resume()
+		run.wakeups.waitNone()
+	}
 	run.clock.waitImmediateCallbacks()
 }
 
@@ -341,12 +348,24 @@ func gvisorNetworkSetup(handle C.uintptr_t, family C.int, localIP unsafe.Pointer
 	return 0
 }
 
-// init gives the Go runtime one processor: gVisor's TCP then runs one processor goroutine (it
-// starts GOMAXPROCS of them), segments are handled in one order on every run, and settling the
-// stack wakes one goroutine instead of one per core. Calls from stackdrill's threads still
-// enter Go concurrently (a goroutine blocked in a socket call holds no processor).
+// minimumProcessors is the fewest Go processors (Ps) the runtime gets. With one, a blocked
+// socket call the stack wakes waits for a free processor, which only the runtime's monitor
+// thread hands it, milliseconds later; with two it runs at once.
+const minimumProcessors = 2
+
 func init() {
-	runtime.GOMAXPROCS(1)
+	if runtime.GOMAXPROCS(0) < minimumProcessors {
+		runtime.GOMAXPROCS(minimumProcessors)
+	}
+}
+
+// newTCPWithOneProcessor is tcp.NewProtocol with GOMAXPROCS at 1 while it runs: gVisor's TCP
+// starts one processor goroutine per Go processor, and with one, segments are handled in one
+// order on every run and settling wakes one goroutine.
+func newTCPWithOneProcessor(netstack *stack.Stack) stack.TransportProtocol {
+	previous := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(previous)
+	return tcp.NewProtocol(netstack)
 }
 
 func main() {}

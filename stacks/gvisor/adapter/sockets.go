@@ -159,34 +159,29 @@ func lookup(handle C.uintptr_t, fd C.int, errnoOut *C.int) (*adapter, *socketFil
 }
 
 // lookupWithAddress finds fd's socket and reads the sockaddr given with it, or fails.
-func lookupWithAddress(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) (*socketFile, tcpip.FullAddress, C.int, bool) {
-	_, file, ok := lookup(handle, fd, errnoOut)
+func lookupWithAddress(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) (*adapter, *socketFile, tcpip.FullAddress, C.int, bool) {
+	run, file, ok := lookup(handle, fd, errnoOut)
 	if !ok {
-		return nil, tcpip.FullAddress{}, 0, false
+		return nil, nil, tcpip.FullAddress{}, 0, false
 	}
 	address, family, errno := socketAddress(addr, addrLen)
 	if errno != 0 {
 		*errnoOut = errno
-		return nil, tcpip.FullAddress{}, family, false
+		return nil, nil, tcpip.FullAddress{}, family, false
 	}
-	return file, address, family, true
+	return run, file, address, family, true
 }
 
-// waitFor blocks until attempt stops saying "would block" (ErrWouldBlock, or
-// ErrConnectStarted), sleeping on the socket's queue for events between attempts. The caller
-// is stackdrill's call worker: blocking on a Go channel parks its thread in a futex, which is
-// what stackdrill reads as "asleep".
-func (file *socketFile) waitFor(events waiter.EventMask, attempt func() tcpip.Error) tcpip.Error {
-	entry, notified := waiter.NewChannelEntry(events)
-	file.queue.EventRegister(&entry)
-	defer file.queue.EventUnregister(&entry)
-	for {
-		err := attempt()
-		if _, wouldBlock := err.(*tcpip.ErrWouldBlock); !wouldBlock {
-			return err
-		}
-		<-notified
-	}
+// waitFor blocks until attempt stops saying "would block", sleeping on the socket's queue for
+// events between attempts.
+func (run *adapter) waitFor(file *socketFile, events waiter.EventMask, attempt func() tcpip.Error) tcpip.Error {
+	var err tcpip.Error
+	run.blockUntil([]queueEvents{{file.queue, events}}, nil, func() bool {
+		err = attempt()
+		_, wouldBlock := err.(*tcpip.ErrWouldBlock)
+		return !wouldBlock
+	})
+	return err
 }
 
 // socketAddress reads a sockaddr_in or sockaddr_in6 from C into a FullAddress.
@@ -294,7 +289,7 @@ func gvisorSocket(handle C.uintptr_t, domain, socketType, protocol C.int, errnoO
 
 //export gvisorBind
 func gvisorBind(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.int {
-	file, address, _, ok := lookupWithAddress(handle, fd, addr, addrLen, errnoOut)
+	_, file, address, _, ok := lookupWithAddress(handle, fd, addr, addrLen, errnoOut)
 	if !ok {
 		return -1
 	}
@@ -340,7 +335,7 @@ func gvisorAccept(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen *C.
 	if file.nonBlocking {
 		err = attempt()
 	} else {
-		err = file.waitFor(waiter.ReadableEvents, attempt)
+		err = run.waitFor(file, waiter.ReadableEvents, attempt)
 	}
 	if err != nil {
 		return fail(errnoOut, errnoOf(err))
@@ -357,7 +352,7 @@ func gvisorAccept(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen *C.
 
 //export gvisorConnect
 func gvisorConnect(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.int {
-	file, address, family, ok := lookupWithAddress(handle, fd, addr, addrLen, errnoOut)
+	run, file, address, family, ok := lookupWithAddress(handle, fd, addr, addrLen, errnoOut)
 	if !ok {
 		return -1
 	}
@@ -367,9 +362,6 @@ func gvisorConnect(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.
 		}
 		return 0
 	}
-	entry, notified := waiter.NewChannelEntry(waiter.WritableEvents)
-	file.queue.EventRegister(&entry)
-	defer file.queue.EventUnregister(&entry)
 	err := file.endpoint.Connect(address)
 	if _, started := err.(*tcpip.ErrConnectStarted); !started {
 		if err != nil {
@@ -380,7 +372,9 @@ func gvisorConnect(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.
 	if file.nonBlocking {
 		return fail(errnoOut, errnoEINPROGRESS)
 	}
-	<-notified
+	run.blockUntil([]queueEvents{{file.queue, waiter.WritableEvents | alwaysReported}}, nil, func() bool {
+		return file.endpoint.Readiness(waiter.WritableEvents|alwaysReported) != 0
+	})
 	if err := file.endpoint.LastError(); err != nil {
 		return fail(errnoOut, errnoOf(err))
 	}
@@ -389,7 +383,7 @@ func gvisorConnect(handle C.uintptr_t, fd C.int, addr unsafe.Pointer, addrLen C.
 
 //export gvisorRecvfrom
 func gvisorRecvfrom(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.size_t, flags C.int, srcAddr unsafe.Pointer, addrLen *C.socklen_t, errnoOut *C.int) C.ssize_t {
-	_, file, ok := lookup(handle, fd, errnoOut)
+	run, file, ok := lookup(handle, fd, errnoOut)
 	if !ok {
 		return -1
 	}
@@ -411,7 +405,7 @@ func gvisorRecvfrom(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.s
 	if file.nonBlocking || flags&C.MSG_DONTWAIT != 0 {
 		err = attempt()
 	} else {
-		err = file.waitFor(waiter.ReadableEvents, attempt)
+		err = run.waitFor(file, waiter.ReadableEvents, attempt)
 	}
 	switch err.(type) {
 	case nil:
@@ -428,7 +422,7 @@ func gvisorRecvfrom(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.s
 
 //export gvisorSendto
 func gvisorSendto(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.size_t, flags C.int, destAddr unsafe.Pointer, addrLen C.socklen_t, errnoOut *C.int) C.ssize_t {
-	_, file, ok := lookup(handle, fd, errnoOut)
+	run, file, ok := lookup(handle, fd, errnoOut)
 	if !ok {
 		return -1
 	}
@@ -457,7 +451,7 @@ func gvisorSendto(handle C.uintptr_t, fd C.int, buf unsafe.Pointer, length C.siz
 		if nonBlocking || sent > 0 && file.socketType != C.SOCK_STREAM {
 			err = attempt()
 		} else {
-			err = file.waitFor(waiter.WritableEvents, attempt)
+			err = run.waitFor(file, waiter.WritableEvents, attempt)
 		}
 		if err != nil {
 			if sent > 0 {
@@ -593,31 +587,20 @@ func gvisorPoll(handle C.uintptr_t, fds *C.struct_pollfd, count C.nfds_t, timeou
 	if ready := scan(); ready > 0 || timeoutMillis == 0 {
 		return C.int(ready)
 	}
-	notified := make(chan struct{}, 1)
+	var waits []queueEvents
 	for i := range entries {
 		if file := run.sockets.get(entries[i].fd); file != nil {
-			entry := waiter.NewFunctionEntry(waiter.EventMask(uint16(entries[i].events))|alwaysReported, func(waiter.EventMask) {
-				select {
-				case notified <- struct{}{}:
-				default:
-				}
-			})
-			file.queue.EventRegister(&entry)
-			defer file.queue.EventUnregister(&entry)
+			waits = append(waits, queueEvents{file.queue, waiter.EventMask(uint16(entries[i].events)) | alwaysReported})
 		}
 	}
 	var deadline <-chan time.Time
 	if timeoutMillis > 0 {
 		deadline = time.After(time.Duration(timeoutMillis) * time.Millisecond)
 	}
-	for {
-		if ready := scan(); ready > 0 {
-			return C.int(ready)
-		}
-		select {
-		case <-notified:
-		case <-deadline:
-			return C.int(scan())
-		}
-	}
+	ready := 0
+	run.blockUntil(waits, deadline, func() bool {
+		ready = scan()
+		return ready > 0
+	})
+	return C.int(ready)
 }
