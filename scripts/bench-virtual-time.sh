@@ -3,14 +3,18 @@
 # to 8 s: 15 s of script time) against the smoltcp adapter, whose clock stackdrill advances
 # instead of sleeping. Prints the script's time, the median wall time of whole runs (process
 # start, namespace, library load included), the speed-up, and whether N repeated runs with
-# --verbose printed identical output. Usage: scripts/bench-virtual-time.sh [-n RUNS] [SCRIPT]
+# --verbose printed identical output. Another adapter may be given with -l, e.g. the gVisor one
+# (make -C stacks/gvisor first): -l stacks/gvisor/build/libstackdrill_gvisor.so.
+# Usage: scripts/bench-virtual-time.sh [-n RUNS] [-l LIBRARY] [SCRIPT]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 runs=20
-while getopts "n:" opt; do
+adapter="$here/target/release/libstackdrill_smoltcp.so"
+while getopts "n:l:" opt; do
     case "$opt" in
         n) runs="$OPTARG" ;;
-        *) echo "usage: $0 [-n RUNS] [SCRIPT]" >&2; exit 2 ;;
+        l) adapter="$(realpath "$OPTARG")" ;;
+        *) echo "usage: $0 [-n RUNS] [-l LIBRARY] [SCRIPT]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -18,7 +22,6 @@ script="${1:-$here/tests/portable/syn_retransmission_backoff.pkt}"
 
 cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill -p stackdrill-smoltcp
 bin="$here/target/release/stackdrill"
-adapter="$here/target/release/libstackdrill_smoltcp.so"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
