@@ -237,6 +237,49 @@ static int shim_poll(void *userdata, struct pollfd *fds, nfds_t nfds, int timeou
 					  &error_number));
 }
 
+static int shim_epoll_create(void *userdata, int size)
+{
+	RETURN_WITH_ERRNO(int, gvisorEpollCreate(handle_of(userdata), size, &error_number));
+}
+
+/* struct epoll_event is packed on x86-64: the Go side takes its two fields apart. */
+static int shim_epoll_ctl(void *userdata, int epfd, int op, int fd, struct epoll_event *event)
+{
+	uint32_t events = event ? event->events : 0;
+	uint64_t data = event ? event->data.u64 : 0;
+	RETURN_WITH_ERRNO(int, gvisorEpollCtl(handle_of(userdata), epfd, op, fd, events, data,
+					      &error_number));
+}
+
+static int shim_epoll_wait(void *userdata, int epfd, struct epoll_event *events, int maxevents,
+			   int timeout)
+{
+	if (maxevents <= 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint32_t *masks = calloc((size_t)maxevents, sizeof(*masks));
+	uint64_t *datas = calloc((size_t)maxevents, sizeof(*datas));
+	if (!masks || !datas) {
+		free(masks);
+		free(datas);
+		errno = ENOMEM;
+		return -1;
+	}
+	int error_number = 0;
+	int ready = gvisorEpollWait(handle_of(userdata), epfd, masks, datas, maxevents, timeout,
+				    &error_number);
+	for (int i = 0; i < ready; i++) {
+		events[i].events = masks[i];
+		events[i].data.u64 = datas[i];
+	}
+	free(masks);
+	free(datas);
+	if (ready < 0)
+		errno = error_number;
+	return ready;
+}
+
 static int shim_netdev_send(void *userdata, const void *buf, size_t count)
 {
 	return gvisorNetdevSend(handle_of(userdata), (void *)buf, count);
@@ -291,6 +334,9 @@ void packetdrill_interface_init(const char *flags, struct packetdrill_interface 
 	ifc->netdev_receive = shim_netdev_receive;
 	ifc->usleep = shim_usleep;
 	ifc->gettimeofday = shim_gettimeofday;
+	ifc->epoll_create = shim_epoll_create;
+	ifc->epoll_ctl = shim_epoll_ctl;
+	ifc->epoll_wait = shim_epoll_wait;
 }
 
 int stackdrill_network_setup(void *userdata, const struct stackdrill_network *net)

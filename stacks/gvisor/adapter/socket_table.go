@@ -34,6 +34,9 @@ func (run *adapter) listSockets() []listedSocket {
 	var listed []listedSocket
 	seen := make(map[tcpip.Endpoint]bool)
 	for i, file := range files {
+		if file.endpoint == nil {
+			continue
+		}
 		listed = append(listed, listedSocket{fd: fds[i], family: file.family, protocol: file.protocol, endpoint: file.endpoint})
 		seen[file.endpoint] = true
 	}

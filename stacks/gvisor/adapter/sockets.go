@@ -39,9 +39,11 @@ const maxListenBacklog = 4096
 
 // Linux errno values the adapter returns itself.
 const (
+	errnoENOENT      = 2
 	errnoEBADF       = 9
 	errnoEAGAIN      = 11
 	errnoEFAULT      = 14
+	errnoEEXIST      = 17
 	errnoEINVAL      = 22
 	errnoENOTSOCK    = 88
 	errnoENOPROTOOPT = 92
@@ -51,8 +53,10 @@ const (
 	errnoEINPROGRESS = 115
 )
 
-// socketFile is one open socket: a gVisor endpoint and the queue it signals readiness on.
+// socketFile is one open fd: a socket (a gVisor endpoint and the queue it signals readiness
+// on), or an epoll instance (epoll set, endpoint nil).
 type socketFile struct {
+	epoll       *epollSet
 	endpoint    tcpip.Endpoint
 	queue       *waiter.Queue
 	family      int
@@ -118,6 +122,13 @@ func (table *socketTable) closeAll() {
 	table.byFd = make(map[int]*socketFile)
 	table.mu.Unlock()
 	for _, file := range files {
+		file.release()
+	}
+}
+
+// release closes what the fd held.
+func (file *socketFile) release() {
+	if file.endpoint != nil {
 		file.endpoint.Close()
 	}
 }
@@ -153,6 +164,10 @@ func lookup(handle C.uintptr_t, fd C.int, errnoOut *C.int) (*adapter, *socketFil
 	file := run.sockets.get(fd)
 	if file == nil {
 		*errnoOut = errnoEBADF
+		return run, nil, false
+	}
+	if file.epoll != nil {
+		*errnoOut = errnoENOTSOCK
 		return run, nil, false
 	}
 	return run, file, true
@@ -476,7 +491,7 @@ func gvisorClose(handle C.uintptr_t, fd C.int, errnoOut *C.int) C.int {
 	if file == nil {
 		return fail(errnoOut, errnoEBADF)
 	}
-	file.endpoint.Close()
+	file.release()
 	return 0
 }
 
@@ -574,7 +589,7 @@ func gvisorPoll(handle C.uintptr_t, fds *C.struct_pollfd, count C.nfds_t, timeou
 			file := run.sockets.get(entry.fd)
 			if file == nil {
 				entry.revents = C.POLLNVAL
-			} else {
+			} else if file.endpoint != nil {
 				asked := waiter.EventMask(uint16(entry.events)) | alwaysReported
 				entry.revents = C.short(file.endpoint.Readiness(asked) & asked)
 			}
@@ -589,7 +604,7 @@ func gvisorPoll(handle C.uintptr_t, fds *C.struct_pollfd, count C.nfds_t, timeou
 	}
 	var waits []queueEvents
 	for i := range entries {
-		if file := run.sockets.get(entries[i].fd); file != nil {
+		if file := run.sockets.get(entries[i].fd); file != nil && file.endpoint != nil {
 			waits = append(waits, queueEvents{file.queue, waiter.EventMask(uint16(entries[i].events)) | alwaysReported})
 		}
 	}
