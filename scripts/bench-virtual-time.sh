@@ -3,37 +3,42 @@
 # to 8 s: 15 s of script time) against the smoltcp adapter, whose clock stackdrill advances
 # instead of sleeping. Prints the script's time, the median wall time of whole runs (process
 # start, namespace, library load included), the speed-up, and whether N repeated runs with
-# --verbose printed identical output. With -a lwip, against the lwIP adapter (stacks/lwip) and
-# its own SYN script (lwIP does not back off SYNs: stacks/lwip/tests/syn_retransmissions_constant.pkt).
-# Usage: scripts/bench-virtual-time.sh [-n RUNS] [-a smoltcp|lwip] [SCRIPT]
+# --verbose printed identical output. -a picks a bundled adapter: smoltcp (default), lwip (its own
+# SYN script: lwIP does not back off SYNs, stacks/lwip/tests/syn_retransmissions_constant.pkt) or
+# gvisor; -l LIBRARY any other adapter, against the script given (default: the smoltcp one's).
+# Usage: scripts/bench-virtual-time.sh [-n RUNS] [-a smoltcp|lwip|gvisor] [-l LIBRARY] [SCRIPT]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 runs=20
 stack=smoltcp
-while getopts "n:a:" opt; do
+library=""
+while getopts "n:a:l:" opt; do
     case "$opt" in
         n) runs="$OPTARG" ;;
         a) stack="$OPTARG" ;;
-        *) echo "usage: $0 [-n RUNS] [-a smoltcp|lwip] [SCRIPT]" >&2; exit 2 ;;
+        l) library="$(realpath "$OPTARG")" ;;
+        *) echo "usage: $0 [-n RUNS] [-a smoltcp|lwip|gvisor] [-l LIBRARY] [SCRIPT]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
 
 bin="$here/target/release/stackdrill"
+script="${1:-$here/tests/portable/syn_retransmission_backoff.pkt}"
+cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill -p stackdrill-smoltcp
 case "$stack" in
-    smoltcp)
-        cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill -p stackdrill-smoltcp
-        adapter="$here/target/release/libstackdrill_smoltcp.so"
-        script="${1:-$here/tests/portable/syn_retransmission_backoff.pkt}"
-        ;;
+    smoltcp) adapter="$here/target/release/libstackdrill_smoltcp.so" ;;
     lwip)
-        cargo build --release --quiet --manifest-path "$here/Cargo.toml" -p stackdrill
         make -s -C "$here/stacks/lwip"
         adapter="$here/stacks/lwip/build/libstackdrill_lwip.so"
         script="${1:-$here/stacks/lwip/tests/syn_retransmissions_constant.pkt}"
         ;;
-    *) echo "$0: -a takes smoltcp or lwip" >&2; exit 2 ;;
+    gvisor)
+        make -s -C "$here/stacks/gvisor"
+        adapter="$here/stacks/gvisor/build/libstackdrill_gvisor.so"
+        ;;
+    *) echo "$0: -a takes smoltcp, lwip or gvisor" >&2; exit 2 ;;
 esac
+adapter="${library:-$adapter}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 

@@ -8,11 +8,14 @@
 # workspace member dpdk-sys binds the system DPDK with bindgen, which needs libclang); m4, make,
 # libelf-dev and zlib1g-dev for the af_xdp feature (xsk-rs builds its own libxdp and libbpf:
 # libxdp's XDP programs with clang and m4, libbpf with make, both linking libelf and zlib); make
-# and gcc also build the lwIP adapter (stacks/lwip, lwIP's sources come through cargo).
+# and gcc also build the lwIP adapter (stacks/lwip, lwIP's sources come through cargo);
+# golang-1.19-go and golang-gvisor-gvisor-dev (stacks/gvisor builds gVisor's netstack offline
+# from Debian's packaged Go sources).
 # Extra package names may be given as arguments.
 set -euo pipefail
 needed=()
 for package in python3-dev libdpdk-dev dpdk dpdk-dev clang libclang-dev m4 make libelf-dev \
+    golang-1.19-go golang-gvisor-gvisor-dev \
     zlib1g-dev "$@"; do
     dpkg -s "$package" >/dev/null 2>&1 || needed+=("$package")
 done

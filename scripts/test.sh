@@ -24,4 +24,8 @@ cargo clippy --workspace --all-targets --features "$FEATURES" -- -D warnings \
 cargo build --workspace --features "$FEATURES"
 # The lwIP adapter (C, its own Makefile; tests/portable.rs runs it too, incremental).
 make -s -C stacks/lwip
+# The gVisor adapter (Go, outside the cargo workspace): its format, vet and unit tests, then the
+# library, which tests/portable.rs runs.
+make -C stacks/gvisor check
+make -C stacks/gvisor
 cargo test --workspace --all-targets --features "$FEATURES"

@@ -1,7 +1,7 @@
 //! Introspection over HTTP with the real binary: what only one target can do (a polling hang on
-//! the smoltcp adapter, its refusal on the kernel, 501 from a library without a socket table),
-//! the flags that move or remove the server, and that the server never listens outside the
-//! run's private namespace. The scripts that read state through `/netstat` and `/ss` on both
+//! the smoltcp and gVisor adapters, its refusal on the kernel, 501 from a library without a
+//! socket table), the flags that move or remove the server, and that the server never listens
+//! outside the run's private namespace. The scripts that read state through `/netstat` and `/ss` on both
 //! targets are in tests/portable/ (tests/portable.rs runs them).
 //!
 //! Needs root for network namespaces and tun devices, like the other kernel tests, and the
@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 mod common;
-use common::smoltcp_adapter;
+use common::{gvisor_adapter, smoltcp_adapter};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
 
@@ -38,28 +38,46 @@ fn so(library: &Path) -> String {
     format!("--so_filename={}", library.display())
 }
 
-#[test]
-fn polling_hang_holds_packets_until_it_ends() {
+/// Runs tests/introspect/pollinghang.pkt on `library` (it must pass: the segments reach the
+/// stack only when the hang ends), then the script without its hang, which must fail with the
+/// stack's own first ACK, `ack_without_hang` (so the hang is what made the script pass).
+fn assert_polling_hang_holds_packets(label: &str, library: &Path, ack_without_hang: &str) {
     let script_path =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/introspect/pollinghang.pkt");
     let script = std::fs::read_to_string(&script_path).unwrap();
-    let library = smoltcp_adapter();
-    let output = run("pollinghang.pkt", &script, &[so(&library)]);
+    let output = run(&format!("{label}_hang.pkt"), &script, &[so(library)]);
     assert!(output.status.success(), "{}", stderr(&output));
-    // The expected ACK time holds only because polling stopped: without the hang the stack
-    // ACKs the first segment at 0.24 s.
     let without_hang: String = script
         .lines()
         .filter(|l| !l.contains("curl"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let output = run("no_hang.pkt", &without_hang, &[so(&library)]);
+    let output = run(
+        &format!("{label}_no_hang.pkt"),
+        &without_hang,
+        &[so(library)],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr(&output).contains("actual packet:  0.240000 . 1:1(0) ack 1001"),
+        stderr(&output).contains(&format!("actual packet:  {ack_without_hang}")),
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn polling_hang_holds_packets_until_it_ends() {
+    // Without the hang smoltcp ACKs the first segment at 0.24 s (its delayed ACK).
+    assert_polling_hang_holds_packets("smoltcp", &smoltcp_adapter(), "0.240000 . 1:1(0) ack 1001");
+}
+
+#[test]
+fn polling_hang_holds_packets_on_gvisor_too() {
+    let Some(library) = gvisor_adapter() else {
+        return;
+    };
+    // Without the hang gVisor ACKs the first segment as it arrives.
+    assert_polling_hang_holds_packets("gvisor", &library, "0.200000 . 1:1(0) ack 1001");
 }
 
 const OPEN_AND_ASK: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";

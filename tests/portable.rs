@@ -2,8 +2,9 @@
 //! Every script must pass unchanged against the kernel (over tun, in a private namespace) and
 //! against the smoltcp adapter (stacks/smoltcp, through the shared-object ABI, in virtual
 //! time), each target supplying its own profile of defines. The lwIP adapter (stacks/lwip)
-//! passes them all but the ones marked for it in [`LWIP_CANNOT_PASS`], each with the reason
-//! (docs/stacks.md shows them in the matrix).
+//! passes them all but the ones marked for it in [`LWIP_CANNOT_PASS`], the gVisor adapter
+//! (stacks/gvisor) all but those in [`GVISOR_CANNOT_PASS`], each with the reason (docs/stacks.md
+//! shows them in the matrix).
 //!
 //! Both runs use suite mode, as a user would (`stackdrill [--so_filename=...] tests/portable`),
 //! and read its JSON report. The adapter must be built first (`cargo build -p
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 mod common;
-use common::{lwip_adapter, smoltcp_adapter};
+use common::{gvisor_adapter, lwip_adapter, smoltcp_adapter};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stackdrill");
 
@@ -90,6 +91,14 @@ const LWIP_CANNOT_PASS: &[(&str, &str)] = &[
          (RFC 9293 3.10.7.4), so it sends into a zero window instead of probing",
     ),
 ];
+
+/// Scripts gVisor's netstack cannot pass, with the reason (docs/stacks.md, gVisor's bugs); the
+/// test checks they still fail.
+const GVISOR_CANNOT_PASS: &[(&str, &str)] = &[(
+    "keepalive.pkt",
+    "an accepted connection does not inherit SO_KEEPALIVE, TCP_KEEPIDLE and TCP_KEEPINTVL \
+     from its listener (Linux's does), so it is never probed",
+)];
 
 fn assert_all_pass(label: &str, args: &[String]) {
     assert_pass_except(label, args, &[]);
@@ -241,4 +250,16 @@ fn kernel_scripts_pass_on_lwip_too() {
 #[test]
 fn lwip_adapter_works_without_stackdrills_extensions() {
     common::lwip_make(Some("check"));
+}
+
+#[test]
+fn portable_scripts_pass_on_gvisor_except_the_marked_ones() {
+    let Some(library) = gvisor_adapter() else {
+        return;
+    };
+    assert_pass_except(
+        "gvisor",
+        &[format!("--so_filename={}", library.display())],
+        GVISOR_CANNOT_PASS,
+    );
 }

@@ -1,7 +1,7 @@
 //! What several integration tests share: whether kernel runs are possible here, the smoltcp
-//! and lwIP adapters they load, the C libraries of tests/solib they build (the deliberately
-//! broken adapter, the upstream-only shim), what a run could leave behind on the machine, and a
-//! script every wire must carry.
+//! lwIP and gVisor adapters they load, the C libraries of tests/solib they build (the
+//! deliberately broken adapter, the upstream-only shim), what a run could leave behind on the
+//! machine, and a script every wire must carry.
 
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
@@ -52,6 +52,42 @@ pub fn lwip_make(target: Option<&str>) {
 pub fn lwip_adapter() -> PathBuf {
     lwip_make(None);
     Path::new(env!("CARGO_MANIFEST_DIR")).join("stacks/lwip/build/libstackdrill_lwip.so")
+}
+
+/// Where the Go toolchain of Debian's golang-1.19-go is; stacks/gvisor builds with it.
+const GO_1_19: &str = "/usr/lib/go-1.19/bin/go";
+
+/// The gVisor adapter, built (incrementally) with its one command, `make -C stacks/gvisor`, or
+/// None after saying on stderr why not, when Go or gVisor's sources are not installed
+/// (scripts/install-system-deps.sh installs them, so CI always has them).
+pub fn gvisor_adapter() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let gvisor_sources = Path::new("/usr/share/gocode/src/gvisor.dev/gvisor/pkg/tcpip");
+    if !Path::new(GO_1_19).exists() || !gvisor_sources.exists() {
+        eprintln!(
+            "SKIPPED: the gVisor adapter needs golang-1.19-go and golang-gvisor-gvisor-dev \
+             (scripts/install-system-deps.sh installs them)"
+        );
+        return None;
+    }
+    // Test binaries run side by side: one make at a time in this process is enough, and make
+    // does nothing when the library is up to date.
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILD
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let output = Command::new("make")
+        .arg("-C")
+        .arg(root.join("stacks/gvisor"))
+        .output()
+        .expect("run make");
+    assert!(
+        output.status.success(),
+        "make -C stacks/gvisor failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(root.join("stacks/gvisor/build/libstackdrill_gvisor.so"))
 }
 
 /// Compiles tests/solib/broken_stack.c against stacks/include/packetdrill.h (warnings are
