@@ -11,23 +11,9 @@ fn portable_scripts_pass_over_a_net_tap_port() {
     if !common::tun_usable("DPDK net_tap runs") {
         return;
     }
-    let before = common::root_state();
-    let out = common::stackdrill(&["--netdev=dpdk", "tests/portable"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "the portable suite failed over DPDK:\n{text}"
-    );
-    assert!(text.contains(" passing, 0 failing"), "{text}");
-    assert_eq!(
-        common::root_state(),
-        before,
-        "a DPDK run left something behind"
-    );
+    common::suite_passes_cleanly("the portable suite over DPDK", || {
+        common::stackdrill(&["--netdev=dpdk", "tests/portable"])
+    });
 }
 
 #[test]

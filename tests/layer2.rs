@@ -46,24 +46,15 @@ fn a_layer2_line_on_tun_fails_naming_its_line() {
 
 /// Runs every script of tests/layer2 over `netdev`: all pass, and nothing is left behind.
 fn layer2_scripts_pass(netdev: &str) {
-    let before = common::root_state();
-    let out = common::stackdrill(&[&format!("--netdev={netdev}"), "tests/layer2"]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "the layer-2 scripts failed over {netdev}:\n{text}"
-    );
+    let text = common::suite_passes_cleanly(&format!("the layer-2 scripts over {netdev}"), || {
+        common::stackdrill(&[&format!("--netdev={netdev}"), "tests/layer2"])
+    });
     let scripts = std::fs::read_dir("tests/layer2").unwrap().count();
     assert!(scripts >= 8, "at least eight layer-2 scripts");
     assert!(
         text.contains(&format!("{scripts} passing, 0 failing")),
         "{text}"
     );
-    assert_eq!(common::root_state(), before, "a run left something behind");
 }
 
 #[cfg(feature = "dpdk")]

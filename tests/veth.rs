@@ -33,11 +33,7 @@ fn stackdrill_as_nobody(prelude: &str, args: &[&str]) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    common::output_text(out)
 }
 
 /// One portable suite at a time: two at once on a small machine turn timing into near misses
@@ -49,15 +45,7 @@ fn portable_suite_passes(run: impl FnOnce() -> Output) {
     let _alone = ONE_SUITE_AT_A_TIME
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let before = common::root_state();
-    let out = run();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains(" passing, 0 failing"), "{}", text(&out));
-    assert_eq!(
-        common::root_state(),
-        before,
-        "a veth run left something behind"
-    );
+    common::suite_passes_cleanly("the portable suite over veth", run);
 }
 
 #[test]

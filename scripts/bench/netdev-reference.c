@@ -225,7 +225,9 @@ static void tun_send(struct wire *w, const uint8_t *p, size_t len)
 		die("write(tun)");
 }
 
-static int tun_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
+/* Reads frames from the wire's fd (a tun device: bare IP packets; a packet socket: Ethernet
+ * frames, `link_header` = 14) until the SYN-ACK to `sport` or the deadline. */
+static int fd_await(struct wire *w, uint16_t sport, int64_t deadline_ns, size_t link_header)
 {
 	uint8_t buf[2048];
 	for (;;) {
@@ -235,10 +237,17 @@ static int tun_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
 			return 0;
 		ssize_t n = read(w->tun_fd, buf, sizeof(buf));
 		if (n < 0)
-			die("read(tun)");
-		if (is_syn_ack(buf, (size_t)n, sport))
+			die("read(wire)");
+		int ipv4 = link_header == 0 || (buf[12] == 0x08 && buf[13] == 0x00);
+		if ((size_t)n > link_header && ipv4 &&
+		    is_syn_ack(buf + link_header, (size_t)n - link_header, sport))
 			return 1;
 	}
+}
+
+static int tun_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
+{
+	return fd_await(w, sport, deadline_ns, 0);
 }
 
 static size_t ethernet_frame(struct wire *w, uint8_t *buf, const uint8_t *p, size_t len);
@@ -294,19 +303,7 @@ static void veth_send(struct wire *w, const uint8_t *p, size_t len)
 
 static int veth_await(struct wire *w, uint16_t sport, int64_t deadline_ns)
 {
-	uint8_t buf[2048];
-	for (;;) {
-		int64_t left = deadline_ns - now_ns();
-		struct pollfd pfd = {.fd = w->tun_fd, .events = POLLIN};
-		if (left <= 0 || poll(&pfd, 1, (int)(left / 1000000) + 1) == 0)
-			return 0;
-		ssize_t n = recv(w->tun_fd, buf, sizeof(buf), 0);
-		if (n < 0)
-			die("recv(AF_PACKET)");
-		if (n > 14 && buf[12] == 0x08 && buf[13] == 0x00 &&
-		    is_syn_ack(buf + 14, (size_t)n - 14, sport))
-			return 1;
-	}
+	return fd_await(w, sport, deadline_ns, 14);
 }
 
 /* The pair, the stack's end configured, an AF_PACKET socket on the peer's end (which sees

@@ -216,3 +216,24 @@ pub fn early_packet_is_reported_when_it_left(netdev: &str) {
         "{stderr}"
     );
 }
+
+/// stdout and stderr of a run, together.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs a suite with `run` and asserts that every script passed and that the root namespace
+/// (and DPDK's runtime files) are as before; returns the suite's output.
+pub fn suite_passes_cleanly(what: &str, run: impl FnOnce() -> std::process::Output) -> String {
+    let before = root_state();
+    let out = run();
+    let text = output_text(&out);
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    assert!(text.contains(" passing, 0 failing"), "{what}:\n{text}");
+    assert_eq!(root_state(), before, "{what} left something behind");
+    text
+}
