@@ -2,9 +2,9 @@
 //! Every script must pass unchanged against the kernel (over tun, in a private namespace) and
 //! against the smoltcp adapter (stacks/smoltcp, through the shared-object ABI, in virtual
 //! time), each target supplying its own profile of defines. The lwIP adapter (stacks/lwip)
-//! passes them all but the ones marked for it in [`LWIP_CANNOT_PASS`], the gVisor adapter
-//! (stacks/gvisor) all but those in [`GVISOR_CANNOT_PASS`], each with the reason (docs/stacks.md
-//! shows them in the matrix).
+//! and the gVisor adapter (stacks/gvisor) pass them all but the ones a `// cannot-pass: lwip:`
+//! or `// cannot-pass: gvisor:` line marks, which fail as expected with the line's reason
+//! (docs/stacks.md has each).
 //!
 //! Both runs use suite mode, as a user would (`stackdrill [--so_filename=...] tests/portable`),
 //! and read its JSON report. The adapter must be built first (`cargo build -p
@@ -61,7 +61,12 @@ fn run_suite(label: &str, args: &[String]) -> (Vec<(String, String)>, String) {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let status = run["status"].as_str().unwrap_or_default().to_string();
-            let detail = run["errors"]
+            let detail_field = if status == "expected_failure" {
+                "message"
+            } else {
+                "errors"
+            };
+            let detail = run[detail_field]
                 .as_str()
                 .unwrap_or_default()
                 .trim()
@@ -77,35 +82,12 @@ fn run_suite(label: &str, args: &[String]) -> (Vec<(String, String)>, String) {
     (statuses, stderr)
 }
 
-/// Scripts lwIP cannot pass, for a feature it lacks or an RFC clause it does not follow, with
-/// the reason (docs/stacks.md, "lwIP's deviations"). The test checks they still fail, so a
-/// fixed lwIP shows up here.
-const LWIP_CANNOT_PASS: &[(&str, &str)] = &[
-    (
-        "syn_retransmission_backoff.pkt",
-        "lwIP retransmits a SYN at a constant interval, without backing off (RFC 6298 5.5)",
-    ),
-    (
-        "zero_window_probe.pkt",
-        "lwIP ignores a window that shrinks with the same SEG.SEQ and SEG.ACK \
-         (RFC 9293 3.10.7.4), so it sends into a zero window instead of probing",
-    ),
-];
-
-/// Scripts gVisor's netstack cannot pass, with the reason (docs/stacks.md, gVisor's bugs); the
-/// test checks they still fail.
-const GVISOR_CANNOT_PASS: &[(&str, &str)] = &[(
-    "keepalive.pkt",
-    "an accepted connection does not inherit SO_KEEPALIVE, TCP_KEEPIDLE and TCP_KEEPINTVL \
-     from its listener (Linux's does), so it is never probed",
-)];
-
-fn assert_all_pass(label: &str, args: &[String]) {
-    assert_pass_except(label, args, &[]);
-}
-
-/// Every portable script passes on the target, except the ones marked for it, which fail.
-fn assert_pass_except(label: &str, args: &[String], cannot_pass: &[(&str, &str)]) {
+/// Every portable script passes on the target, except those its `// cannot-pass: STACK:`
+/// marks name for the target's stack: those fail as expected, their reason in the report (and
+/// a marked script that passes is a failure of the suite: the mark is stale). `expected_marks`
+/// are the scripts the test knows to be marked for the stack, so that a mark lost or misnamed
+/// shows up too.
+fn assert_pass_except(label: &str, args: &[String], expected_marks: &[&str]) {
     let (statuses, stderr) = run_suite(label, args);
     let names: Vec<String> = statuses.iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(
@@ -115,24 +97,9 @@ fn assert_pass_except(label: &str, args: &[String], cannot_pass: &[(&str, &str)]
     );
     let failures: Vec<String> = statuses
         .iter()
-        .filter(|(name, status)| {
-            status != "passed" && !cannot_pass.iter().any(|(marked, _)| marked == name)
-        })
+        .filter(|(name, status)| status != "passed" && !expected_marks.contains(&name.as_str()))
         .map(|(name, status)| format!("{name}: {status}"))
         .collect();
-    let unexpectedly_passing: Vec<&str> = cannot_pass
-        .iter()
-        .filter(|(marked, _)| {
-            statuses
-                .iter()
-                .any(|(name, status)| name == marked && status == "passed")
-        })
-        .map(|(marked, _)| *marked)
-        .collect();
-    assert!(
-        unexpectedly_passing.is_empty(),
-        "{label}: scripts marked as failing now pass (unmark them): {unexpectedly_passing:?}"
-    );
     assert!(
         failures.is_empty(),
         "{label}: {} of {} portable scripts failed:\n{}",
@@ -140,7 +107,27 @@ fn assert_pass_except(label: &str, args: &[String], cannot_pass: &[(&str, &str)]
         statuses.len(),
         failures.join("\n")
     );
+    for marked in expected_marks {
+        let (_, status) = statuses
+            .iter()
+            .find(|(name, _)| name == marked)
+            .unwrap_or_else(|| panic!("{marked} did not run"));
+        assert!(
+            status.starts_with("expected_failure: cannot pass on "),
+            "{label}: {marked} should fail as its cannot-pass mark says: {status}"
+        );
+    }
 }
+
+fn assert_all_pass(label: &str, args: &[String]) {
+    assert_pass_except(label, args, &[]);
+}
+
+/// The portable scripts marked `// cannot-pass: lwip:` (docs/stacks.md, lwIP's deviations).
+const MARKED_FOR_LWIP: &[&str] = &["syn_retransmission_backoff.pkt", "zero_window_probe.pkt"];
+
+/// The portable scripts marked `// cannot-pass: gvisor:` (docs/stacks.md, gVisor's bugs).
+const MARKED_FOR_GVISOR: &[&str] = &["keepalive.pkt"];
 
 #[test]
 fn there_are_at_least_twenty_portable_scripts() {
@@ -167,7 +154,7 @@ fn portable_scripts_pass_on_lwip_except_the_marked_ones() {
     assert_pass_except(
         "lwip",
         &[format!("--so_filename={}", library.display())],
-        LWIP_CANNOT_PASS,
+        MARKED_FOR_LWIP,
     );
 }
 
@@ -182,12 +169,12 @@ fn portable_scripts_pass_on_lwip_with_ipv4_mapped_sockets() {
             format!("--so_filename={}", library.display()),
             "--ip_version=ipv4-mapped-ipv6".to_string(),
         ],
-        LWIP_CANNOT_PASS,
+        MARKED_FOR_LWIP,
     );
 }
 
 /// stacks/lwip/tests: scripts that pin lwIP's own behaviour where it deviates (the reasons of
-/// [`LWIP_CANNOT_PASS`]), all passing on lwIP.
+/// [`MARKED_FOR_LWIP`]), all passing on lwIP.
 #[test]
 fn lwip_deviation_scripts_pass_on_lwip() {
     let library = lwip_adapter();
@@ -260,6 +247,6 @@ fn portable_scripts_pass_on_gvisor_except_the_marked_ones() {
     assert_pass_except(
         "gvisor",
         &[format!("--so_filename={}", library.display())],
-        GVISOR_CANNOT_PASS,
+        MARKED_FOR_GVISOR,
     );
 }

@@ -4,7 +4,6 @@
 //! rendered here as the plain-text table printed after the summary line; the JSON and HTML
 //! reports render the same rows.
 
-use crate::verdict::Failure;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -107,10 +106,11 @@ impl CompareMatrix {
             cell.status = run.status;
             cell.verdict = verdict_word(run.status);
             cell.message = run.message.clone();
-            cell.brief = run
-                .failure
-                .as_ref()
-                .map_or_else(|| run.message.clone(), Failure::brief);
+            // An expected failure's message says why it was expected (a stack's mark).
+            cell.brief = match (&run.failure, run.status) {
+                (Some(failure), status) if status != Status::ExpectedFailure => failure.brief(),
+                _ => run.message.clone(),
+            };
             cell.run_index = Some(index);
         }
         for row in &mut rows {

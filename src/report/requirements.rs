@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::catalog::requirements::{Observable, Requirement};
 
-use super::{RunRecord, SuiteResult};
+use super::{RunRecord, Status, SuiteResult};
 
 /// The column name when the suite compares no targets.
 const THE_TARGET: &str = "result";
@@ -44,7 +44,7 @@ pub struct RequirementRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct RequirementCell {
     pub target: String,
-    /// `pass`, `FAIL` or `not run`.
+    /// `pass`, `FAIL`, `xfail` (a failure the script expects on this stack) or `not run`.
     pub verdict: &'static str,
     /// The first run that did not pass: `SCRIPT (VARIANT): MESSAGE`.
     pub evidence: Option<String>,
@@ -143,7 +143,16 @@ impl RequirementRow {
                     .iter()
                     .filter(|run| run.target.as_deref().unwrap_or(THE_TARGET) == target)
                     .collect();
-                let failing = on_target.iter().find(|run| !run.status.is_ok());
+                // A failure first; else a failure the script expected on this stack (its
+                // `// cannot-pass:` reason is the message): the requirement is not met either.
+                let failing = on_target
+                    .iter()
+                    .find(|run| !run.status.is_ok())
+                    .or_else(|| {
+                        on_target
+                            .iter()
+                            .find(|run| run.status == Status::ExpectedFailure)
+                    });
                 let (verdict, evidence) = match failing {
                     _ if on_target.is_empty() => ("not run", None),
                     Some(run) => {
@@ -152,8 +161,12 @@ impl RequirementRow {
                             .as_ref()
                             .map(|v| format!(" ({v})"))
                             .unwrap_or_default();
+                        let word = match run.status {
+                            Status::ExpectedFailure => "xfail",
+                            _ => "FAIL",
+                        };
                         (
-                            "FAIL",
+                            word,
                             Some(format!("{}{variant}: {}", run.script, run.message)),
                         )
                     }
@@ -185,7 +198,6 @@ fn list_or_none(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::tests::sample_run;
-    use super::super::Status;
     use super::*;
 
     #[test]

@@ -88,8 +88,14 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
             return 1;
         }
     };
+    let suite_library = command_line
+        .settings
+        .iter()
+        .find(|setting| setting.name == "so_filename")
+        .and_then(|setting| setting.value.as_deref())
+        .map(Path::new);
     let runs = match plan::plan_runs(&command_line.scripts, &options.variants) {
-        Ok(runs) => plan::on_targets(runs, &targets),
+        Ok(runs) => plan::for_stacks(plan::on_targets(runs, &targets), suite_library),
         Err(e) => {
             eprintln!("stackdrill: error: {e}");
             return 1;
@@ -545,9 +551,10 @@ impl Runner<'_> {
             ),
             (ChildExit::TimedOut, expectation, _) => {
                 let message = format!("timed out after {} s", self.options.timeout.as_secs_f64());
-                match expectation {
-                    Expectation::Timeout => (Status::ExpectedFailure, message),
-                    _ => (Status::TimedOut, message),
+                if expectation.accepts_timeout() {
+                    (Status::ExpectedFailure, message)
+                } else {
+                    (Status::TimedOut, message)
                 }
             }
             (ChildExit::Signal(number), _, _) => (
@@ -559,6 +566,13 @@ impl Runner<'_> {
             ),
             (ChildExit::Interrupted, _, _) => (Status::NotRun, "interrupted".to_string()),
             (ChildExit::NotStarted(why), _, _) => (Status::Failed, why.clone()),
+        };
+        // An expected failure for a stack's known shortcoming says which, before its error.
+        let message = match (&run.expectation, status) {
+            (Expectation::CannotPass(mark), Status::ExpectedFailure) => {
+                format!("cannot pass on {}: {}; {message}", mark.stack, mark.reason)
+            }
+            _ => message,
         };
         RunRecord {
             script: run.name.clone(),
@@ -778,6 +792,7 @@ mod tests {
             variant: None,
             target: None,
             expectation: Expectation::Pass,
+            cannot_pass: Vec::new(),
             requirements: Vec::new(),
             estimated: Duration::from_secs(secs),
         };

@@ -11,7 +11,7 @@ use crate::cli::OptionSetting;
 use crate::script::ast::EventTime;
 
 use super::compare::CompareTarget;
-use super::expect::Expectation;
+use super::expect::{self, CannotPass, Expectation};
 use super::scripts_under;
 use super::variants::{Variant, VariantSelection};
 
@@ -27,6 +27,8 @@ pub struct PlannedRun {
     /// The `--compare` target, or `None` when the suite compares none.
     pub target: Option<CompareTarget>,
     pub expectation: Expectation,
+    /// The stacks the script says it cannot pass (`// cannot-pass: STACK: REASON`).
+    pub cannot_pass: Vec<CannotPass>,
     /// The requirements the script's tags say it checks (`// requirement: ...`).
     pub requirements: Vec<Requirement>,
     /// The script's own length (time of its last event).
@@ -57,6 +59,7 @@ pub fn plan_runs(
             let source = std::fs::read_to_string(&script)
                 .map_err(|e| format!("{}: cannot read script: {e}", script.display()))?;
             let expectation = Expectation::of_script(&script, &source)?;
+            let cannot_pass = expect::cannot_pass_marks(&script, &source)?;
             let requirements = super::requirement_tags::of_script(&script, &source)?;
             let absolute =
                 std::path::absolute(&script).map_err(|e| format!("{}: {e}", script.display()))?;
@@ -69,6 +72,7 @@ pub fn plan_runs(
                     variant,
                     target: None,
                     expectation: expectation.clone(),
+                    cannot_pass: cannot_pass.clone(),
                     requirements: requirements.clone(),
                     estimated,
                 });
@@ -92,6 +96,22 @@ pub fn on_targets(runs: Vec<PlannedRun>, targets: &[CompareTarget]) -> Vec<Plann
             })
         })
         .collect()
+}
+
+/// Each run expected to fail where its script is marked `// cannot-pass:` for the stack it
+/// runs on: its `--compare` target's, else the suite's (`suite_library`, or the kernel).
+pub fn for_stacks(mut runs: Vec<PlannedRun>, suite_library: Option<&Path>) -> Vec<PlannedRun> {
+    for run in &mut runs {
+        let library = match &run.target {
+            Some(target) => target.library.as_deref(),
+            None => suite_library,
+        };
+        let stack = expect::stack_name(library);
+        if let Some(mark) = run.cannot_pass.iter().find(|mark| mark.stack == stack) {
+            run.expectation = Expectation::CannotPass(mark.clone());
+        }
+    }
+    runs
 }
 
 /// The script time of the last event, parsed with the `--define`s among the variant's
@@ -162,6 +182,40 @@ mod tests {
         .unwrap();
         let estimates: Vec<Duration> = runs.iter().map(|run| run.estimated).collect();
         assert_eq!(estimates, [Duration::from_secs(3); 2]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_cannot_pass_mark_applies_on_its_stack_only() {
+        let dir = std::env::temp_dir().join(format!("stackdrill-plan-x-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        write(
+            &dir,
+            "backoff.pkt",
+            "// cannot-pass: lwip: no backoff\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+        );
+        let runs = plan_runs(std::slice::from_ref(&dir), &VariantSelection::AsGiven).unwrap();
+        let target = |label: &str, library: Option<&str>| CompareTarget {
+            label: label.to_string(),
+            library: library.map(PathBuf::from),
+            flags: None,
+        };
+        let compared = for_stacks(
+            on_targets(
+                runs.clone(),
+                &[
+                    target("kernel", None),
+                    target("so:lwip", Some("/x/libstackdrill_lwip.so")),
+                ],
+            ),
+            None,
+        );
+        let expected: Vec<String> = compared.iter().map(|r| r.expectation.describe()).collect();
+        assert_eq!(expected, ["pass", "fail on lwip (cannot pass: no backoff)"]);
+        let on_lwip = for_stacks(runs.clone(), Some(Path::new("build/libstackdrill_lwip.so")));
+        assert!(matches!(on_lwip[0].expectation, Expectation::CannotPass(_)));
+        let on_smoltcp = for_stacks(runs, Some(Path::new("libstackdrill_smoltcp.so")));
+        assert!(matches!(on_smoltcp[0].expectation, Expectation::Pass));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
