@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Google's packetdrill corpus (3 variants, as run_all.py does) against a userspace stack
-# and prints a Markdown table for docs/stacks.md: every script's verdict per variant, its first
-# error, and a category saying why it fails, then counts per category.
+# and prints Markdown for docs/corpus/STACK.md: counts of failing runs per category (why they
+# fail, from each run's first error), then every script's verdict per variant, its first error
+# and its category. STACK is the library's name as `// cannot-pass:` marks use it
+# (libstackdrill_lwip.so: lwip).
 #
 # usage: scripts/corpus-on-stack.sh [LIBRARY.so [SO_FLAGS]]   (default: the smoltcp adapter)
 set -euo pipefail
@@ -24,19 +26,21 @@ report, library = json.load(open(sys.argv[1])), sys.argv[2]
 # First matching rule names the category of a failure (its first error line).
 CATEGORIES = [
     ("PSP (wire mode only)", r"PSP requires wireserver"),
-    ("option not in smoltcp", r"(setsockopt|getsockopt) call: .*errno 92|Protocol not available"),
+    ("socket option the stack does not have", r"(setsockopt|getsockopt) call: .*errno 92|Protocol not available"),
     ("call not implemented", r"does not implement"),
     ("socket type or family", r"socket call: .*(Protocol not supported|Address family|errno 9[34])"),
-    ("Linux TCP options / negotiation", r"bad outbound TCP options|tcp_ece|tcp_cwr|ECN"),
+    ("TCP options: Linux's order, values (window scale, MSS), ECN", r"bad outbound TCP options|bad value in outbound TCP option|tcp_ece|tcp_cwr|ECN"),
     ("TCP Fast Open", r"fastopen|MSG_FASTOPEN|TCP_FASTOPEN|sendto call: Expected errno 115"),
-    ("segment sizes (Linux cwnd, TSO, MSS)", r"total_length|payload_len|payload: expected"),
+    ("segment sizes (Linux's cwnd, TSO, MSS)", r"total_length|payload_len|payload: expected"),
     ("sequence / ack / window values", r"live packet field tcp_(seq|ack_seq|window)"),
     ("PSH / FIN flag placement", r"tcp_(psh|fin)"),
-    ("retransmission and timer timing (RTO min 1 s, delayed ACK 10 ms)", r"timing error"),
-    ("a packet Linux sends that smoltcp does not", r"Timed out waiting for packet"),
-    ("a packet smoltcp sends that Linux does not", r"live packet field"),
+    ("timing of retransmissions and timers (RTO, delayed ACK)", r"timing error"),
+    ("a packet Linux sends that the stack does not", r"Timed out waiting for packet"),
+    ("another packet field", r"live packet field"),
     ("tcp_info / %{ }% assertions", r"AssertionError|tcpi_|code"),
     ("errno or result of a call", r"Expected (result|errno|non-negative)"),
+    ("value a call fills in (getsockopt, ioctl)", r"Bad (getsockopt|ioctl) optval"),
+    ("a call blocks where Linux's returns", r"call blocked|did not return within"),
 ]
 
 def category(run):
