@@ -10,6 +10,11 @@ pub trait Clock: Send + Sync {
     fn wait_until(&self, deadline_usecs: i64);
     /// Picks script time 0 (now, or a moment close to it that suits the stack).
     fn start_usecs(&self) -> i64;
+    /// Whether stackdrill moves this clock itself (a userspace stack's virtual time): then
+    /// nothing waits for the host's time, and real-time scheduling buys nothing.
+    fn is_virtual(&self) -> bool {
+        false
+    }
     /// Why the clock stopped working, if it did (a userspace stack's clock can fail).
     fn fault(&self) -> Option<String> {
         None

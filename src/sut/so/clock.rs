@@ -48,6 +48,13 @@ impl Clock for StackClock {
         self.now_usecs()
     }
 
+    fn is_virtual(&self) -> bool {
+        ask(&self.requests, Query::IsVirtual).unwrap_or_else(|e| {
+            self.record(e);
+            false
+        })
+    }
+
     fn fault(&self) -> Option<String> {
         self.fault.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::mpsc::{
-    channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError,
+    channel, sync_channel, Receiver, RecvTimeoutError, Sender, SyncSender,
 };
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -61,6 +61,8 @@ pub enum Query {
     Receive(Option<i64>, Answer<Option<(Vec<u8>, i64)>>),
     /// The stack's clock now.
     Now(Answer<i64>),
+    /// Whether the stack's clock is virtual (moved by stackdrill, not by the host's time).
+    IsVirtual(Answer<bool>),
     /// Let time pass until the deadline (on the stack's clock).
     WaitUntil(i64, Answer<()>),
     /// The `%{ }%` snapshot of one live fd, taken through the stack's getsockopt.
@@ -339,16 +341,18 @@ impl Driver {
     /// call that finished. A call that neither returns nor sleeps within CALL_DEADLINE is
     /// failed, and the worker is given nothing more.
     fn settle(&mut self) -> Result<(), String> {
-        // Short pauses first (a call returns in microseconds), then up to 1 ms apart: a call
-        // spinning for its whole deadline must not cost a core of /proc reads too.
+        // Short waits first (a call returns in microseconds), then up to 1 ms apart: a call
+        // spinning for its whole deadline must not cost a core of /proc reads too. Waiting on
+        // the channel, not sleeping, so that a call that returns is seen at once (a sleep of
+        // 10 µs lasts 60 or more, and every call of a script paid it).
         let mut pause = Duration::from_micros(10);
         while let Some(flight) = &self.in_flight {
-            match self.done.try_recv() {
+            match self.done.recv_timeout(pause) {
                 Ok(()) => {
                     self.forward(Ok(()));
                     return Ok(());
                 }
-                Err(TryRecvError::Disconnected) => {
+                Err(RecvTimeoutError::Disconnected) => {
                     let name = flight.name.clone();
                     self.worker_stuck = true;
                     self.forward(Err(format!(
@@ -356,7 +360,7 @@ impl Driver {
                     )));
                     return Ok(());
                 }
-                Err(TryRecvError::Empty) => {}
+                Err(RecvTimeoutError::Timeout) => {}
             }
             if self.worker.asleep_inside(thread_asleep_steadily) {
                 return Ok(());
@@ -371,7 +375,6 @@ impl Driver {
                 self.forward(Err(message));
                 return Ok(());
             }
-            std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
         }
         Ok(())
@@ -477,6 +480,9 @@ impl Driver {
             Query::Receive(deadline, answer) => {
                 let result = self.receive(deadline);
                 let _ = answer.send(result);
+            }
+            Query::IsVirtual(answer) => {
+                let _ = answer.send(Ok(self.stack.has_clock()));
             }
             Query::Now(answer) => {
                 let result = self.now();
