@@ -7,11 +7,33 @@ mod common;
 
 /// Where Linux (with its default settings) deviates from a requirement: the script, and the
 /// start of the error it fails with. docs/conformance.md explains each.
-const LINUX_DEVIATIONS: [(&str, &str); 1] = [(
-    "syn-retransmission-backs-off.pkt",
-    "syn-retransmission-backs-off.pkt:12: error handling packet: timing error: expected \
-     outbound packet at 3.0",
-)];
+const LINUX_DEVIATIONS: [(&str, &str); 5] = [
+    (
+        "syn-retransmission-backs-off.pkt",
+        "syn-retransmission-backs-off.pkt:12: error handling packet: timing error: expected \
+         outbound packet at 3.0",
+    ),
+    (
+        "rto-is-at-least-one-second.pkt",
+        "rto-is-at-least-one-second.pkt:15: error handling packet: timing error: expected \
+         outbound packet at 1.",
+    ),
+    (
+        "initial-window-is-at-most-four-segments.pkt",
+        "initial-window-is-at-most-four-segments.pkt:18: error handling packet: timing error: \
+         expected outbound packet at 0.",
+    ),
+    (
+        "slow-start-grows-one-segment-per-stretch-ack.pkt",
+        "slow-start-grows-one-segment-per-stretch-ack.pkt:22: error handling packet: timing \
+         error: expected outbound packet at 0.",
+    ),
+    (
+        "segment-without-timestamp-is-dropped.pkt",
+        "segment-without-timestamp-is-dropped.pkt:17: runtime error in read call: Expected \
+         result -1 but got 100",
+    ),
+];
 
 #[test]
 fn the_kernel_meets_every_tagged_requirement_but_its_documented_deviations() {

@@ -29,9 +29,11 @@ const RFC9293_LEVELS: [(&str, &str); 4] = [
     ("REC", "I"),
 ];
 
-/// The other RFCs a conformance suite usually covers; their tags name a section.
-pub const OTHER_RFCS: [u32; 11] = [
-    1122, 1337, 2018, 2883, 3042, 5681, 5961, 6298, 6582, 6691, 7323,
+/// The other RFCs a conformance suite usually covers; their tags name a section. RFC 6928
+/// (the initial window of 10 segments Linux uses, beyond RFC 5681 3.1's bound) is among them
+/// so that a script can check it apart from RFC 5681.
+pub const OTHER_RFCS: [u32; 12] = [
+    1122, 1337, 2018, 2883, 3042, 5681, 5961, 6298, 6582, 6691, 6928, 7323,
 ];
 
 /// One requirement a script checks. Ordered as RFC 9293 lists them (MUST, SHLD, MAY, REC, each
@@ -200,6 +202,10 @@ mod tests {
         assert!(Requirement::parse("RFC793 3.4")
             .unwrap_err()
             .contains("not among the RFCs"));
+        assert_eq!(
+            Requirement::parse("RFC6928 2").unwrap().to_string(),
+            "RFC6928 2"
+        );
         assert!(Requirement::parse("RFC5961 3..2").is_err());
         assert!(Requirement::parse("MUST-13").is_err());
     }
