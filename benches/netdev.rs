@@ -125,7 +125,7 @@ fn child(mode: &str, iterations: usize) -> Result<String, String> {
     let addresses = Addresses::from_config(&config)?;
     let choice = sut::choose(&config)?;
     let opening = Instant::now();
-    let mut backend = sut::open(&choice, &config, &addresses)?;
+    let mut backend = sut::open(&choice, &config, &addresses, &[])?;
     let open = opening.elapsed();
     let (IpAddr::V4(local), IpAddr::V4(remote)) = (addresses.local_ip, addresses.remote_ip) else {
         return Err("IPv4 addresses expected".to_string());

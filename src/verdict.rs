@@ -293,6 +293,8 @@ pub enum CommandRole {
     Event,
     /// The script's init command (before time 0).
     Init,
+    /// One of `--init_scripts`' commands (before the script's own init command).
+    InitScript,
     /// The script's cleanup command (after the events).
     Cleanup,
 }
@@ -376,6 +378,9 @@ impl Failure {
             } => match role {
                 CommandRole::Event => format!("error executing `{command}` command: {message}"),
                 CommandRole::Init => format!("error executing init command: {message}"),
+                CommandRole::InitScript => {
+                    format!("error executing --init_scripts command `{command}`: {message}")
+                }
                 CommandRole::Cleanup => format!("error executing cleanup command: {message}"),
             },
             FailureKind::CodeData { message } => format!("runtime error in code: {message}"),
@@ -484,6 +489,37 @@ pub fn write_for_parent(verdict: &Verdict) {
     if let Ok(json) = serde_json::to_string(verdict) {
         let _ = std::fs::write(path, json);
     }
+}
+
+/// Writes what the run recorded of its stack's setting (kernel release, TCP settings) beside
+/// the verdict file the suite asked for (`FILE.environment`); nothing when run by hand.
+pub fn write_environment_for_parent(environment: &std::collections::BTreeMap<String, String>) {
+    let Some(path) = std::env::var_os(VERDICT_FILE_ENV) else {
+        return;
+    };
+    if let Ok(json) = serde_json::to_string(environment) {
+        let _ = std::fs::write(environment_path(Path::new(&path)), json);
+    }
+}
+
+/// What a child wrote with [`write_environment_for_parent`] beside `verdict_file` (empty when
+/// nothing), removing the file.
+pub fn take_environment_from_child(
+    verdict_file: &Path,
+) -> std::collections::BTreeMap<String, String> {
+    let path = environment_path(verdict_file);
+    let environment = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let _ = std::fs::remove_file(path);
+    environment
+}
+
+fn environment_path(verdict_file: &Path) -> std::path::PathBuf {
+    let mut name = verdict_file.as_os_str().to_owned();
+    name.push(".environment");
+    name.into()
 }
 
 /// The verdict a child wrote to `path`, if it wrote one that reads back.

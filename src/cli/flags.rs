@@ -558,6 +558,13 @@ pub const FLAGS: &[Flag<Config>] = &[
         "(stackdrill) the DPDK device: any vdev (net_tap0,iface=x) or a PCI address",
         |c, v| values::non_empty(v, "a device").map(|d| c.dpdk_devargs = Some(d)),
     ),
+    Flag::switch(
+        "inherit_sysctls",
+        "(stackdrill) keep the TCP settings a new network namespace copies from the host \
+         (default congestion control, tcp_rmem, tcp_wmem) instead of resetting them to the \
+         kernel's own defaults",
+        |c| c.inherit_sysctls = true,
+    ),
     Flag::value(
         "neighbour_answers",
         "on|off",

@@ -185,6 +185,9 @@ pub struct Config {
     /// (stackdrill) `--neighbour_answers`: whether the peer of a layer-2 wire answers the
     /// stack's neighbour queries itself.
     pub neighbour_answers: bool,
+    /// `--inherit_sysctls`: keep the TCP settings a new namespace copies from the host instead
+    /// of the kernel's defaults.
+    pub inherit_sysctls: bool,
 }
 
 impl Default for Config {
@@ -243,6 +246,7 @@ impl Default for Config {
             dpdk_eal_args: Vec::new(),
             dpdk_devargs: None,
             neighbour_answers: false,
+            inherit_sysctls: false,
         };
         for flag in FLAGS {
             flag.apply_default(&mut config);

@@ -55,6 +55,19 @@ pub fn render(suite: &SuiteResult) -> String {
     if let Some(matrix) = CompareMatrix::of(suite) {
         render_matrix(&matrix, suite, &mut page);
     }
+    let environment = suite.common_environment();
+    if !environment.is_empty() {
+        page.push_str("<h2>Environment</h2>\n<table>");
+        for (name, value) in &environment {
+            let _ = write!(
+                page,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(name),
+                escape(value)
+            );
+        }
+        page.push_str("</table>\n");
+    }
 
     let comparing = !suite.targets.is_empty();
     page.push_str("<h2>Runs</h2>\n<table><tr><th>script</th><th>variant</th>");
@@ -285,6 +298,10 @@ mod tests {
         assert!(page.contains("passed (attempt 2)"));
         assert!(!page.contains("<script"));
         assert!(!page.contains("<h2>Comparison</h2>"));
+        assert!(page.contains(
+            "<h2>Environment</h2>\n<table><tr><th>kernel</th><td>6.18</td></tr>\
+             <tr><th>net.ipv4.tcp_rmem</th><td>4096 131072 6291456</td></tr></table>"
+        ));
     }
 
     #[test]

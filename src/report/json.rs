@@ -29,6 +29,9 @@ struct Summary {
     cpu_secs: f64,
     jobs: usize,
     interrupted: bool,
+    /// What every run recorded alike of its stack's setting (kernel release, TCP settings);
+    /// each run has its own under `runs[].environment`.
+    environment: std::collections::BTreeMap<String, String>,
 }
 
 /// The report as pretty-printed JSON.
@@ -38,6 +41,7 @@ pub fn render(suite: &SuiteResult) -> String {
             line: suite.summary_line(),
             counts: suite.counts(),
             wall_secs: suite.wall.as_secs_f64(),
+            environment: suite.common_environment(),
             cpu_secs: suite.cpu().as_secs_f64(),
             jobs: suite.jobs,
             interrupted: suite.interrupted,
@@ -66,6 +70,11 @@ mod tests {
         assert_eq!(value["runs"][2]["attempts"], 2);
         assert!(value.get("compare").is_none());
         assert_eq!(value["runs"][0]["target"], serde_json::Value::Null);
+        assert_eq!(value["summary"]["environment"]["kernel"], "6.18");
+        assert_eq!(
+            value["runs"][3]["environment"]["net.ipv4.tcp_rmem"],
+            "4096 131072 6291456"
+        );
     }
 
     #[test]

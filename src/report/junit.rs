@@ -2,9 +2,11 @@
 //! testsuite, one testcase per script × variant (× `--compare` target, named in the case). Failures carry the message and the whole
 //! failure text; timeouts and crashes are errors; expected failures and runs an interruption
 //! stopped are skipped with the reason; a pass that needed a retry keeps its failed attempts as
-//! flaky failures.
+//! flaky failures. The kernel's release and TCP settings the runs recorded are `<properties>`.
 
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
+use quick_junit::{
+    NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
+};
 
 use super::{RunRecord, Status, SuiteResult};
 
@@ -13,7 +15,24 @@ pub fn render(suite: &SuiteResult) -> String {
     let mut report = Report::new("stackdrill");
     let mut test_suite = TestSuite::new("stackdrill");
     test_suite.set_time(suite.wall);
-    test_suite.add_test_cases(suite.runs.iter().map(test_case));
+    // The setting every run shared as the suite's properties; what a run had otherwise, as
+    // its own.
+    let common = suite.common_environment();
+    test_suite.add_properties(
+        common
+            .iter()
+            .map(|(name, value)| Property::new(name.as_str(), value.as_str())),
+    );
+    test_suite.add_test_cases(suite.runs.iter().map(|run| {
+        let mut case = test_case(run);
+        case.add_properties(
+            run.environment
+                .iter()
+                .filter(|(name, value)| common.get(*name) != Some(value))
+                .map(|(name, value)| Property::new(name.as_str(), value.as_str())),
+        );
+        case
+    }));
     report.add_test_suite(test_suite);
     report.set_time(suite.wall);
     let xml = report
@@ -136,6 +155,21 @@ mod tests {
             xml.contains("<testsuites name=\"stackdrill\" tests=\"5\" failures=\"1\" errors=\"1\"")
         );
         assert!(xml.contains("<testsuite name=\"stackdrill\" tests=\"5\" skipped=\"1\""));
+        // The setting every run shared, once, as the suite's properties.
+        let suite = &parsed.test_suites[0];
+        let properties: Vec<(&str, &str)> = suite
+            .properties
+            .iter()
+            .map(|p| (p.name.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            properties,
+            [
+                ("kernel", "6.18"),
+                ("net.ipv4.tcp_rmem", "4096 131072 6291456")
+            ]
+        );
+        assert!(cases.iter().all(|case| case.properties.is_empty()));
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub struct RunRecord {
     pub earlier_failures: Vec<String>,
     /// How to run it again by hand.
     pub command: String,
+    /// The stack's setting the run recorded: for the kernel its release (`kernel`) and the TCP
+    /// settings of the run's namespace (`net.ipv4.tcp_rmem`...).
+    pub environment: std::collections::BTreeMap<String, String>,
     /// How late (µs) the run injected its latest inbound packet, when it injected any.
     pub injection_delay_max_us: Option<i64>,
     /// The run's capture, when `--pcap_dir` was given.
@@ -138,6 +141,24 @@ pub struct Counts {
 }
 
 impl SuiteResult {
+    /// The environment entries every run that recorded one agrees on (the kernel's release and
+    /// TCP settings, as a whole suite on one machine normally shares them).
+    pub fn common_environment(&self) -> std::collections::BTreeMap<String, String> {
+        let mut recorded = self
+            .runs
+            .iter()
+            .map(|run| &run.environment)
+            .filter(|environment| !environment.is_empty());
+        let Some(first) = recorded.next() else {
+            return Default::default();
+        };
+        let mut common = first.clone();
+        for environment in recorded {
+            common.retain(|name, value| environment.get(name) == Some(value));
+        }
+        common
+    }
+
     pub fn counts(&self) -> Counts {
         let mut counts = Counts {
             total: self.runs.len(),
@@ -235,6 +256,13 @@ pub(crate) mod tests {
             attempts: 1,
             earlier_failures: Vec::new(),
             command: format!("cd /s && stackdrill {script}"),
+            environment: [
+                ("kernel", "6.18"),
+                ("net.ipv4.tcp_rmem", "4096 131072 6291456"),
+            ]
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect(),
             injection_delay_max_us: Some(12),
             pcap: None,
             failure: None,

@@ -61,9 +61,16 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), Failure> {
             message: message.to_string(),
         }));
     }
-    let backend = crate::sut::open(&loaded.backend, config, &network).map_err(setup)?;
+    let backend =
+        crate::sut::open(&loaded.backend, config, &network, &host_files(path)).map_err(setup)?;
 
+    crate::verdict::write_environment_for_parent(&backend.environment);
     let command_env = command::defines_for_commands(&loaded.defines());
+    // As packetdrill: `--init_scripts` before each script, here inside the run's namespaces.
+    for init_script in &config.init_scripts {
+        command::run_shell_command(init_script, directory, &command_env)
+            .map_err(|e| command_failed(CommandRole::InitScript, init_script, e))?;
+    }
     if let Some(init) = &script.init_command {
         command::run_shell_command(&init.text, directory, &command_env)
             .map_err(|e| command_failed(CommandRole::Init, &init.text, e))?;
@@ -158,10 +165,31 @@ impl Drop for RunFiles {
     }
 }
 
+/// What the run must still reach in the host's /tmp once it has its own (see
+/// `sut::private_tmp`): the script's directory (its commands run there and name files next to
+/// it; the script alone when it sits directly in /tmp), and the files a suite's runner reads
+/// back (verdict, injection log).
+fn host_files(script_path: &Path) -> Vec<std::path::PathBuf> {
+    let script = std::path::absolute(script_path).unwrap_or_else(|_| script_path.to_path_buf());
+    let mut keep = match script.parent() {
+        Some(directory) if directory != Path::new("/tmp") => vec![directory.to_path_buf()],
+        _ => vec![script],
+    };
+    keep.extend(
+        [crate::verdict::VERDICT_FILE_ENV, INJECTION_LOG_ENV]
+            .iter()
+            .filter_map(|variable| std::env::var_os(variable).map(std::path::PathBuf::from)),
+    );
+    keep
+}
+
+/// Names the file of [`write_injection_log`].
+pub const INJECTION_LOG_ENV: &str = "STACKDRILL_INJECTION_LOG";
+
 /// With `STACKDRILL_INJECTION_LOG=FILE`, every inbound packet's scheduled and actual script
 /// time (µs) is appended to FILE, one `scheduled actual` line each (scripts/bench-injection.sh).
 fn write_injection_log(log: &[(i64, i64)]) {
-    let Some(path) = std::env::var_os("STACKDRILL_INJECTION_LOG") else {
+    let Some(path) = std::env::var_os(INJECTION_LOG_ENV) else {
         return;
     };
     let text: String = log

@@ -117,7 +117,8 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
             return 1;
         }
     }
-    let scratch = std::env::temp_dir().join(format!("stackdrill-suite-{}", std::process::id()));
+    sweep_stale_scratch(&std::env::temp_dir());
+    let scratch = std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
     if let Err(e) = std::fs::create_dir_all(&scratch) {
         eprintln!(
             "stackdrill: error: cannot create {}: {e}",
@@ -187,6 +188,34 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         status = 128 + interrupted_by as i32;
     }
     status
+}
+
+/// A suite's scratch folder in the temporary directory: this, then the runner's PID.
+const SCRATCH_PREFIX: &str = "stackdrill-suite-";
+
+/// Removes the scratch folders of suites whose runner is gone (killed with SIGKILL, it could
+/// not remove its own); a folder whose PID is alive is left alone, whoever has the PID now.
+fn sweep_stale_scratch(temp_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(temp_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(SCRATCH_PREFIX))
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let gone = matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(nix::errno::Errno::ESRCH)
+        );
+        if gone && pid > 0 {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A zygote for the suite's runs when the stack has a process-wide start-up to share (DPDK's
@@ -431,6 +460,7 @@ impl Runner<'_> {
         );
         let verdict = verdict::read_from_child(&verdict_file);
         let mut record = self.record(run, outcome, verdict);
+        record.environment = verdict::take_environment_from_child(&verdict_file);
         record.injection_delay_max_us = largest_injection_delay(&injection_log);
         let _ = std::fs::remove_file(&injection_log);
         let _ = std::fs::remove_file(&verdict_file);
@@ -589,6 +619,7 @@ impl Runner<'_> {
             attempts: 1,
             earlier_failures: Vec::new(),
             command: String::new(),
+            environment: Default::default(),
             injection_delay_max_us: None,
             pcap: self
                 .pcap_path(run)
@@ -782,6 +813,22 @@ mod tests {
                 },
             },
         )
+    }
+
+    #[test]
+    fn stale_scratch_folders_are_swept_and_live_ones_kept() {
+        let temp = std::env::temp_dir().join(format!("stackdrill-sweep-{}", std::process::id()));
+        // PID 2^22+1 is above pid_max's largest value, so it is never alive.
+        let dead = temp.join(format!("{SCRATCH_PREFIX}4194305"));
+        let alive = temp.join(format!("{SCRATCH_PREFIX}{}", std::process::id()));
+        let other = temp.join("stackdrill-suite-notapid");
+        for dir in [&dead, &alive, &other] {
+            std::fs::create_dir_all(dir.join("0")).unwrap();
+        }
+        sweep_stale_scratch(&temp);
+        assert!(!dead.exists());
+        assert!(alive.exists() && other.exists());
+        std::fs::remove_dir_all(&temp).unwrap();
     }
 
     #[test]

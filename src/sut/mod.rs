@@ -24,6 +24,7 @@ pub mod kernel;
 pub mod netdev;
 pub mod network;
 pub mod packet_socket;
+pub mod private_tmp;
 pub mod so;
 pub mod socket_info;
 pub mod target;
@@ -170,18 +171,28 @@ pub struct Backend {
     pub clock: Arc<dyn Clock>,
     /// What introspection and `%{ }%` code blocks read.
     pub view: Arc<dyn StackView>,
+    /// What the reports record of the stack's setting for this run (the kernel's release and
+    /// TCP settings; empty for a userspace stack).
+    pub environment: std::collections::BTreeMap<String, String>,
 }
 
 /// Sets up the chosen stack for one run: keeps the run on a CPU if asked, enters a private
 /// network namespace (every run has its own, whatever the stack: it also isolates the scripts'
 /// commands), then builds the backend. Call it before starting any other thread, so that they
 /// all inherit the CPU and the namespace.
-pub fn open(choice: &Choice, config: &Config, network: &Addresses) -> Result<Backend, String> {
+pub fn open(
+    choice: &Choice,
+    config: &Config,
+    network: &Addresses,
+    keep: &[std::path::PathBuf],
+) -> Result<Backend, String> {
     // `--pin_cpu=start` is for the kernel's timers; a userspace stack keeps its own time.
     let kernel = matches!(choice, Choice::Kernel { .. });
     crate::sched::cpu::pin_run(config.pin_cpu, kernel)?;
     kernel::netns::enter_private_namespace()
         .map_err(|e| format!("cannot create a private network namespace: {e}"))?;
+    private_tmp::enter(&paths_the_run_keeps(choice, config, keep))
+        .map_err(|e| format!("cannot give the run a private /tmp: {e}"))?;
     let backend = match choice {
         Choice::Kernel { wire } => kernel::open(wire, config, network)?,
         Choice::SharedObject {
@@ -198,6 +209,21 @@ pub fn open(choice: &Choice, config: &Config, network: &Addresses) -> Result<Bac
     }
 }
 
+/// The host paths a run reads or writes after [`private_tmp::enter`]: its pcap, the library it
+/// loads, and the caller's `keep`.
+fn paths_the_run_keeps(
+    choice: &Choice,
+    config: &Config,
+    keep: &[std::path::PathBuf],
+) -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<std::path::PathBuf> = config.pcap_file.iter().cloned().collect();
+    if let Choice::SharedObject { library, .. } = choice {
+        paths.push(library.clone());
+    }
+    paths.extend_from_slice(keep);
+    paths
+}
+
 impl Backend {
     /// The same backend with every packet written to the pcap file `path` as it passes.
     fn captured(self, path: &std::path::Path) -> std::io::Result<Backend> {
@@ -206,6 +232,7 @@ impl Backend {
             netdev,
             clock,
             view,
+            environment,
         } = self;
         let netdev = Box::new(CapturingNetdev::create(netdev, path, clock.clone())?);
         Ok(Backend {
@@ -213,6 +240,7 @@ impl Backend {
             netdev,
             clock,
             view,
+            environment,
         })
     }
 }

@@ -1,13 +1,15 @@
 //! The Linux kernel as the stack under test: system calls through libc (`target.rs`) on a
 //! real-time call thread (`calls.rs`), packets on a tun device (`tun.rs`) configured in the
 //! run's private network namespace (`netns.rs`), the host's real clock, and its sockets read
-//! through sock_diag (`sock_diag.rs`).
+//! through sock_diag (`sock_diag.rs`); the namespace's TCP settings reset to the kernel's own
+//! defaults and recorded (`tcp_settings.rs`).
 
 pub mod calls;
 pub mod netns;
 pub mod rtnetlink;
 pub mod sock_diag;
 pub mod target;
+pub mod tcp_settings;
 pub mod tun;
 
 use std::sync::Arc;
@@ -26,6 +28,10 @@ use sock_diag::KernelView;
 /// (`tun0` configured as packetdrill configures it, or a DPDK port standing in for it), a call
 /// thread, the real clock.
 pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend, String> {
+    if !config.inherit_sysctls {
+        tcp_settings::reset_to_kernel_defaults()?;
+    }
+    let environment = tcp_settings::snapshot();
     let netdev: Box<dyn Netdev> = match wire {
         Wire::Tun => Box::new(
             netns::create_tun(&tun_config(config, network))
@@ -53,6 +59,7 @@ pub fn open(wire: &Wire, config: &Config, network: &Addresses) -> Result<Backend
         view: Arc::new(KernelView {
             http_port: config.http_port,
         }),
+        environment,
     })
 }
 

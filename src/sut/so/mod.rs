@@ -62,6 +62,7 @@ pub fn open(
         clock: Arc::new(StackClock::new(requests.clone())),
         view: Arc::new(LibraryView { requests }),
         calls: Box::new(thread),
+        environment: Default::default(),
     })
 }
 
