@@ -150,7 +150,7 @@ fn kernel_default_rmem() -> String {
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kib| kib.parse().ok())
         .unwrap();
-    let max = (kib * 1024 / 128).min(6 * 1024 * 1024).max(131_072);
+    let max = (kib * 1024 / 128).clamp(131_072, 6 * 1024 * 1024);
     format!("4096 131072 {max}")
 }
 
