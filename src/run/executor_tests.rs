@@ -886,3 +886,98 @@ fn a_late_frame_is_a_timing_failure() {
         })
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// stackdrill extensions (docs/conformance.md, "Language extensions")
+
+#[test]
+fn an_outbound_segment_with_a_wrong_tcp_checksum_fails() {
+    let (_, finished) = answer_to_data("> . 1:1(0) ack 101", &[ack_of_data().bad_checksum()], &[]);
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:9: error handling packet: bad outbound TCP checksum"
+    );
+}
+
+#[test]
+fn bad_csum_injects_a_segment_whose_checksum_is_wrong() {
+    let stack = handshake();
+    let script = HANDSHAKE.replace(
+        "+.01 < . 1:1(0) ack 1 win 1000",
+        "+.01 < . 1:1(0) ack 1 win 1000 bad_csum",
+    );
+    run(&stack, &[], &script).assert_passed();
+    let checksums: Vec<bool> = stack
+        .injected()
+        .iter()
+        .map(|p| p.packet.tcp().expect("TCP").checksum_ok)
+        .collect();
+    // The SYN, the ACK with its wrong checksum (then the end-of-run RST).
+    assert_eq!(checksums[..2], [true, false]);
+}
+
+#[test]
+fn ip_info_addresses_and_options_go_into_the_injected_packet() {
+    let stack = listener();
+    let script = "\
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < [src 192.0.2.77, dst 192.168.255.255, ip_options 9e0400000701] S 0:0(0) win 1000
+";
+    run(&stack, &[], script).assert_passed();
+    let injected = stack.injected();
+    let ip = &injected[0].packet.ip;
+    assert_eq!(ip.src.to_string(), "192.0.2.77");
+    assert_eq!(ip.dst.to_string(), "192.168.255.255");
+    assert_eq!(ip.options, [0x9e, 4, 0, 0, 7, 1, 0, 0]);
+    assert_eq!(ip.header_len, 28);
+}
+
+#[test]
+fn an_address_of_another_ip_version_is_an_error_at_the_packet() {
+    let script = "\
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < [dst ff02::1] S 0:0(0) win 1000
+";
+    assert_eq!(
+        run(&listener(), &[], script).first_error(),
+        "t.pkt:4: error handling packet: dst ff02::1 is an IPv6 address in an IPv4 run"
+    );
+}
+
+#[test]
+fn a_reply_from_a_stand_in_address_counts_as_the_sockets() {
+    // The fake answers from the address the last packet went to: the stand-in.
+    let stack = listener().sends(Outbound::tcp(0, "S.", 0, 0, 1));
+    let script = "\
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < [dst 192.168.255.255] S 0:0(0) win 1000
++0   > S. 0:0(0) ack 1
+";
+    run(&stack, &[], script).assert_passed();
+}
+
+#[test]
+fn strict_ts_ecr_compares_the_outbound_echo() {
+    // TS val 1000 ecr 77 (kind 8, length 10) after two NOPs.
+    let ts = |ecr: u8| [1, 1, 8, 10, 0, 0, 3, 232, 0, 0, 0, ecr];
+    let expected = "> . 1:1(0) ack 101 <nop,nop,TS val 1000 ecr 77>";
+    let sent = |ecr| [ack_of_data().options(&ts(ecr))];
+    answer_to_data(expected, &sent(77), &["strict_ts_ecr"])
+        .1
+        .assert_passed();
+    // Without the flag, as packetdrill, the echo is not compared.
+    answer_to_data(expected, &sent(78), &[]).1.assert_passed();
+    assert_eq!(
+        answer_to_data(expected, &sent(78), &["strict_ts_ecr"])
+            .1
+            .first_error(),
+        "t.pkt:9: error handling packet: bad outbound TCP timestamp echo: expected TS ecr 77 \
+         vs actual 78 (--strict_ts_ecr)"
+    );
+}

@@ -287,6 +287,13 @@ pub struct IpInfo {
     pub ttl: Option<u8>,
     /// (nplab) DSCP code point, 6 bits.
     pub dscp: Option<u8>,
+    /// (stackdrill, inbound IPv4 only) `ip_options HEX`: IPv4 option bytes, padded with zeros
+    /// (end of option list) to a multiple of 4.
+    pub options: Option<Vec<u8>>,
+    /// (stackdrill, inbound only) `src ADDR`, `dst ADDR`: addresses in place of the run's
+    /// remote and local ones.
+    pub src: Option<std::net::IpAddr>,
+    pub dst: Option<std::net::IpAddr>,
     pub span: Option<Span>,
 }
 
@@ -363,6 +370,8 @@ pub struct TcpPacket {
     pub options: TcpOptions,
     /// (nplab) `/ udp(SPORT > DPORT)`: TCP over UDP.
     pub udp_encapsulation: Option<Ports>,
+    /// (stackdrill, inbound only) `bad_csum`: the segment carries a wrong TCP checksum.
+    pub bad_checksum: bool,
 }
 
 /// TCP header flags as written: `S.`, `P.5`, `SEWA`, `-`.

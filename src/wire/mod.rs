@@ -48,6 +48,9 @@ pub struct IpRepr {
     pub flow_label: u32,
     /// IPv4 only.
     pub id: u16,
+    /// IPv4 only: the option bytes after the fixed header (a multiple of 4 when encoded, at
+    /// most 40).
+    pub options: Vec<u8>,
     /// Decoded only: IPv4 header length in bytes (with options), 40 for IPv6.
     pub header_len: usize,
     /// Decoded only: IPv4 total length or IPv6 payload length as on the wire.
@@ -65,6 +68,7 @@ impl IpRepr {
             ttl: 255,
             flow_label: 0,
             id: 0,
+            options: Vec::new(),
             header_len: 0,
             length_field: 0,
             checksum_ok: true,
@@ -92,6 +96,10 @@ pub struct TcpRepr {
     pub header_len: usize,
     /// Decoded only: the reserved bits other than AE.
     pub reserved: u8,
+    /// Decoded: whether the checksum is right. Encoded: false writes a wrong checksum (the
+    /// right one with its lowest bit flipped, never its one's-complement twin), for scripts
+    /// that check that a stack drops such a segment (`bad_csum`).
+    pub checksum_ok: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,20 +160,22 @@ pub fn encode(packet: &PacketRepr) -> Vec<u8> {
     let ip = &packet.ip;
     match (ip.src, ip.dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let mut buf = vec![0u8; 20 + l4.len()];
+            let header_len = 20 + ip.options.len();
+            let mut buf = vec![0u8; header_len + l4.len()];
+            buf[20..header_len].copy_from_slice(&ip.options);
             let mut h = MutableIpv4Packet::new(&mut buf).expect("buffer sized for the header");
             h.set_version(4);
-            h.set_header_length(5);
+            h.set_header_length((header_len / 4) as u8);
             h.set_dscp(ip.tos >> 2);
             h.set_ecn(ip.tos & 3);
-            h.set_total_length((20 + l4.len()) as u16);
+            h.set_total_length((header_len + l4.len()) as u16);
             h.set_identification(ip.id);
             h.set_ttl(ip.ttl);
             h.set_next_level_protocol(pnet_packet::ip::IpNextHeaderProtocol(packet.protocol()));
             h.set_source(src);
             h.set_destination(dst);
             h.set_payload(&l4);
-            h.set_checksum(checksum::checksum(&h.packet()[..20], 10));
+            h.set_checksum(checksum::checksum(&h.packet()[..header_len], 10));
             buf
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
@@ -207,7 +217,10 @@ fn encode_l4(packet: &PacketRepr) -> Vec<u8> {
             }
             buf[20..header_len].copy_from_slice(&t.options);
             buf[header_len..].copy_from_slice(&packet.payload);
-            let sum = checksum::transport(ip.src, ip.dst, PROTO_TCP, &buf, 16);
+            let mut sum = checksum::transport(ip.src, ip.dst, PROTO_TCP, &buf, 16);
+            if !t.checksum_ok {
+                sum ^= 1;
+            }
             buf[16..18].copy_from_slice(&sum.to_be_bytes());
             buf
         }
@@ -273,6 +286,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 ttl: h.get_ttl(),
                 flow_label: 0,
                 id: h.get_identification(),
+                options: bytes[20..header_len].to_vec(),
                 header_len,
                 length_field: total,
                 checksum_ok,
@@ -292,6 +306,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 ttl: h.get_hop_limit(),
                 flow_label: h.get_flow_label(),
                 id: 0,
+                options: Vec::new(),
                 header_len: 40,
                 length_field: payload_len,
                 checksum_ok: true,
@@ -318,6 +333,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 options: l4_bytes[20..header_len].to_vec(),
                 header_len,
                 reserved: h.get_reserved() >> 1,
+                checksum_ok: checksum::transport_ok(ip.src, ip.dst, PROTO_TCP, l4_bytes, 16),
             };
             (L4Repr::Tcp(tcp), l4_bytes[header_len..].to_vec())
         }
@@ -429,6 +445,7 @@ mod tests {
                 options: vec![2, 4, 0x05, 0xb4],
                 header_len: 0,
                 reserved: 0,
+                checksum_ok: true,
             }),
             payload: vec![0; 10],
         }
@@ -489,6 +506,56 @@ mod tests {
         assert_eq!(opts.len(), 4);
         assert_eq!(join_tcp_options(&opts), raw);
         assert!(split_tcp_options(&[8, 10, 0]).is_err());
+    }
+
+    #[test]
+    fn ipv4_options_and_a_wrong_tcp_checksum_round_trip() {
+        let mut p = syn("192.0.2.1", "192.168.0.1");
+        p.ip.options = vec![0x9e, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0];
+        if let L4Repr::Tcp(t) = &mut p.l4 {
+            t.checksum_ok = false;
+        }
+        let bytes = encode(&p);
+        assert_eq!(bytes[0], 0x48, "IHL counts the options");
+        let back = decode(&bytes).unwrap();
+        assert!(back.ip.checksum_ok, "the IPv4 checksum covers the options");
+        assert_eq!(back.ip.header_len, 32);
+        assert_eq!(back.ip.options, p.ip.options);
+        assert!(!back.tcp().unwrap().checksum_ok);
+        // The wrong checksum is one bit off the right one, never its 0x0000/0xffff twin.
+        let l4 = &bytes[32..];
+        let right = checksum::transport(back.ip.src, back.ip.dst, PROTO_TCP, l4, 16);
+        assert_eq!(u16::from_be_bytes([l4[16], l4[17]]), right ^ 1);
+        assert!(
+            decode(&encode(&syn("192.0.2.1", "192.168.0.1")))
+                .unwrap()
+                .tcp()
+                .unwrap()
+                .checksum_ok
+        );
+    }
+
+    #[test]
+    fn either_zero_is_a_right_checksum() {
+        let p = syn("192.0.2.1", "192.168.0.1");
+        let mut bytes = encode(&p);
+        let l4 = &mut bytes[20..];
+        let right = u16::from_be_bytes([l4[16], l4[17]]);
+        let (src, dst) = (p.ip.src, p.ip.dst);
+        assert!(checksum::transport_ok(src, dst, PROTO_TCP, l4, 16));
+        // Make the computed checksum 0 by adjusting a payload word, then write 0xffff instead.
+        let word = u16::from_be_bytes([l4[30], l4[31]]);
+        let adjusted = {
+            // Adding `right` to a word the checksum covers lowers the complement to zero.
+            let sum = u32::from(word) + u32::from(right);
+            ((sum & 0xffff) + (sum >> 16)) as u16
+        };
+        l4[30..32].copy_from_slice(&adjusted.to_be_bytes());
+        assert_eq!(checksum::transport(src, dst, PROTO_TCP, l4, 16), 0);
+        l4[16..18].copy_from_slice(&[0xff, 0xff]);
+        assert!(checksum::transport_ok(src, dst, PROTO_TCP, l4, 16));
+        l4[16..18].copy_from_slice(&[0xff, 0xfe]);
+        assert!(!checksum::transport_ok(src, dst, PROTO_TCP, l4, 16));
     }
 
     #[test]
