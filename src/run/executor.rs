@@ -88,9 +88,10 @@ pub struct Executor<'a> {
     pub injection_log: Vec<(i64, i64)>,
     /// The run's defines, as the environment of its commands.
     pub command_env: Vec<(String, String)>,
-    /// Addresses inbound packets used in place of the local and remote ones (`[dst A]`,
-    /// `[src A]`): the stack's answers to them (from A, to A) count as the socket under
-    /// test's, so a script sees a reply the stack should not have sent.
+    /// Addresses packets used in place of the local and remote ones (`[dst A]`, `[src A]`):
+    /// the stack's answers to them (from A, to A) count as the socket under test's, so a
+    /// script sees a reply the stack should not have sent, or one it expects at such an
+    /// address (`> [dst A] ...`).
     stand_ins: StandIns,
 }
 
@@ -761,6 +762,13 @@ impl<'a> Executor<'a> {
         if self.sockets.socket_under_test().is_none() {
             let message = "no socket under test to expect packets from".to_string();
             return Err(self.packet_failed(line, message));
+        }
+        // Addresses the line names in place of the run's (checked by `verify`).
+        if let Some(src) = packet.ip.src.filter(|a| *a != self.addresses.local_ip) {
+            self.stand_ins.local.push(src);
+        }
+        if let Some(dst) = packet.ip.dst.filter(|a| *a != self.addresses.remote_ip) {
+            self.stand_ins.remote.push(dst);
         }
         let path = self.path;
         let timed_out = || Failure::at(path, line, FailureKind::PacketMissing);

@@ -981,3 +981,29 @@ fn strict_ts_ecr_compares_the_outbound_echo() {
          vs actual 78 (--strict_ts_ecr)"
     );
 }
+
+#[test]
+fn outbound_addresses_and_ip_options_are_compared() {
+    // The fake answers the SYN from the stand-in address the SYN went to.
+    let stack = || listener().sends(Outbound::tcp(0, "S.", 0, 0, 1));
+    let script = |expected: &str| {
+        format!(
+            "0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +0   bind(3, ..., ...) = 0\n\
+             +0   listen(3, 1) = 0\n\
+             +0   < [dst 192.168.0.7] S 0:0(0) win 1000\n\
+             +0   > {expected} S. 0:0(0) ack 1\n"
+        )
+    };
+    run(&stack(), &[], &script("[src 192.168.0.7]")).assert_passed();
+    assert_eq!(
+        run(&stack(), &[], &script("[src 192.168.0.8]")).first_error(),
+        "t.pkt:5: error handling packet: live packet field ipv4_src: expected: 192.168.0.8 vs \
+         actual: 192.168.0.7"
+    );
+    assert_eq!(
+        run(&stack(), &[], &script("[ip_options 0701]")).first_error(),
+        "t.pkt:5: error handling packet: live packet field ipv4_options: expected: 07010000 vs \
+         actual: none"
+    );
+}

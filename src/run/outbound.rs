@@ -188,6 +188,33 @@ fn check_ip_info(
     version: &str,
     socket: &mut TrackedSocket,
 ) -> Result<(), PacketMismatch> {
+    for (name, expected, actual) in [
+        ("src", info.src, live.ip.src),
+        ("dst", info.dst, live.ip.dst),
+    ] {
+        match expected {
+            Some(e) if e != actual => {
+                return Err(format!(
+                    "live packet field {version}_{name}: expected: {e} vs actual: {actual}"
+                )
+                .into())
+            }
+            _ => {}
+        }
+    }
+    if let Some(options) = info.options.as_ref().filter(|o| **o != live.ip.options) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        return Err(format!(
+            "live packet field ipv4_options: expected: {} vs actual: {}",
+            hex(options),
+            if live.ip.options.is_empty() {
+                "none".to_string()
+            } else {
+                hex(&live.ip.options)
+            }
+        )
+        .into());
+    }
     let live_ecn = live.ip.tos & 3;
     match info.ecn {
         Some(Ecn::Ect0OrEct1) if live_ecn == 1 || live_ecn == 2 => {}

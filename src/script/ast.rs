@@ -287,11 +287,11 @@ pub struct IpInfo {
     pub ttl: Option<u8>,
     /// (nplab) DSCP code point, 6 bits.
     pub dscp: Option<u8>,
-    /// (stackdrill, inbound IPv4 only) `ip_options HEX`: IPv4 option bytes, padded with zeros
-    /// (end of option list) to a multiple of 4.
+    /// (stackdrill, IPv4 only) `ip_options HEX`: IPv4 option bytes, padded with zeros (end of
+    /// option list) to a multiple of 4; outbound, the live options must be these bytes.
     pub options: Option<Vec<u8>>,
-    /// (stackdrill, inbound only) `src ADDR`, `dst ADDR`: addresses in place of the run's
-    /// remote and local ones.
+    /// (stackdrill) `src ADDR`, `dst ADDR`: addresses in place of the run's (inbound), or the
+    /// addresses the packet must carry (outbound).
     pub src: Option<std::net::IpAddr>,
     pub dst: Option<std::net::IpAddr>,
     pub span: Option<Span>,

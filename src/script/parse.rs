@@ -805,19 +805,6 @@ impl<'a> Builder<'a> {
                 "ect01 (ECT(0) or ECT(1)) can only be used with outbound packets",
             ));
         }
-        let inbound_only = [
-            (ip.options.is_some(), "ip_options"),
-            (ip.src.is_some(), "src"),
-            (ip.dst.is_some(), "dst"),
-        ];
-        for (given, name) in inbound_only {
-            if given && direction == Direction::Outbound {
-                return Err(self.error_at(
-                    span,
-                    format!("{name} can only be used with inbound packets"),
-                ));
-            }
-        }
         if let (Some(src), Some(dst)) = (ip.src, ip.dst) {
             if src.is_ipv4() != dst.is_ipv4() {
                 return Err(self.error_at(span, "src and dst are of different IP versions"));
