@@ -102,6 +102,26 @@ struct StandIns {
     remote: Vec<std::net::IpAddr>,
 }
 
+impl StandIns {
+    /// Remembers the addresses a packet names for the local and the remote end, when they are
+    /// not the run's own.
+    fn add(
+        &mut self,
+        local: Option<std::net::IpAddr>,
+        remote: Option<std::net::IpAddr>,
+        addresses: &Addresses,
+    ) {
+        for (given, run, list) in [
+            (local, addresses.local_ip, &mut self.local),
+            (remote, addresses.remote_ip, &mut self.remote),
+        ] {
+            if let Some(address) = given.filter(|a| *a != run && !list.contains(a)) {
+                list.push(address);
+            }
+        }
+    }
+}
+
 impl<'a> Executor<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -499,12 +519,8 @@ impl<'a> Executor<'a> {
             tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
         };
         let repr = build_inbound(packet, &ctx).map_err(|e| self.packet_failed(line, e))?;
-        if let Some(dst) = packet.ip.dst.filter(|a| *a != self.addresses.local_ip) {
-            self.stand_ins.local.push(dst);
-        }
-        if let Some(src) = packet.ip.src.filter(|a| *a != self.addresses.remote_ip) {
-            self.stand_ins.remote.push(src);
-        }
+        self.stand_ins
+            .add(packet.ip.dst, packet.ip.src, &self.addresses);
         Ok(PreparedInbound {
             socket: index,
             repr,
@@ -764,12 +780,8 @@ impl<'a> Executor<'a> {
             return Err(self.packet_failed(line, message));
         }
         // Addresses the line names in place of the run's (checked by `verify`).
-        if let Some(src) = packet.ip.src.filter(|a| *a != self.addresses.local_ip) {
-            self.stand_ins.local.push(src);
-        }
-        if let Some(dst) = packet.ip.dst.filter(|a| *a != self.addresses.remote_ip) {
-            self.stand_ins.remote.push(dst);
-        }
+        self.stand_ins
+            .add(packet.ip.src, packet.ip.dst, &self.addresses);
         let path = self.path;
         let timed_out = || Failure::at(path, line, FailureKind::PacketMissing);
         let io_error = |e: std::io::Error| {
