@@ -1007,3 +1007,19 @@ fn outbound_addresses_and_ip_options_are_compared() {
          actual: none"
     );
 }
+
+#[test]
+fn ip_options_in_an_ipv6_run_are_an_error_at_the_packet() {
+    let stack = listener().sends(Outbound::tcp(0, "S.", 0, 0, 1));
+    let script = "\
+0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < S 0:0(0) win 1000
++0   > [ip_options 0701] S. 0:0(0) ack 1
+";
+    assert_eq!(
+        run(&stack, &["ip_version=ipv6", "local_ip=fd3d::1"], script).first_error(),
+        "t.pkt:5: error handling packet: ip_options are IPv4 options: this run is IPv6"
+    );
+}

@@ -202,6 +202,9 @@ fn check_ip_info(
             _ => {}
         }
     }
+    if info.options.is_some() && version == "ipv6" {
+        return Err("ip_options are IPv4 options: this run is IPv6".into());
+    }
     if let Some(options) = info.options.as_ref().filter(|o| **o != live.ip.options) {
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         return Err(format!(
