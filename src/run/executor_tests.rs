@@ -890,6 +890,22 @@ fn a_late_frame_is_a_timing_failure() {
 // ---------------------------------------------------------------------------------------------
 // stackdrill extensions (docs/conformance.md, "Language extensions")
 
+/// The script after a listener on fd 3 (lines 1–3 of [`HANDSHAKE`]; its lines are numbered
+/// from 4).
+fn after_listen(lines: &str) -> String {
+    let listen: String = HANDSHAKE
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!("{listen}{lines}")
+}
+
+/// A listener that answers the first SYN with its SYN-ACK at once.
+fn syn_answered() -> FakeStack {
+    listener().sends(Outbound::tcp(0, "S.", 0, 0, 1))
+}
+
 #[test]
 fn an_outbound_segment_with_a_wrong_tcp_checksum_fails() {
     let (_, finished) = answer_to_data("> . 1:1(0) ack 101", &[ack_of_data().bad_checksum()], &[]);
@@ -919,13 +935,10 @@ fn bad_csum_injects_a_segment_whose_checksum_is_wrong() {
 #[test]
 fn ip_info_addresses_and_options_go_into_the_injected_packet() {
     let stack = listener();
-    let script = "\
-0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0   bind(3, ..., ...) = 0
-+0   listen(3, 1) = 0
-+0   < [src 192.0.2.77, dst 192.168.255.255, ip_options 9e0400000701] S 0:0(0) win 1000
-";
-    run(&stack, &[], script).assert_passed();
+    let script = after_listen(
+        "+0   < [src 192.0.2.77, dst 192.168.255.255, ip_options 9e0400000701] S 0:0(0) win 1000\n",
+    );
+    run(&stack, &[], &script).assert_passed();
     let injected = stack.injected();
     let ip = &injected[0].packet.ip;
     assert_eq!(ip.src.to_string(), "192.0.2.77");
@@ -936,14 +949,9 @@ fn ip_info_addresses_and_options_go_into_the_injected_packet() {
 
 #[test]
 fn an_address_of_another_ip_version_is_an_error_at_the_packet() {
-    let script = "\
-0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0   bind(3, ..., ...) = 0
-+0   listen(3, 1) = 0
-+0   < [dst ff02::1] S 0:0(0) win 1000
-";
+    let script = after_listen("+0   < [dst ff02::1] S 0:0(0) win 1000\n");
     assert_eq!(
-        run(&listener(), &[], script).first_error(),
+        run(&listener(), &[], &script).first_error(),
         "t.pkt:4: error handling packet: dst ff02::1 is an IPv6 address in an IPv4 run"
     );
 }
@@ -951,15 +959,10 @@ fn an_address_of_another_ip_version_is_an_error_at_the_packet() {
 #[test]
 fn a_reply_from_a_stand_in_address_counts_as_the_sockets() {
     // The fake answers from the address the last packet went to: the stand-in.
-    let stack = listener().sends(Outbound::tcp(0, "S.", 0, 0, 1));
-    let script = "\
-0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0   bind(3, ..., ...) = 0
-+0   listen(3, 1) = 0
-+0   < [dst 192.168.255.255] S 0:0(0) win 1000
-+0   > S. 0:0(0) ack 1
-";
-    run(&stack, &[], script).assert_passed();
+    let stack = syn_answered();
+    let script =
+        after_listen("+0   < [dst 192.168.255.255] S 0:0(0) win 1000\n+0   > S. 0:0(0) ack 1\n");
+    run(&stack, &[], &script).assert_passed();
 }
 
 #[test]
@@ -985,15 +988,11 @@ fn strict_ts_ecr_compares_the_outbound_echo() {
 #[test]
 fn outbound_addresses_and_ip_options_are_compared() {
     // The fake answers the SYN from the stand-in address the SYN went to.
-    let stack = || listener().sends(Outbound::tcp(0, "S.", 0, 0, 1));
+    let stack = || syn_answered();
     let script = |expected: &str| {
-        format!(
-            "0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
-             +0   bind(3, ..., ...) = 0\n\
-             +0   listen(3, 1) = 0\n\
-             +0   < [dst 192.168.0.7] S 0:0(0) win 1000\n\
-             +0   > {expected} S. 0:0(0) ack 1\n"
-        )
+        after_listen(&format!(
+            "+0 < [dst 192.168.0.7] S 0:0(0) win 1000\n+0 > {expected} S. 0:0(0) ack 1\n"
+        ))
     };
     run(&stack(), &[], &script("[src 192.168.0.7]")).assert_passed();
     assert_eq!(
@@ -1010,16 +1009,11 @@ fn outbound_addresses_and_ip_options_are_compared() {
 
 #[test]
 fn ip_options_in_an_ipv6_run_are_an_error_at_the_packet() {
-    let stack = listener().sends(Outbound::tcp(0, "S.", 0, 0, 1));
-    let script = "\
-0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0   bind(3, ..., ...) = 0
-+0   listen(3, 1) = 0
-+0   < S 0:0(0) win 1000
-+0   > [ip_options 0701] S. 0:0(0) ack 1
-";
+    let stack = syn_answered();
+    let script =
+        after_listen("+0   < S 0:0(0) win 1000\n+0   > [ip_options 0701] S. 0:0(0) ack 1\n");
     assert_eq!(
-        run(&stack, &["ip_version=ipv6", "local_ip=fd3d::1"], script).first_error(),
+        run(&stack, &["ip_version=ipv6", "local_ip=fd3d::1"], &script).first_error(),
         "t.pkt:5: error handling packet: ip_options are IPv4 options: this run is IPv6"
     );
 }
