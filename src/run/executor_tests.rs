@@ -1008,12 +1008,21 @@ fn outbound_addresses_and_ip_options_are_compared() {
 }
 
 #[test]
-fn ip_options_in_an_ipv6_run_are_an_error_at_the_packet() {
+fn ipv6_ip_options_are_a_destination_options_header_inbound_and_an_error_outbound() {
     let stack = syn_answered();
     let script =
         after_listen("+0   < S 0:0(0) win 1000\n+0   > [ip_options 0701] S. 0:0(0) ack 1\n");
+    let options = ["ip_version=ipv6", "local_ip=fd3d::1"];
+    let inbound = after_listen("+0 < [ip_options 1e020000] S 0:0(0) win 1000\n");
+    let listening = listener();
+    run(&listening, &options, &inbound).assert_passed();
+    assert!(matches!(
+        listening.injected()[0].packet.l4,
+        crate::wire::L4Repr::Other(crate::wire::PROTO_IPV6_DSTOPTS)
+    ));
     assert_eq!(
-        run(&stack, &["ip_version=ipv6", "local_ip=fd3d::1"], &script).first_error(),
-        "t.pkt:5: error handling packet: ip_options are IPv4 options: this run is IPv6"
+        run(&stack, &options, &script).first_error(),
+        "t.pkt:5: error handling packet: ip_options of an IPv6 packet (a destination options header) \
+         can only be inbound"
     );
 }

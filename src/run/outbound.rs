@@ -203,13 +203,20 @@ fn check_ip_info(
         }
     }
     if info.options.is_some() && version == "ipv6" {
-        return Err("ip_options are IPv4 options: this run is IPv6".into());
+        return Err(
+            "ip_options of an IPv6 packet (a destination options header) can only be inbound"
+                .into(),
+        );
     }
-    if let Some(options) = info.options.as_ref().filter(|o| **o != live.ip.options) {
+    let padded = info
+        .options
+        .as_ref()
+        .map(|o| crate::wire::padded_ipv4_options(o));
+    if let Some(options) = padded.filter(|o| *o != live.ip.options) {
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         return Err(format!(
             "live packet field ipv4_options: expected: {} vs actual: {}",
-            hex(options),
+            hex(&options),
             if live.ip.options.is_empty() {
                 "none".to_string()
             } else {

@@ -258,9 +258,6 @@ fn apply_ip_info(ip: &mut IpRepr, info: &IpInfo) -> Result<(), String> {
         }
     }
     if let Some(options) = &info.options {
-        if ip.is_ipv6() {
-            return Err("ip_options are IPv4 options: this run is IPv6".into());
-        }
         ip.options = options.clone();
     }
     if let Some(tos) = info.tos {

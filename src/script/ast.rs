@@ -287,8 +287,9 @@ pub struct IpInfo {
     pub ttl: Option<u8>,
     /// (nplab) DSCP code point, 6 bits.
     pub dscp: Option<u8>,
-    /// (stackdrill, IPv4 only) `ip_options HEX`: IPv4 option bytes, padded with zeros (end of
-    /// option list) to a multiple of 4; outbound, the live options must be these bytes.
+    /// (stackdrill) `ip_options HEX`: IPv4 option bytes (the encoder pads them with zeros, end
+    /// of option list, to a multiple of 4; outbound, the live options must be these bytes so
+    /// padded), or the options of an IPv6 destination options header (inbound only).
     pub options: Option<Vec<u8>>,
     /// (stackdrill) `src ADDR`, `dst ADDR`: addresses in place of the run's (inbound), or the
     /// addresses the packet must carry (outbound).

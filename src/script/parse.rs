@@ -21,8 +21,9 @@ type Result<T> = std::result::Result<T, ScriptError>;
 
 /// Largest TCP option space.
 const MAX_TCP_OPTIONS_LEN: usize = 40;
-/// At most 40 bytes of options fit in an IPv4 header (RFC 791).
-const MAX_IPV4_OPTIONS_LEN: usize = 40;
+/// At most 40 bytes of options fit in an IPv4 header (RFC 791); the same bound serves the
+/// options of an IPv6 destination options header.
+const MAX_IP_OPTIONS_LEN: usize = 40;
 
 /// Parses a script. `defines` are the command line's `-D` values; the script's own
 /// `--define=` lines are applied first and the command line's win.
@@ -810,8 +811,12 @@ impl<'a> Builder<'a> {
                 return Err(self.error_at(span, "src and dst are of different IP versions"));
             }
         }
-        if ip.options.is_some() && [ip.src, ip.dst].iter().flatten().any(IpAddr::is_ipv6) {
-            return Err(self.error_at(span, "ip_options are IPv4 options"));
+        let ipv6 = [ip.src, ip.dst].iter().flatten().any(IpAddr::is_ipv6);
+        if ip.options.is_some() && ipv6 && direction == Direction::Outbound {
+            return Err(self.error_at(
+                span,
+                "ip_options of an IPv6 packet (a destination options header) can only be inbound",
+            ));
         }
         let plain_ecn = matches!(ip.ecn, Some(Ecn::NotEct | Ecn::Ect0 | Ecn::Ect1 | Ecn::Ce));
         if plain_ecn && matches!(body, PacketBody::Udp(_) | PacketBody::UdpLite(_)) {
@@ -866,18 +871,16 @@ impl<'a> Builder<'a> {
                 }
                 Rule::kw_ip_options => {
                     let v = value.unwrap();
-                    let mut bytes = self.hex_bytes(&v, "ip_options")?;
-                    if bytes.is_empty() || bytes.len() > MAX_IPV4_OPTIONS_LEN {
+                    let bytes = self.hex_bytes(&v, "ip_options")?;
+                    if bytes.is_empty() || bytes.len() > MAX_IP_OPTIONS_LEN {
                         return Err(self.error(
                             &v,
                             format!(
-                                "ip_options has {} bytes; IPv4 options take 1 to {MAX_IPV4_OPTIONS_LEN}",
+                                "ip_options has {} bytes; it takes 1 to {MAX_IP_OPTIONS_LEN}",
                                 bytes.len()
                             ),
                         ));
                     }
-                    // Pad with end-of-option-list bytes to a whole number of 32-bit words.
-                    bytes.resize(bytes.len().next_multiple_of(4), 0);
                     info.options = Some(bytes);
                 }
                 Rule::kw_src => info.src = Some(self.ip_address(&value.unwrap())?),
