@@ -624,6 +624,7 @@ static EXTENSIONS: &[Entry] = &[
     ("IPV6_V6ONLY", libc::IPV6_V6ONLY as i64),
     ("SO_BUSY_POLL", libc::SO_BUSY_POLL as i64),
     ("TCP_ZEROCOPY_RECEIVE", libc::TCP_ZEROCOPY_RECEIVE as i64),
+    ("IP_OPTIONS", libc::IP_OPTIONS as i64),
 ];
 
 /// Errno symbols that alias a canonical name with the same number.
@@ -799,13 +800,13 @@ mod tests {
     fn table_sizes_match_spec() {
         assert_eq!(CROSS_PLATFORM.len(), 21);
         assert_eq!(linux_entries().count(), 402);
-        assert_eq!(EXTENSIONS.len(), 11);
+        assert_eq!(EXTENSIONS.len(), 12);
         assert_eq!(LINUX_CATEGORIES.len(), SPEC_COUNTS.len());
         for (&(cat, entries), &(spec_cat, n)) in LINUX_CATEGORIES.iter().zip(SPEC_COUNTS) {
             assert_eq!(cat, spec_cat);
             assert_eq!(entries.len(), n, "category {cat}");
         }
-        assert_eq!(all().count(), 21 + 402 + 11);
+        assert_eq!(all().count(), 21 + 402 + 12);
     }
 
     #[test]
@@ -975,6 +976,7 @@ mod tests {
             ("IPV6_V6ONLY", 26),
             ("SO_BUSY_POLL", 46),
             ("TCP_ZEROCOPY_RECEIVE", 35),
+            ("IP_OPTIONS", 4),
         ];
         for &(name, value) in expect {
             assert_eq!(lookup(name), Some(value), "{name}");

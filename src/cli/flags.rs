@@ -423,6 +423,11 @@ pub const FLAGS: &[Flag<Config>] = &[
         |c, v| values::u32_in(v, 0, MAX_TCP_TS_TICK_USECS).map(|usecs| c.tcp_ts_tick_usecs = usecs),
     ),
     Flag::switch(
+        "strict_ts_ecr",
+        "(stackdrill) check outbound TS ecr: it must echo the script's inbound TS val",
+        |c| c.strict_ts_ecr = true,
+    ),
+    Flag::switch(
         "strict_segments",
         "one live packet per script packet (no TSO/GSO aggregation)",
         |c| c.strict_segments = true,

@@ -108,6 +108,8 @@ pub struct Config {
     pub tcp_ts_ecr_scaled: bool,
     /// `--tcp_ts_tick_usecs`; 0 = don't check outbound TS val.
     pub tcp_ts_tick_usecs: u32,
+    /// `--strict_ts_ecr` (stackdrill): compare outbound TS ecr with the script's.
+    pub strict_ts_ecr: bool,
     /// `--strict_segments`.
     pub strict_segments: bool,
     /// `--non_fatal=packet`.
@@ -209,6 +211,7 @@ impl Default for Config {
             tolerance_usecs: 0,
             tolerance_percent: 0.0,
             tcp_ts_ecr_scaled: false,
+            strict_ts_ecr: false,
             tcp_ts_tick_usecs: 0,
             strict_segments: false,
             non_fatal_packet: false,

@@ -88,6 +88,38 @@ pub struct Executor<'a> {
     pub injection_log: Vec<(i64, i64)>,
     /// The run's defines, as the environment of its commands.
     pub command_env: Vec<(String, String)>,
+    /// Addresses packets used in place of the local and remote ones (`[dst A]`, `[src A]`):
+    /// the stack's answers to them (from A, to A) count as the socket under test's, so a
+    /// script sees a reply the stack should not have sent, or one it expects at such an
+    /// address (`> [dst A] ...`).
+    stand_ins: StandIns,
+}
+
+/// See [`Executor::stand_ins`].
+#[derive(Debug, Default)]
+struct StandIns {
+    local: Vec<std::net::IpAddr>,
+    remote: Vec<std::net::IpAddr>,
+}
+
+impl StandIns {
+    /// Remembers the addresses a packet names for the local and the remote end, when they are
+    /// not the run's own.
+    fn add(
+        &mut self,
+        local: Option<std::net::IpAddr>,
+        remote: Option<std::net::IpAddr>,
+        addresses: &Addresses,
+    ) {
+        for (given, run, list) in [
+            (local, addresses.local_ip, &mut self.local),
+            (remote, addresses.remote_ip, &mut self.remote),
+        ] {
+            if let Some(address) = given.filter(|a| *a != run && !list.contains(a)) {
+                list.push(address);
+            }
+        }
+    }
 }
 
 impl<'a> Executor<'a> {
@@ -127,6 +159,7 @@ impl<'a> Executor<'a> {
             warnings: Vec::new(),
             injection_log: Vec::new(),
             command_env: Vec::new(),
+            stand_ins: StandIns::default(),
         }
     }
 
@@ -486,6 +519,8 @@ impl<'a> Executor<'a> {
             tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
         };
         let repr = build_inbound(packet, &ctx).map_err(|e| self.packet_failed(line, e))?;
+        self.stand_ins
+            .add(packet.ip.dst, packet.ip.src, &self.addresses);
         Ok(PreparedInbound {
             socket: index,
             repr,
@@ -551,12 +586,23 @@ impl<'a> Executor<'a> {
             L4Repr::Icmp(_) => None,
             L4Repr::Other(_) => return false,
         };
+        // An answer to a packet sent with stand-in addresses is seen as if to the real ones.
+        let src_ip = if self.stand_ins.local.contains(&packet.ip.src) {
+            self.addresses.local_ip
+        } else {
+            packet.ip.src
+        };
+        let dst_ip = if self.stand_ins.remote.contains(&packet.ip.dst) {
+            self.addresses.remote_ip
+        } else {
+            packet.ip.dst
+        };
         // A packet of another tracked socket (an earlier connection's retransmission or FIN)
         // is never the socket under test's, even before its local port is known.
         if let (Some((src_port, dst_port)), Some(under_test)) = (ports, self.sockets.under_test) {
             let (src, dst) = (
-                SocketAddr::new(packet.ip.src, src_port),
-                SocketAddr::new(packet.ip.dst, dst_port),
+                SocketAddr::new(src_ip, src_port),
+                SocketAddr::new(dst_ip, dst_port),
             );
             let other_owner = self
                 .sockets
@@ -573,15 +619,15 @@ impl<'a> Executor<'a> {
         };
         let Some((src_port, dst_port)) = ports else {
             // ICMP the stack sends: addressed to the peer.
-            return packet.ip.dst == self.addresses.remote_ip;
+            return dst_ip == self.addresses.remote_ip;
         };
         let protocol_matches = match &packet.l4 {
             L4Repr::Tcp(_) => socket.protocol == libc::IPPROTO_TCP,
             L4Repr::Udp(_) => socket.protocol == libc::IPPROTO_UDP,
             _ => false,
         };
-        let src = SocketAddr::new(packet.ip.src, src_port);
-        let dst = SocketAddr::new(packet.ip.dst, dst_port);
+        let src = SocketAddr::new(src_ip, src_port);
+        let dst = SocketAddr::new(dst_ip, dst_port);
         let opens = match &packet.l4 {
             L4Repr::Tcp(t) => t.flags & tcp_flags::SYN != 0,
             _ => true,
@@ -733,6 +779,9 @@ impl<'a> Executor<'a> {
             let message = "no socket under test to expect packets from".to_string();
             return Err(self.packet_failed(line, message));
         }
+        // Addresses the line names in place of the run's (checked by `verify`).
+        self.stand_ins
+            .add(packet.ip.src, packet.ip.dst, &self.addresses);
         let path = self.path;
         let timed_out = || Failure::at(path, line, FailureKind::PacketMissing);
         let io_error = |e: std::io::Error| {
@@ -762,6 +811,7 @@ impl<'a> Executor<'a> {
         let rules = OutboundRules {
             ipv6: self.addresses.wire_ipv6(),
             ts_tick_usecs: self.config.tcp_ts_tick_usecs,
+            strict_ts_ecr: self.config.strict_ts_ecr,
             ts_tolerance_usecs: i64::from(self.config.tolerance_usecs)
                 .max((self.config.tolerance_percent / 100.0 * expected.max(0) as f64) as i64),
         };
@@ -843,6 +893,7 @@ impl<'a> Executor<'a> {
             *first = TcpRepr {
                 seq,
                 flags: (last.flags & !tcp_flags::CWR) | cwr,
+                checksum_ok: first.checksum_ok && last.checksum_ok,
                 ..last
             };
             live.payload.extend_from_slice(&next.payload);
@@ -1097,6 +1148,7 @@ fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr
         options: vec![],
         header_len: 0,
         reserved: 0,
+        checksum_ok: true,
     };
     Some(PacketRepr {
         ip: crate::wire::IpRepr::new(addresses.remote_ip, addresses.local_ip),

@@ -886,3 +886,143 @@ fn a_late_frame_is_a_timing_failure() {
         })
     ));
 }
+
+// ---------------------------------------------------------------------------------------------
+// stackdrill extensions (docs/conformance.md, "Language extensions")
+
+/// The script after a listener on fd 3 (lines 1–3 of [`HANDSHAKE`]; its lines are numbered
+/// from 4).
+fn after_listen(lines: &str) -> String {
+    let listen: String = HANDSHAKE
+        .lines()
+        .take(3)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    format!("{listen}{lines}")
+}
+
+/// A listener that answers the first SYN with its SYN-ACK at once.
+fn syn_answered() -> FakeStack {
+    listener().sends(Outbound::tcp(0, "S.", 0, 0, 1))
+}
+
+#[test]
+fn an_outbound_segment_with_a_wrong_tcp_checksum_fails() {
+    let (_, finished) = answer_to_data("> . 1:1(0) ack 101", &[ack_of_data().bad_checksum()], &[]);
+    assert_eq!(
+        finished.first_error(),
+        "t.pkt:9: error handling packet: bad outbound TCP checksum"
+    );
+}
+
+#[test]
+fn bad_csum_injects_a_segment_whose_checksum_is_wrong() {
+    let stack = handshake();
+    let script = HANDSHAKE.replace(
+        "+.01 < . 1:1(0) ack 1 win 1000",
+        "+.01 < . 1:1(0) ack 1 win 1000 bad_csum",
+    );
+    run(&stack, &[], &script).assert_passed();
+    let checksums: Vec<bool> = stack
+        .injected()
+        .iter()
+        .map(|p| p.packet.tcp().expect("TCP").checksum_ok)
+        .collect();
+    // The SYN, the ACK with its wrong checksum (then the end-of-run RST).
+    assert_eq!(checksums[..2], [true, false]);
+}
+
+#[test]
+fn ip_info_addresses_and_options_go_into_the_injected_packet() {
+    let stack = listener();
+    let script = after_listen(
+        "+0   < [src 192.0.2.77, dst 192.168.255.255, ip_options 9e0400000701] S 0:0(0) win 1000\n",
+    );
+    run(&stack, &[], &script).assert_passed();
+    let injected = stack.injected();
+    let ip = &injected[0].packet.ip;
+    assert_eq!(ip.src.to_string(), "192.0.2.77");
+    assert_eq!(ip.dst.to_string(), "192.168.255.255");
+    assert_eq!(ip.options, [0x9e, 4, 0, 0, 7, 1, 0, 0]);
+    assert_eq!(ip.header_len, 28);
+}
+
+#[test]
+fn an_address_of_another_ip_version_is_an_error_at_the_packet() {
+    let script = after_listen("+0   < [dst ff02::1] S 0:0(0) win 1000\n");
+    assert_eq!(
+        run(&listener(), &[], &script).first_error(),
+        "t.pkt:4: error handling packet: dst ff02::1 is an IPv6 address in an IPv4 run"
+    );
+}
+
+#[test]
+fn a_reply_from_a_stand_in_address_counts_as_the_sockets() {
+    // The fake answers from the address the last packet went to: the stand-in.
+    let stack = syn_answered();
+    let script =
+        after_listen("+0   < [dst 192.168.255.255] S 0:0(0) win 1000\n+0   > S. 0:0(0) ack 1\n");
+    run(&stack, &[], &script).assert_passed();
+}
+
+#[test]
+fn strict_ts_ecr_compares_the_outbound_echo() {
+    // TS val 1000 ecr 77 (kind 8, length 10) after two NOPs.
+    let ts = |ecr: u8| [1, 1, 8, 10, 0, 0, 3, 232, 0, 0, 0, ecr];
+    let expected = "> . 1:1(0) ack 101 <nop,nop,TS val 1000 ecr 77>";
+    let sent = |ecr| [ack_of_data().options(&ts(ecr))];
+    answer_to_data(expected, &sent(77), &["strict_ts_ecr"])
+        .1
+        .assert_passed();
+    // Without the flag, as packetdrill, the echo is not compared.
+    answer_to_data(expected, &sent(78), &[]).1.assert_passed();
+    assert_eq!(
+        answer_to_data(expected, &sent(78), &["strict_ts_ecr"])
+            .1
+            .first_error(),
+        "t.pkt:9: error handling packet: bad outbound TCP timestamp echo: expected TS ecr 77 \
+         vs actual 78 (--strict_ts_ecr)"
+    );
+}
+
+#[test]
+fn outbound_addresses_and_ip_options_are_compared() {
+    // The fake answers the SYN from the stand-in address the SYN went to.
+    let stack = || syn_answered();
+    let script = |expected: &str| {
+        after_listen(&format!(
+            "+0 < [dst 192.168.0.7] S 0:0(0) win 1000\n+0 > {expected} S. 0:0(0) ack 1\n"
+        ))
+    };
+    run(&stack(), &[], &script("[src 192.168.0.7]")).assert_passed();
+    assert_eq!(
+        run(&stack(), &[], &script("[src 192.168.0.8]")).first_error(),
+        "t.pkt:5: error handling packet: live packet field ipv4_src: expected: 192.168.0.8 vs \
+         actual: 192.168.0.7"
+    );
+    assert_eq!(
+        run(&stack(), &[], &script("[ip_options 0701]")).first_error(),
+        "t.pkt:5: error handling packet: live packet field ipv4_options: expected: 07010000 vs \
+         actual: none"
+    );
+}
+
+#[test]
+fn ipv6_ip_options_are_a_destination_options_header_inbound_and_an_error_outbound() {
+    let stack = syn_answered();
+    let script =
+        after_listen("+0   < S 0:0(0) win 1000\n+0   > [ip_options 0701] S. 0:0(0) ack 1\n");
+    let options = ["ip_version=ipv6", "local_ip=fd3d::1"];
+    let inbound = after_listen("+0 < [ip_options 1e020000] S 0:0(0) win 1000\n");
+    let listening = listener();
+    run(&listening, &options, &inbound).assert_passed();
+    assert!(matches!(
+        listening.injected()[0].packet.l4,
+        crate::wire::L4Repr::Other(crate::wire::PROTO_IPV6_DSTOPTS)
+    ));
+    assert_eq!(
+        run(&stack, &options, &script).first_error(),
+        "t.pkt:5: error handling packet: ip_options of an IPv6 packet (a destination options header) \
+         can only be inbound"
+    );
+}

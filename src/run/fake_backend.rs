@@ -111,6 +111,9 @@ pub struct Outbound {
     window: u16,
     local_port: Option<u16>,
     remote_port: Option<u16>,
+    /// Raw TCP option bytes (a multiple of 4).
+    options: Vec<u8>,
+    checksum_ok: bool,
 }
 
 impl Outbound {
@@ -125,6 +128,24 @@ impl Outbound {
             window: FAKE_WINDOW,
             local_port: None,
             remote_port: None,
+            options: Vec::new(),
+            checksum_ok: true,
+        }
+    }
+
+    /// With these raw TCP option bytes (a multiple of 4).
+    pub fn options(self, options: &[u8]) -> Self {
+        Outbound {
+            options: options.to_vec(),
+            ..self
+        }
+    }
+
+    /// With a wrong TCP checksum.
+    pub fn bad_checksum(self) -> Self {
+        Outbound {
+            checksum_ok: false,
+            ..self
         }
     }
 
@@ -460,9 +481,10 @@ impl FakeStack {
                 flags: o.flags,
                 window: o.window,
                 urgent: 0,
-                options: vec![],
+                options: o.options.clone(),
                 header_len: 0,
                 reserved: 0,
+                checksum_ok: o.checksum_ok,
             }),
             payload: vec![0; o.len],
         })

@@ -18,6 +18,8 @@ pub struct OutboundRules {
     pub ipv6: bool,
     /// `--tcp_ts_tick_usecs` (0: TS val not checked).
     pub ts_tick_usecs: u32,
+    /// `--strict_ts_ecr`: TS ecr compared (packetdrill never compares it).
+    pub strict_ts_ecr: bool,
     /// The tolerance for TS val checks: max(tolerance_usecs, percent × event time).
     pub ts_tolerance_usecs: i64,
 }
@@ -53,6 +55,12 @@ pub fn verify(
 ) -> Result<(), PacketMismatch> {
     if !live.ip.checksum_ok {
         return Err("bad outbound IP checksum".into());
+    }
+    // Unlike packetdrill (which leaves TCP checksums to offload unchecked), stackdrill sees
+    // every checksum complete (the tun wire finishes offloaded ones as a NIC would), so a
+    // wrong one is the stack's (RFC 9293 MUST-2).
+    if matches!(&live.l4, L4Repr::Tcp(t) if !t.checksum_ok) {
+        return Err("bad outbound TCP checksum".into());
     }
     if !script.encapsulations.is_empty() {
         return Err(
@@ -180,6 +188,43 @@ fn check_ip_info(
     version: &str,
     socket: &mut TrackedSocket,
 ) -> Result<(), PacketMismatch> {
+    for (name, expected, actual) in [
+        ("src", info.src, live.ip.src),
+        ("dst", info.dst, live.ip.dst),
+    ] {
+        match expected {
+            Some(e) if e != actual => {
+                return Err(format!(
+                    "live packet field {version}_{name}: expected: {e} vs actual: {actual}"
+                )
+                .into())
+            }
+            _ => {}
+        }
+    }
+    if info.options.is_some() && version == "ipv6" {
+        return Err(
+            "ip_options of an IPv6 packet (a destination options header) can only be inbound"
+                .into(),
+        );
+    }
+    let padded = info
+        .options
+        .as_ref()
+        .map(|o| crate::wire::padded_ipv4_options(o));
+    if let Some(options) = padded.filter(|o| *o != live.ip.options) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        return Err(format!(
+            "live packet field ipv4_options: expected: {} vs actual: {}",
+            hex(&options),
+            if live.ip.options.is_empty() {
+                "none".to_string()
+            } else {
+                hex(&live.ip.options)
+            }
+        )
+        .into());
+    }
     let live_ecn = live.ip.tos & 3;
     match info.ecn {
         Some(Ecn::Ect0OrEct1) if live_ecn == 1 || live_ecn == 2 => {}
@@ -349,6 +394,9 @@ fn verify_options(
     for (e, a) in expected.iter().zip(&actual) {
         if a.kind == 8 {
             check_ts_val(e, a, socket, rules)?;
+            if rules.strict_ts_ecr {
+                check_ts_ecr(e, a)?;
+            }
             continue;
         }
         // Compare in script space (SACK edges remapped).
@@ -411,6 +459,23 @@ fn check_ts_val(
         ).into());
     }
     Ok(())
+}
+
+/// `--strict_ts_ecr`: the live TS ecr must be the script's. The peer's TS vals go out as the
+/// script writes them, so an ecr echoing one is the same number in both spaces.
+fn check_ts_ecr(expected: &RawTcpOption, actual: &RawTcpOption) -> Result<(), PacketMismatch> {
+    let ecr = |o: &RawTcpOption| {
+        o.data
+            .get(4..8)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match (ecr(expected), ecr(actual)) {
+        (Some(e), Some(a)) if e != a => Err(format!(
+            "bad outbound TCP timestamp echo: expected TS ecr {e} vs actual {a} (--strict_ts_ecr)"
+        )
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The live packet mapped into script space, in script syntax (for "actual packet:" lines).

@@ -156,7 +156,7 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
     let socket = ctx.socket;
     let (local, remote) = ctx.tuple()?;
     let mut ip = IpRepr::new(ctx.remote_ip, ctx.local_ip);
-    apply_ip_info(&mut ip, &packet.ip);
+    apply_ip_info(&mut ip, &packet.ip)?;
     let (l4, payload) = match &packet.body {
         PacketBody::Tcp(tcp) => {
             let (src_port, dst_port) = match tcp.ports {
@@ -214,6 +214,7 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
                 options,
                 header_len: 0,
                 reserved: 0,
+                checksum_ok: !tcp.bad_checksum,
             };
             (L4Repr::Tcp(repr), vec![0u8; usize::from(len)])
         }
@@ -237,7 +238,28 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
     Ok(PacketRepr { ip, l4, payload })
 }
 
-fn apply_ip_info(ip: &mut IpRepr, info: &IpInfo) {
+/// Sets what the script's IP info says; the stackdrill extensions (`src`, `dst`,
+/// `ip_options`) must fit the run's IP version.
+fn apply_ip_info(ip: &mut IpRepr, info: &IpInfo) -> Result<(), String> {
+    let version = |a: &IpAddr| if a.is_ipv4() { "IPv4" } else { "IPv6" };
+    for (given, slot, name) in [
+        (info.src, &mut ip.src, "src"),
+        (info.dst, &mut ip.dst, "dst"),
+    ] {
+        if let Some(addr) = given {
+            if addr.is_ipv4() != slot.is_ipv4() {
+                return Err(format!(
+                    "{name} {addr} is an {} address in an {} run",
+                    version(&addr),
+                    version(slot)
+                ));
+            }
+            *slot = addr;
+        }
+    }
+    if let Some(options) = &info.options {
+        ip.options = options.clone();
+    }
     if let Some(tos) = info.tos {
         ip.tos = tos;
     }
@@ -253,6 +275,7 @@ fn apply_ip_info(ip: &mut IpRepr, info: &IpInfo) {
     if let Some(label) = info.flow_label {
         ip.flow_label = label;
     }
+    Ok(())
 }
 
 /// The ICMP number for a type or code name (`type_N`/`code_N` or a name of the family's table).
@@ -320,6 +343,7 @@ fn build_icmp(icmp: &IcmpPacket, ctx: &InboundContext) -> Result<(L4Repr, Vec<u8
             options: vec![],
             header_len: 0,
             reserved: 0,
+            checksum_ok: true,
         };
         echoed_inner(L4Repr::Tcp(tcp), len)
     };

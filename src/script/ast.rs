@@ -287,6 +287,14 @@ pub struct IpInfo {
     pub ttl: Option<u8>,
     /// (nplab) DSCP code point, 6 bits.
     pub dscp: Option<u8>,
+    /// (stackdrill) `ip_options HEX`: IPv4 option bytes (the encoder pads them with zeros, end
+    /// of option list, to a multiple of 4; outbound, the live options must be these bytes so
+    /// padded), or the options of an IPv6 destination options header (inbound only).
+    pub options: Option<Vec<u8>>,
+    /// (stackdrill) `src ADDR`, `dst ADDR`: addresses in place of the run's (inbound), or the
+    /// addresses the packet must carry (outbound).
+    pub src: Option<std::net::IpAddr>,
+    pub dst: Option<std::net::IpAddr>,
     pub span: Option<Span>,
 }
 
@@ -363,6 +371,8 @@ pub struct TcpPacket {
     pub options: TcpOptions,
     /// (nplab) `/ udp(SPORT > DPORT)`: TCP over UDP.
     pub udp_encapsulation: Option<Ports>,
+    /// (stackdrill, inbound only) `bad_csum`: the segment carries a wrong TCP checksum.
+    pub bad_checksum: bool,
 }
 
 /// TCP header flags as written: `S.`, `P.5`, `SEWA`, `-`.

@@ -21,6 +21,9 @@ type Result<T> = std::result::Result<T, ScriptError>;
 
 /// Largest TCP option space.
 const MAX_TCP_OPTIONS_LEN: usize = 40;
+/// At most 40 bytes of options fit in an IPv4 header (RFC 791); the same bound serves the
+/// options of an IPv6 destination options header.
+const MAX_IP_OPTIONS_LEN: usize = 40;
 
 /// Parses a script. `defines` are the command line's `-D` values; the script's own
 /// `--define=` lines are applied first and the command line's win.
@@ -803,6 +806,18 @@ impl<'a> Builder<'a> {
                 "ect01 (ECT(0) or ECT(1)) can only be used with outbound packets",
             ));
         }
+        if let (Some(src), Some(dst)) = (ip.src, ip.dst) {
+            if src.is_ipv4() != dst.is_ipv4() {
+                return Err(self.error_at(span, "src and dst are of different IP versions"));
+            }
+        }
+        let ipv6 = [ip.src, ip.dst].iter().flatten().any(IpAddr::is_ipv6);
+        if ip.options.is_some() && ipv6 && direction == Direction::Outbound {
+            return Err(self.error_at(
+                span,
+                "ip_options of an IPv6 packet (a destination options header) can only be inbound",
+            ));
+        }
         let plain_ecn = matches!(ip.ecn, Some(Ecn::NotEct | Ecn::Ect0 | Ecn::Ect1 | Ecn::Ce));
         if plain_ecn && matches!(body, PacketBody::Udp(_) | PacketBody::UdpLite(_)) {
             return Err(self.error_at(span, "ECN can only be used with TCP packets"));
@@ -854,6 +869,22 @@ impl<'a> Builder<'a> {
                     }
                     info.dscp = Some(dscp);
                 }
+                Rule::kw_ip_options => {
+                    let v = value.unwrap();
+                    let bytes = self.hex_bytes(&v, "ip_options")?;
+                    if bytes.is_empty() || bytes.len() > MAX_IP_OPTIONS_LEN {
+                        return Err(self.error(
+                            &v,
+                            format!(
+                                "ip_options has {} bytes; it takes 1 to {MAX_IP_OPTIONS_LEN}",
+                                bytes.len()
+                            ),
+                        ));
+                    }
+                    info.options = Some(bytes);
+                }
+                Rule::kw_src => info.src = Some(self.ip_address(&value.unwrap())?),
+                Rule::kw_dst => info.dst = Some(self.ip_address(&value.unwrap())?),
                 other => unreachable!("unexpected {other:?} in IP info"),
             }
         }
@@ -1096,6 +1127,7 @@ impl<'a> Builder<'a> {
             urgent: None,
             options: TcpOptions::None,
             udp_encapsulation: None,
+            bad_checksum: false,
         };
         for part in pair.into_inner() {
             match part.as_rule() {
@@ -1112,7 +1144,16 @@ impl<'a> Builder<'a> {
                 Rule::tcp_field => {
                     let mut kv = part.into_inner();
                     let key = kv.next().unwrap();
-                    let value = kv.next().unwrap();
+                    let Some(value) = kv.next() else {
+                        // `bad_csum`, the one field without a value.
+                        if direction == Direction::Outbound {
+                            return Err(
+                                self.error(&key, "bad_csum can only be used with inbound packets")
+                            );
+                        }
+                        packet.bad_checksum = true;
+                        continue;
+                    };
                     let (slot_name, duplicate) = match key.as_rule() {
                         Rule::kw_ack => (
                             "ack",
@@ -2034,7 +2075,9 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         | Rule::ndp_flags
         | Rule::link_ignored => "a field value (a MAC, an address, a number, a name, ...)",
         Rule::direction => "'<' or '>'",
-        Rule::ip_info | Rule::ip_info_item => "IP info ([ect0], [tos 0x..], [ttl N], …)",
+        Rule::ip_info | Rule::ip_info_item => {
+            "IP info ([ect0], [tos 0x..], [ttl N], [ip_options HEX], [src A, dst A], …)"
+        }
         Rule::ecn_name => "an ECN name (noecn, ect0, ect1, ce, ect01)",
         Rule::encapsulation | Rule::ip_encap | Rule::gre_encap | Rule::mpls_encap => {
             "an encapsulation header"
@@ -2042,7 +2085,7 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::l4_packet => "a packet type (TCP flags, udp, icmp)",
         Rule::tcp_packet | Rule::tcp_flags => "TCP flags (S, S., P., F., R, ., -)",
         Rule::sequence => "a sequence range START:END(LEN)",
-        Rule::tcp_field => "'ack N', 'win N' or 'urg N'",
+        Rule::tcp_field => "'ack N', 'win N', 'urg N' or 'bad_csum'",
         Rule::tcp_options => "TCP options <...>",
         Rule::tcp_option => "a TCP option",
         Rule::sack_block => "a SACK block L:R",

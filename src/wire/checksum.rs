@@ -70,6 +70,18 @@ pub fn transport(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8], field: 
     segment_checksum(pseudo, segment, field)
 }
 
+/// Whether the TCP, UDP or ICMPv6 checksum in `segment` (at byte `field`) is right for `src`
+/// and `dst`: the computed value or its one's-complement twin (0x0000 and 0xffff are both
+/// zero, RFC 1071).
+pub fn transport_ok(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8], field: usize) -> bool {
+    let Some(found) = segment.get(field..field + 2) else {
+        return false;
+    };
+    let found = u16::from_be_bytes([found[0], found[1]]);
+    let computed = transport(src, dst, protocol, segment, field);
+    found == computed || matches!((found, computed), (0, 0xffff) | (0xffff, 0))
+}
+
 /// Where the transport header of a raw IP packet starts, and which protocol it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransportAt {

@@ -21,6 +21,8 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_ICMPV6: u8 = 58;
+/// IPv6 destination options extension header.
+pub const PROTO_IPV6_DSTOPTS: u8 = 60;
 
 /// TCP flag bits as in the header's 9-bit flags field (AE is the lowest reserved bit).
 pub mod tcp_flags {
@@ -48,6 +50,10 @@ pub struct IpRepr {
     pub flow_label: u32,
     /// IPv4 only.
     pub id: u16,
+    /// IPv4: the option bytes after the fixed header (at most 40; encoded padded with zeros
+    /// to a multiple of 4). IPv6: the options of a destination options header put before the
+    /// transport header (encoded only; padded with Pad1/PadN to a multiple of 8).
+    pub options: Vec<u8>,
     /// Decoded only: IPv4 header length in bytes (with options), 40 for IPv6.
     pub header_len: usize,
     /// Decoded only: IPv4 total length or IPv6 payload length as on the wire.
@@ -65,6 +71,7 @@ impl IpRepr {
             ttl: 255,
             flow_label: 0,
             id: 0,
+            options: Vec::new(),
             header_len: 0,
             length_field: 0,
             checksum_ok: true,
@@ -92,6 +99,10 @@ pub struct TcpRepr {
     pub header_len: usize,
     /// Decoded only: the reserved bits other than AE.
     pub reserved: u8,
+    /// Decoded: whether the checksum is right. Encoded: false writes a wrong checksum (the
+    /// right one with its lowest bit flipped, never its one's-complement twin), for scripts
+    /// that check that a stack drops such a segment (`bad_csum`).
+    pub checksum_ok: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,30 +163,41 @@ pub fn encode(packet: &PacketRepr) -> Vec<u8> {
     let ip = &packet.ip;
     match (ip.src, ip.dst) {
         (IpAddr::V4(src), IpAddr::V4(dst)) => {
-            let mut buf = vec![0u8; 20 + l4.len()];
+            let options = padded_ipv4_options(&ip.options);
+            let header_len = 20 + options.len();
+            let mut buf = vec![0u8; header_len + l4.len()];
+            buf[20..header_len].copy_from_slice(&options);
             let mut h = MutableIpv4Packet::new(&mut buf).expect("buffer sized for the header");
             h.set_version(4);
-            h.set_header_length(5);
+            h.set_header_length((header_len / 4) as u8);
             h.set_dscp(ip.tos >> 2);
             h.set_ecn(ip.tos & 3);
-            h.set_total_length((20 + l4.len()) as u16);
+            h.set_total_length((header_len + l4.len()) as u16);
             h.set_identification(ip.id);
             h.set_ttl(ip.ttl);
             h.set_next_level_protocol(pnet_packet::ip::IpNextHeaderProtocol(packet.protocol()));
             h.set_source(src);
             h.set_destination(dst);
             h.set_payload(&l4);
-            h.set_checksum(checksum::checksum(&h.packet()[..20], 10));
+            h.set_checksum(checksum::checksum(&h.packet()[..header_len], 10));
             buf
         }
         (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            let mut payload = Vec::new();
+            let mut next_header = packet.protocol();
+            if !ip.options.is_empty() {
+                payload = destination_options_header(next_header, &ip.options);
+                next_header = PROTO_IPV6_DSTOPTS;
+            }
+            payload.extend_from_slice(&l4);
+            let l4 = payload;
             let mut buf = vec![0u8; 40 + l4.len()];
             let mut h = MutableIpv6Packet::new(&mut buf).expect("buffer sized for the header");
             h.set_version(6);
             h.set_traffic_class(ip.tos);
             h.set_flow_label(ip.flow_label & 0xF_FFFF);
             h.set_payload_length(l4.len() as u16);
-            h.set_next_header(pnet_packet::ip::IpNextHeaderProtocol(packet.protocol()));
+            h.set_next_header(pnet_packet::ip::IpNextHeaderProtocol(next_header));
             h.set_hop_limit(ip.ttl);
             h.set_source(src);
             h.set_destination(dst);
@@ -184,6 +206,30 @@ pub fn encode(packet: &PacketRepr) -> Vec<u8> {
         }
         _ => panic!("mixed IPv4/IPv6 addresses in one packet"),
     }
+}
+
+/// IPv4 option bytes padded with zeros (end of option list) to a whole number of 32-bit words.
+pub fn padded_ipv4_options(options: &[u8]) -> Vec<u8> {
+    let mut padded = options.to_vec();
+    padded.resize(options.len().next_multiple_of(4), 0);
+    padded
+}
+
+/// An IPv6 destination options header (RFC 8200 4.6) carrying `options`, padded to a multiple
+/// of 8 bytes with one Pad1 or PadN option, followed by `next_header`.
+fn destination_options_header(next_header: u8, options: &[u8]) -> Vec<u8> {
+    let mut header = vec![next_header, 0];
+    header.extend_from_slice(options);
+    match header.len().next_multiple_of(8) - header.len() {
+        0 => {}
+        1 => header.push(0),
+        pad => {
+            header.extend_from_slice(&[1, (pad - 2) as u8]);
+            header.resize(header.len() + pad - 2, 0);
+        }
+    }
+    header[1] = (header.len() / 8 - 1) as u8;
+    header
 }
 
 /// The transport header and payload, checksummed against the IP pseudo-header.
@@ -207,7 +253,10 @@ fn encode_l4(packet: &PacketRepr) -> Vec<u8> {
             }
             buf[20..header_len].copy_from_slice(&t.options);
             buf[header_len..].copy_from_slice(&packet.payload);
-            let sum = checksum::transport(ip.src, ip.dst, PROTO_TCP, &buf, 16);
+            let mut sum = checksum::transport(ip.src, ip.dst, PROTO_TCP, &buf, 16);
+            if !t.checksum_ok {
+                sum ^= 1;
+            }
             buf[16..18].copy_from_slice(&sum.to_be_bytes());
             buf
         }
@@ -273,6 +322,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 ttl: h.get_ttl(),
                 flow_label: 0,
                 id: h.get_identification(),
+                options: bytes[20..header_len].to_vec(),
                 header_len,
                 length_field: total,
                 checksum_ok,
@@ -292,6 +342,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 ttl: h.get_hop_limit(),
                 flow_label: h.get_flow_label(),
                 id: 0,
+                options: Vec::new(),
                 header_len: 40,
                 length_field: payload_len,
                 checksum_ok: true,
@@ -318,6 +369,7 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 options: l4_bytes[20..header_len].to_vec(),
                 header_len,
                 reserved: h.get_reserved() >> 1,
+                checksum_ok: checksum::transport_ok(ip.src, ip.dst, PROTO_TCP, l4_bytes, 16),
             };
             (L4Repr::Tcp(tcp), l4_bytes[header_len..].to_vec())
         }
@@ -429,6 +481,7 @@ mod tests {
                 options: vec![2, 4, 0x05, 0xb4],
                 header_len: 0,
                 reserved: 0,
+                checksum_ok: true,
             }),
             payload: vec![0; 10],
         }
@@ -489,6 +542,101 @@ mod tests {
         assert_eq!(opts.len(), 4);
         assert_eq!(join_tcp_options(&opts), raw);
         assert!(split_tcp_options(&[8, 10, 0]).is_err());
+    }
+
+    #[test]
+    fn ipv4_options_and_a_wrong_tcp_checksum_round_trip() {
+        let mut p = syn("192.0.2.1", "192.168.0.1");
+        p.ip.options = vec![0x9e, 4, 0, 0, 7, 7, 4, 0, 0, 0, 0, 0];
+        if let L4Repr::Tcp(t) = &mut p.l4 {
+            t.checksum_ok = false;
+        }
+        let bytes = encode(&p);
+        assert_eq!(bytes[0], 0x48, "IHL counts the options");
+        let back = decode(&bytes).unwrap();
+        assert!(back.ip.checksum_ok, "the IPv4 checksum covers the options");
+        assert_eq!(back.ip.header_len, 32);
+        assert_eq!(back.ip.options, p.ip.options);
+        assert!(!back.tcp().unwrap().checksum_ok);
+        // The wrong checksum is one bit off the right one, never its 0x0000/0xffff twin.
+        let l4 = &bytes[32..];
+        let right = checksum::transport(back.ip.src, back.ip.dst, PROTO_TCP, l4, 16);
+        assert_eq!(u16::from_be_bytes([l4[16], l4[17]]), right ^ 1);
+        assert!(
+            decode(&encode(&syn("192.0.2.1", "192.168.0.1")))
+                .unwrap()
+                .tcp()
+                .unwrap()
+                .checksum_ok
+        );
+    }
+
+    #[test]
+    fn ipv6_options_go_into_a_padded_destination_options_header() {
+        let mut p = syn("fd3d:fa7b:d17d::1", "fd3d:a0b:17d6::1");
+        for (options, header) in [
+            // 2 + 4 bytes: PadN of 2 (no data) fills the 8.
+            (
+                vec![0x1e, 2, 0xaa, 0xbb],
+                vec![6, 0, 0x1e, 2, 0xaa, 0xbb, 1, 0],
+            ),
+            // 2 + 5 bytes: one Pad1.
+            (vec![0x1e, 3, 1, 2, 3], vec![6, 0, 0x1e, 3, 1, 2, 3, 0]),
+            // 2 + 6 bytes: no padding.
+            (vec![0x1e, 4, 1, 2, 3, 4], vec![6, 0, 0x1e, 4, 1, 2, 3, 4]),
+            // 2 + 7 bytes: PadN of 7 (5 zeros) to 16, header length 1.
+            (
+                vec![0x1e, 5, 1, 2, 3, 4, 5],
+                vec![6, 1, 0x1e, 5, 1, 2, 3, 4, 5, 1, 5, 0, 0, 0, 0, 0],
+            ),
+        ] {
+            p.ip.options = options;
+            let bytes = encode(&p);
+            assert_eq!(bytes[6], PROTO_IPV6_DSTOPTS, "next header");
+            assert_eq!(bytes[40..40 + header.len()], header[..]);
+            let at = checksum::transport_at(&bytes).unwrap();
+            assert_eq!((at.offset, at.protocol), (40 + header.len(), PROTO_TCP));
+            let tcp = &bytes[at.offset..];
+            assert_eq!(
+                usize::from(u16::from_be_bytes([bytes[4], bytes[5]])),
+                header.len() + tcp.len()
+            );
+            assert!(checksum::transport_ok(
+                p.ip.src, p.ip.dst, PROTO_TCP, tcp, 16
+            ));
+        }
+    }
+
+    #[test]
+    fn ipv4_options_are_padded_to_whole_words() {
+        let mut p = syn("192.0.2.1", "192.168.0.1");
+        p.ip.options = vec![7, 3, 4];
+        let back = decode(&encode(&p)).unwrap();
+        assert_eq!(back.ip.options, [7, 3, 4, 0]);
+        assert_eq!(back.ip.header_len, 24);
+    }
+
+    #[test]
+    fn either_zero_is_a_right_checksum() {
+        let p = syn("192.0.2.1", "192.168.0.1");
+        let mut bytes = encode(&p);
+        let l4 = &mut bytes[20..];
+        let right = u16::from_be_bytes([l4[16], l4[17]]);
+        let (src, dst) = (p.ip.src, p.ip.dst);
+        assert!(checksum::transport_ok(src, dst, PROTO_TCP, l4, 16));
+        // Make the computed checksum 0 by adjusting a payload word, then write 0xffff instead.
+        let word = u16::from_be_bytes([l4[30], l4[31]]);
+        let adjusted = {
+            // Adding `right` to a word the checksum covers lowers the complement to zero.
+            let sum = u32::from(word) + u32::from(right);
+            ((sum & 0xffff) + (sum >> 16)) as u16
+        };
+        l4[30..32].copy_from_slice(&adjusted.to_be_bytes());
+        assert_eq!(checksum::transport(src, dst, PROTO_TCP, l4, 16), 0);
+        l4[16..18].copy_from_slice(&[0xff, 0xff]);
+        assert!(checksum::transport_ok(src, dst, PROTO_TCP, l4, 16));
+        l4[16..18].copy_from_slice(&[0xff, 0xfe]);
+        assert!(!checksum::transport_ok(src, dst, PROTO_TCP, l4, 16));
     }
 
     #[test]

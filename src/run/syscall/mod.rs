@@ -268,6 +268,31 @@ impl Ctx<'_> {
         matches!(self.args.get(index), Some(Value::Ellipsis))
     }
 
+    /// A sockaddr struct in argument `index` and its length in the next (`...` for the
+    /// struct's own size, else the integer the script gives, at most the storage's size); None
+    /// when the argument is no sockaddr.
+    fn sockaddr_arg(
+        &self,
+        index: usize,
+    ) -> Result<Option<(libc::sockaddr_storage, socklen_t)>, String> {
+        let Value::Sockaddr(addr) = self.arg(index)? else {
+            return Ok(None);
+        };
+        let (storage, own_len) = encode_sockaddr(addr);
+        let len = match self.arg(index + 1)? {
+            Value::Ellipsis => own_len,
+            other => {
+                let len = get_s32(other)?;
+                let max = std::mem::size_of::<libc::sockaddr_storage>() as i32;
+                if !(0..=max).contains(&len) {
+                    return Err(format!("sockaddr length {len} is not within 0..={max}"));
+                }
+                len as socklen_t
+            }
+        };
+        Ok(Some((storage, len)))
+    }
+
     fn ellipsis_arg(&self, index: usize) -> Result<(), String> {
         match self.arg(index)? {
             Value::Ellipsis => Ok(()),
@@ -633,9 +658,14 @@ fn sys_socket(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
 fn sys_bind(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (_, live_fd) = cx.fd_arg(0)?;
-    cx.ellipsis_arg(1)?;
-    cx.ellipsis_arg(2)?;
-    let (addr, len) = sockaddr_for(cx.env.local_ip, cx.env.bind_port, cx.env.socket_domain);
+    let (addr, len) = match cx.sockaddr_arg(1)? {
+        Some(given) => given,
+        None => {
+            cx.ellipsis_arg(1)?;
+            cx.ellipsis_arg(2)?;
+            sockaddr_for(cx.env.local_ip, cx.env.bind_port, cx.env.socket_domain)
+        }
+    };
     // SAFETY: `addr` holds `len` bytes of sockaddr.
     let outcome = unsafe { cx.target.bind(live_fd, sockaddr_ptr(&addr), len) };
     cx.check(Mode::Exact, outcome)
@@ -693,6 +723,21 @@ fn sys_accept(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
 fn sys_connect(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
     let (script_fd, live_fd) = cx.fd_arg(0)?;
+    let script_fd = script_fd as i64;
+    if let Some((addr, len)) = cx.sockaddr_arg(1)? {
+        // SAFETY: `addr` holds the sockaddr; the stack reads at most `len` bytes of it, and
+        // `sockaddr_arg` caps `len` at the storage's size.
+        let outcome = unsafe { cx.target.connect(live_fd, sockaddr_ptr(&addr), len) };
+        let checked = cx.end(Mode::Exact, outcome)?;
+        // Only a connection to the script's remote end is one whose packets the script sees.
+        let to_remote = decode_sockaddr(&addr, len).is_some_and(|a| a.ip() == cx.env.remote_ip);
+        let effects = if to_remote {
+            vec![SocketEffect::Connecting { script_fd }]
+        } else {
+            Vec::new()
+        };
+        return Ok(done(checked.result, effects));
+    }
     let family = if cx.is_ellipsis(1) {
         None
     } else {
@@ -703,7 +748,6 @@ fn sys_connect(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     // SAFETY: `addr` holds `len` bytes of sockaddr.
     let outcome = unsafe { cx.target.connect(live_fd, sockaddr_ptr(&addr), len) };
     let checked = cx.end(Mode::Exact, outcome)?;
-    let script_fd = script_fd as i64;
     let effect = match family {
         Some(_) => SocketEffect::Disconnected { script_fd },
         None => SocketEffect::Connecting { script_fd },
@@ -1758,6 +1802,49 @@ mod tests {
         assert_eq!(
             r.err("0 setsockopt(3, SOL_TCP, TCP_FASTOPEN_KEY, \"\", 0) = -1 EBADF (Bad file descriptor)\n"),
             "Expected errno 9 (Bad file descriptor) but got 22 (Invalid argument)"
+        );
+    }
+
+    #[test]
+    fn bind_and_connect_take_sockaddr_structs() {
+        let mut r = Runner::new();
+        r.ok("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n");
+        let port = free_port();
+        let sockaddr = |ip: &str| {
+            format!("{{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"{ip}\")}}")
+        };
+        r.ok(&format!("0 bind(3, {}, 16) = 0\n", sockaddr("127.0.0.1")));
+        let live = r.live(3);
+        // SAFETY: sockaddr_storage is plain old data; getsockname writes at most `len` bytes.
+        let mut bound: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as socklen_t;
+        // SAFETY: `bound` has room for `len` bytes.
+        unsafe { libc::getsockname(live, sockaddr_mut_ptr(&mut bound), &mut len) };
+        assert_eq!(
+            decode_sockaddr(&bound, len),
+            Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        );
+        // A connect() elsewhere than the remote end starts no tracked connection.
+        let out = r.ok(&format!(
+            "0 connect(3, {}, ...) = -1 ENETUNREACH\n",
+            sockaddr("224.0.0.1")
+        ));
+        assert!(out.effects.is_empty());
+        r.ok("0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 4\n");
+        assert_eq!(
+            r.err(&format!(
+                "0 bind(4, {}, 99999) = 0\n",
+                sockaddr("127.0.0.1")
+            )),
+            "sockaddr length 99999 is not within 0..=128"
+        );
+        assert_eq!(
+            r.err("0 bind(4, {sa_family=AF_INET, sin_port=htons(1), sin_addr=inet6_addr(\"::1\")}, 16) = 0\n"),
+            "sin_addr ::1 does not fit the sockaddr's sa_family"
+        );
+        assert_eq!(
+            r.err("0 bind(4, {sa_family=AF_INET6, sin_port=htons(1), sin_addr=7}, 28) = 0\n"),
+            "sin_addr must be inet_addr(\"ADDRESS\") or inet6_addr(\"ADDRESS\")"
         );
     }
 

@@ -59,10 +59,10 @@ pub(crate) enum Value {
     /// packetdrill's `struct mpls_stack` (6 entries + int length, 28 bytes).
     Mpls(Vec<u8>),
     In6Addr([u8; 16]),
-    /// `{sa_family=…, sin_port=…, sin_addr=…}`: parsed, accepted by no call.
-    Sockaddr {
-        v6: bool,
-    },
+    /// `{sa_family=…, sin_port=htons(N), sin_addr=inet_addr("…")}` (nplab's spelling;
+    /// `inet6_addr` for AF_INET6): the address bind() and connect() pass (a stackdrill
+    /// extension).
+    Sockaddr(std::net::SocketAddr),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -103,8 +103,8 @@ impl Value {
             Value::Gre(_) => "gre",
             Value::Mpls(_) => "mpls_stack",
             Value::In6Addr(_) => "in6_addr",
-            Value::Sockaddr { v6: false } => "sockaddr_in",
-            Value::Sockaddr { v6: true } => "sockaddr_in6",
+            Value::Sockaddr(a) if a.is_ipv4() => "sockaddr_in",
+            Value::Sockaddr(_) => "sockaddr_in6",
         }
     }
 }
@@ -319,14 +319,54 @@ fn evaluate_struct(items: &[Expr]) -> Result<Value, String> {
             onoff: boxed(&items[0])?,
             linger: boxed(&items[1])?,
         }),
-        ["sa_family", "sin_port", "sin_addr"] => {
-            let family = get_int(&field_value(&items[0])?)?;
-            Ok(Value::Sockaddr {
-                v6: family == libc::AF_INET6 as i64,
-            })
-        }
+        ["sa_family", "sin_port", "sin_addr"] => sockaddr(items),
         _ => Ok(Value::List(evaluate_all(items)?)),
     }
+}
+
+/// `{sa_family=F, sin_port=htons(N), sin_addr=inet_addr("A")}`: F is AF_INET or AF_INET6 and
+/// must fit A, given by `inet_addr` (IPv4) or `inet6_addr` (IPv6; the parser checks each).
+fn sockaddr(items: &[Expr]) -> Result<Value, String> {
+    let family = get_int(&field_value(&items[0])?)?;
+    let port = get_int(&field_value(&items[1])?)?;
+    let port = u16::try_from(port).map_err(|_| format!("sin_port out of range: {port}"))?;
+    // htons() gave the port in network byte order, as C stores it.
+    let port = u16::from_be(port);
+    let address = field_parts(&items[2]).1;
+    let text = match &address.kind {
+        ExprKind::Call { function, args }
+            if matches!(function.value.as_str(), "inet_addr" | "inet6_addr") =>
+        {
+            match args.as_slice() {
+                [Expr {
+                    kind: ExprKind::Bytes { bytes, .. },
+                    ..
+                }] => String::from_utf8_lossy(&bytes.0).into_owned(),
+                _ => return Err(format!("{}() takes a quoted address", function.value)),
+            }
+        }
+        _ => {
+            return Err("sin_addr must be inet_addr(\"ADDRESS\") or inet6_addr(\"ADDRESS\")".into())
+        }
+    };
+    let ip: std::net::IpAddr = text
+        .parse()
+        .map_err(|_| format!("bad IP address \"{text}\" in sin_addr"))?;
+    let fits = match family {
+        f if f == libc::AF_INET as i64 => ip.is_ipv4(),
+        f if f == libc::AF_INET6 as i64 => ip.is_ipv6(),
+        _ => {
+            return Err(format!(
+                "sa_family must be AF_INET or AF_INET6, not {family}"
+            ))
+        }
+    };
+    if !fits {
+        return Err(format!(
+            "sin_addr {ip} does not fit the sockaddr's sa_family"
+        ));
+    }
+    Ok(Value::Sockaddr(std::net::SocketAddr::new(ip, port)))
 }
 
 /// packetdrill's `struct gre`: flags, proto (0), then sum/off in be16[0..2], key in be32[1],
