@@ -14,6 +14,8 @@ use stackdrill::suite;
 use stackdrill::verdict::{self, Failure, FailureKind, Verdict};
 
 fn main() -> ExitCode {
+    // A suite's janitor only waits for its runner to end, then removes its scratch folder.
+    suite::janitor::serve_if_janitor();
     // First, while single-threaded: a suite's zygote serves until the suite ends, returning
     // only in each run it forks, with that run's command line.
     let args = suite::zygote::serve_if_zygote().unwrap_or_else(|| std::env::args_os().collect());

@@ -198,3 +198,38 @@ fn a_run_has_the_kernels_tcp_settings_and_reports_them() {
     assert_eq!(std::fs::read_to_string(&seen).unwrap().trim(), host);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_suite_killed_with_sigkill_leaves_no_scratch_folder() {
+    if !common::tun_usable("kernel runs") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("killed-suite");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("sleeps.pkt"),
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `sleep 5`\n",
+    )
+    .unwrap();
+    let mut child = common::stackdrill_command(&[&dir.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = Path::new("/tmp").join(format!("stackdrill-suite-{}", child.id()));
+    let started = std::time::Instant::now();
+    while !scratch.exists() && started.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(scratch.exists(), "the suite made no scratch folder");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The janitor removes it once the runner is gone.
+    let killed = std::time::Instant::now();
+    while scratch.exists() && killed.elapsed() < std::time::Duration::from_secs(3) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!scratch.exists(), "{} left behind", scratch.display());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

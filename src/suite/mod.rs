@@ -7,6 +7,7 @@
 pub mod child;
 pub mod compare;
 pub mod expect;
+pub mod janitor;
 pub mod plan;
 pub mod progress;
 pub mod requirement_tags;
@@ -127,6 +128,9 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         return 1;
     }
 
+    // Removes the scratch folder should this process be killed before it can.
+    let janitor = janitor::Janitor::start(&program, &scratch);
+
     let signal = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(AtomicBool::new(false));
     for number in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -156,6 +160,7 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
     runner.retry_near_misses(&runs, &mut records);
     runner.progress.done();
     let _ = std::fs::remove_dir_all(&scratch);
+    drop(janitor);
 
     let interrupted_by = runner.signal.load(Ordering::SeqCst);
     let suite = SuiteResult {
