@@ -1,5 +1,5 @@
 //! Introspection over HTTP with the real binary: what only one target can do (a polling hang on
-//! the smoltcp and gVisor adapters, its refusal on the kernel, 501 from a library without a
+//! the smoltcp, lwIP and gVisor adapters, its refusal on the kernel, 501 from a library without a
 //! socket table), the flags that move or remove the server, and that the server never listens
 //! outside the run's private namespace. The scripts that read state through `/netstat` and `/ss` on both
 //! targets are in tests/portable/ (tests/portable.rs runs them).
@@ -78,6 +78,16 @@ fn polling_hang_holds_packets_on_gvisor_too() {
     };
     // Without the hang gVisor ACKs the first segment as it arrives.
     assert_polling_hang_holds_packets("gvisor", &library, "0.200000 . 1:1(0) ack 1001");
+}
+
+#[test]
+fn polling_hang_holds_packets_on_lwip_too() {
+    // Without the hang lwIP ACKs the first segment at its next 10 ms timer tick.
+    assert_polling_hang_holds_packets(
+        "lwip",
+        &common::lwip_adapter(),
+        "0.210000 . 1:1(0) ack 1001",
+    );
 }
 
 const OPEN_AND_ASK: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n";
