@@ -255,6 +255,38 @@ fn bad_suite_flags_name_the_flag() {
         assert_eq!(output.status.code(), Some(1));
         assert_eq!(String::from_utf8_lossy(&output.stderr).trim_end(), message);
     }
+    // A report that cannot be written stops the suite before any run: one line naming the flag.
+    let sleeper = suite_dir(
+        "unwritable",
+        &[("sleeps.pkt", "0 `sleep 20`\n".to_string())],
+    );
+    for flag in ["html", "json", "junit", "tap", "ktap"] {
+        let started = Instant::now();
+        let output = run(&[&format!("--{flag}=/no/such/dir/r.{flag}")], &sleeper);
+        assert_eq!(output.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stderr),
+            format!(
+                "stackdrill: error: bad --{flag}: cannot write '/no/such/dir/r.{flag}' \
+                 (No such file or directory (os error 2))\n"
+            )
+        );
+        assert!(output.stdout.is_empty() && started.elapsed() < Duration::from_secs(5));
+    }
+    let output = run(&[&format!("--html={}", sleeper.display())], &sleeper);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).ends_with("(is a directory)\n"));
+    // A report file already there is checked without being emptied.
+    let kept = sleeper.join("kept.json");
+    std::fs::write(&kept, "{}").unwrap();
+    let output = run(
+        &[&format!("--json={}", kept.display()), "--tap=/no/such/t"],
+        &sleeper,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "{}");
+    std::fs::remove_dir_all(&sleeper).unwrap();
+
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let output = run(&[], &empty);

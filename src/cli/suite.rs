@@ -166,6 +166,26 @@ impl SuiteOptions {
         Ok(options)
     }
 
+    /// The reports written to files, each with its flag's name: `("html", path)`.
+    pub fn report_files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        fn in_file(target: &Option<ReportTarget>) -> Option<&PathBuf> {
+            match target {
+                Some(ReportTarget::File(path)) => Some(path),
+                _ => None,
+            }
+        }
+        [
+            ("junit", self.junit.as_ref()),
+            ("tap", in_file(&self.tap)),
+            ("ktap", in_file(&self.ktap)),
+            ("json", self.json.as_ref()),
+            ("html", self.html.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path?.as_path())))
+        .collect()
+    }
+
     /// Whether a report writes to stdout (then progress and the summary go to stderr).
     pub fn report_on_stdout(&self) -> bool {
         self.tap == Some(ReportTarget::Stdout) || self.ktap == Some(ReportTarget::Stdout)

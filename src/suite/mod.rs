@@ -81,6 +81,15 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         eprintln!("stackdrill: error: --variants and --ip_version cannot be combined");
         return 1;
     }
+    for (flag, path) in options.report_files() {
+        if let Err(e) = check_writable(path) {
+            eprintln!(
+                "stackdrill: error: bad --{flag}: cannot write '{}' ({e})",
+                path.display()
+            );
+            return 1;
+        }
+    }
     let targets = match compare_targets(command_line, options) {
         Ok(targets) => targets,
         Err(e) => {
@@ -714,6 +723,26 @@ fn signal_name(number: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         _ => "signal",
     }
+}
+
+/// Fails unless `path` can be written, checked before anything runs so that a typo in a report's
+/// path does not cost the suite's whole run: an existing file is opened for appending (its
+/// content kept), a new one created and removed again.
+fn check_writable(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    std::fs::remove_file(path)
 }
 
 fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), String> {
