@@ -181,10 +181,20 @@ fn suite_reports_every_verdict() {
         let mut reader = pcap_file::pcap::PcapReader::new(&bytes[..]).unwrap();
         assert_eq!(reader.header().datalink, pcap_file::DataLink::RAW);
         let mut packets = 0;
+        let mut latest = Duration::ZERO;
         while let Some(packet) = reader.next_packet() {
             let packet = packet.unwrap();
             let version = packet.data[0] >> 4;
             assert_eq!(version, if variant == "ipv4" { 4 } else { 6 });
+            // In time order (capinfos: "Strict time order: True"): the stack's SYN-ACK, which
+            // it sends within the injection of the SYN, comes after the SYN.
+            assert!(
+                packet.timestamp >= latest,
+                "{}: packet {packets} at {:?} before {latest:?}",
+                pcap.display(),
+                packet.timestamp
+            );
+            latest = packet.timestamp;
             packets += 1;
         }
         assert!(packets >= 3, "{}: {packets} packets", pcap.display());
