@@ -260,6 +260,7 @@ fn bad_suite_flags_name_the_flag() {
         ("--jobs=0", "stackdrill: error: bad --jobs: '0' (expected a number of jobs from 1 to 1024); see --help"),
         ("--variants=ipv5", "stackdrill: error: bad --variants: 'ipv5' (unknown variant 'ipv5' (expected all, ksft, or a comma list of ipv4, ipv4-mapped-ipv6, ipv6)); see --help"),
         ("--timeout_secs=soon", "stackdrill: error: bad --timeout_secs: 'soon' (expected seconds, more than 0 and at most 86400); see --help"),
+        ("--compare_only_disagreements", "stackdrill: error: --compare_only_disagreements needs --compare; see --help"),
     ] {
         let output = run(&[flag], &dir);
         assert_eq!(output.status.code(), Some(1));
@@ -347,17 +348,17 @@ fn compare_prints_a_matrix_of_kernel_and_smoltcp_verdicts() {
         &[
             &format!("--compare=kernel,so:{}", adapter.display()),
             &format!("--json={}", json_path.display()),
+            "--compare_only_disagreements",
         ],
         &dir,
     );
     // wrong_ack.pkt fails on both: the suite fails, as it would without --compare.
     let (stdout, stderr) = outputs_after_status(&output, 1);
+    // Only the row where they disagree: both fail wrong_ack.pkt at the same line, alike.
     let matrix = "\
-script            kernel  libstackdrill_smoltcp.so
-fastopen.pkt      pass    FAIL 2: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)
-passive_open.pkt  pass    pass
-wrong_ack.pkt     FAIL    FAIL
-The 2 targets agree on 2 of 3 scripts and disagree on 1
+script        kernel  libstackdrill_smoltcp.so
+fastopen.pkt  pass    FAIL 2: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)
+The 2 targets agree on 2 of 3 scripts and disagree on 1; rows where they agree are not shown
 ";
     assert!(
         stdout.contains("Ran 6 tests: 3 passing, 3 failing, 0 timed out (")
@@ -365,6 +366,7 @@ The 2 targets agree on 2 of 3 scripts and disagree on 1
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
 
+    // The JSON report holds every row all the same.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
     let (kernel, smoltcp) = ("kernel", "libstackdrill_smoltcp.so");

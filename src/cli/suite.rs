@@ -113,6 +113,9 @@ pub struct SuiteOptions {
     /// `--compare`'s LIST as given: checked against the file system and the command line's
     /// other flags when the suite starts (`compare::parse_targets`).
     pub compare: Option<String>,
+    /// `--compare_only_disagreements`: the matrix (text and HTML) shows only the rows where
+    /// the targets disagree.
+    pub compare_only_disagreements: bool,
 }
 
 impl Default for SuiteOptions {
@@ -131,6 +134,7 @@ impl Default for SuiteOptions {
             html: None,
             pcap_dir: None,
             compare: None,
+            compare_only_disagreements: false,
         };
         for flag in SUITE_FLAGS {
             flag.apply_default(&mut options);
@@ -159,6 +163,9 @@ impl SuiteOptions {
                     Refusal::ForbidsArgument => ConfigError::ForbidsArgument { name }.to_string(),
                     Refusal::RequiresArgument => ConfigError::RequiresArgument { name }.to_string(),
                 })?;
+        }
+        if options.compare_only_disagreements && options.compare.is_none() {
+            return Err("--compare_only_disagreements needs --compare".to_string());
         }
         if options.tap == Some(ReportTarget::Stdout) && options.ktap == Some(ReportTarget::Stdout) {
             return Err("--tap and --ktap cannot both write to stdout".to_string());
@@ -248,6 +255,12 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
             o.compare = Some(v.to_string());
             Ok(())
         },
+    ),
+    Flag::switch(
+        "compare_only_disagreements",
+        "with --compare, show only the scripts where the targets disagree (another verdict, or \
+         another first error) in the printed matrix and the HTML report",
+        |o| o.compare_only_disagreements = true,
     ),
     Flag::value(
         "timing_retries",

@@ -180,7 +180,10 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         status = 1;
     }
     let mut closing = format!("{}\n", suite.summary_line());
-    if let Some(matrix) = CompareMatrix::of(&suite) {
+    if let Some(mut matrix) = CompareMatrix::of(&suite) {
+        if options.compare_only_disagreements {
+            matrix = matrix.only_disagreements();
+        }
         closing.push('\n');
         closing.push_str(&matrix.render_text());
     }
