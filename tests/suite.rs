@@ -173,6 +173,25 @@ fn suite_reports_every_verdict() {
     assert!(html.contains("expected vs actual"));
     assert!(html.contains("live packet field tcp_ack_seq"));
     assert!(html.contains("<summary>timeline</summary>"));
+    // Its stylesheet beside it, nothing inline, links relative to the folder (a passing run's
+    // capture too), and a header saying how the suite ran.
+    assert!(html.contains("<link rel=\"stylesheet\" href=\"report.css\">"));
+    assert!(std::fs::read_to_string(path("report.css"))
+        .unwrap()
+        .contains(".failed"));
+    assert!(!html.contains("<style") && !html.contains("style=") && !html.contains("<script"));
+    assert!(html.contains("<a href=\"pcaps/tcp/passes.ipv4.pcap\">pcap</a>"));
+    assert!(!html.contains("href=\"/"), "an absolute link");
+    assert!(html.contains(&format!(
+        "<tr><th>stackdrill</th><td>{}</td></tr>",
+        env!("CARGO_PKG_VERSION")
+    )));
+    assert!(html.contains("<tr><th>command</th><td><code>") && html.contains(" UTC</td></tr>"));
+    // Failures first, the two variants of one failure in one group.
+    assert!(html.find("<h2>Failures</h2>").unwrap() < html.find("<h2>Runs</h2>").unwrap());
+    assert!(html.contains(
+        "<li>tcp/wrong_ack.pkt:10: <a href=\"#run10\">ipv4</a>, <a href=\"#run11\">ipv6</a></li>"
+    ));
 
     // One pcap per run, holding the handshake both ways (3 packets before the failure point).
     for variant in ["ipv4", "ipv6"] {

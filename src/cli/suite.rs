@@ -305,7 +305,8 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
         "html",
         "FILE",
         Unset("none"),
-        "write a self-contained HTML report with each failure's diff and timeline",
+        "write an HTML report (and its stylesheet, FILE's name with .css) with the failures grouped, \
+         each one's diff and timeline",
         |o, v| values::file_name(v).map(|path| o.html = Some(path)),
     ),
     Flag::value(

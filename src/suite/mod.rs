@@ -161,6 +161,7 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         progress: progress::Progress::new(runs.len()),
     };
     let started = Instant::now();
+    let invocation = invocation(std::time::SystemTime::now());
     let mut records = runner.run_all(&runs);
     runner.retry_near_misses(&runs, &mut records);
     runner.progress.done();
@@ -175,7 +176,7 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         targets: targets.into_iter().map(|target| target.label).collect(),
     };
     let mut status = if suite.succeeded() { 0 } else { 1 };
-    if let Err(e) = write_reports(&suite, options) {
+    if let Err(e) = write_reports(&suite, options, invocation) {
         eprintln!("stackdrill: error: {e}");
         status = 1;
     }
@@ -748,7 +749,27 @@ fn check_writable(path: &Path) -> std::io::Result<()> {
     std::fs::remove_file(path)
 }
 
-fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), String> {
+/// How this suite was started, for the reports' headers.
+fn invocation(started: std::time::SystemTime) -> report::Invocation {
+    report::Invocation {
+        command: std::env::args()
+            .map(|arg| child::shell_quote(&arg))
+            .collect::<Vec<_>>()
+            .join(" "),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        kernel: nix::sys::utsname::uname().map_or_else(
+            |e| format!("unknown ({e})"),
+            |uname| uname.release().to_string_lossy().into_owned(),
+        ),
+        started,
+    }
+}
+
+fn write_reports(
+    suite: &SuiteResult,
+    options: &SuiteOptions,
+    invocation: report::Invocation,
+) -> Result<(), String> {
     let write = |flag: &str, path: &Path, text: String| {
         std::fs::write(path, text)
             .map_err(|e| format!("bad --{flag}: cannot write '{}' ({e})", path.display()))
@@ -773,7 +794,13 @@ fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), Stri
         write("json", path, report::json::render(suite))?;
     }
     if let Some(path) = &options.html {
-        write("html", path, report::html::render(suite))?;
+        report::html::write(
+            path,
+            suite,
+            Some(invocation),
+            options.compare_only_disagreements,
+        )
+        .map_err(|e| format!("bad --html: cannot write '{}' ({e})", path.display()))?;
     }
     Ok(())
 }
