@@ -147,6 +147,25 @@ fn suite_reports_every_verdict() {
         "{stderr}"
     );
 
+    // Progress without a terminal: `[N/12]` lines numbered in order, then a recap of the
+    // failures, each with its first error and how to reproduce it.
+    let counters: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with('['))
+        .map(|line| &line[..line.find(']').map_or(0, |end| end + 1)])
+        .collect();
+    let in_order: Vec<String> = (1..=12).map(|n| format!("[{n:>2}/12]")).collect();
+    assert_eq!(counters, in_order, "{stderr}");
+    let recap = &stderr[stderr.find("\n6 runs did not pass:\n").expect(&stderr)..];
+    assert!(
+        recap.contains(
+            "\nFAIL    tcp/wrong_ack.pkt (ipv4): wrong_ack.pkt:10: error handling packet: live \
+             packet field tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)\n        reproduce: cd "
+        ) && recap.contains("\nTIMEOUT slow/sleeps.pkt (ipv6): timed out after 2 s\n"),
+        "{recap}"
+    );
+    assert!(recap.find("6 runs did not pass").unwrap() < recap.find("Ran 12 tests").unwrap());
+
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path("report.json")).unwrap()).unwrap();
     let run = &json["runs"][10];

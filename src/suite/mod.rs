@@ -164,7 +164,7 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
     let invocation = invocation(std::time::SystemTime::now());
     let mut records = runner.run_all(&runs);
     runner.retry_near_misses(&runs, &mut records);
-    runner.progress.done();
+    runner.progress.done(&records);
     let _ = std::fs::remove_dir_all(&scratch);
 
     let interrupted_by = runner.signal.load(Ordering::SeqCst);
@@ -445,6 +445,7 @@ impl Runner<'_> {
     }
 
     fn run_one(&self, run: &PlannedRun, index: usize, phase: Phase) -> RunRecord {
+        let _running = self.progress.started(progress_label(run));
         let mut command = self.child_command(run, phase);
         let injection_log = self.scratch.join(format!("{index}.injections"));
         let verdict_file = self.scratch.join(format!("{index}.verdict"));
@@ -641,6 +642,18 @@ impl Runner<'_> {
             failure,
         }
     }
+}
+
+/// The run as the progress names it, as the reports do: `SCRIPT (VARIANT) on TARGET`.
+fn progress_label(run: &PlannedRun) -> String {
+    let mut label = run.name.clone();
+    if let Some(variant) = run.variant {
+        label.push_str(&format!(" ({variant})"));
+    }
+    if let Some(target) = &run.target {
+        label.push_str(&format!(" on {}", target.label));
+    }
+    label
 }
 
 /// The retries in the order they run, in groups that run at once: the variants of one long
