@@ -386,6 +386,7 @@ fn compare_prints_a_matrix_of_kernel_and_smoltcp_verdicts() {
         &[
             &format!("--compare=kernel,so:{}", adapter.display()),
             &format!("--json={}", json_path.display()),
+            &format!("--html={}", dir.join("report.html").display()),
             "--compare_only_disagreements",
         ],
         &dir,
@@ -404,6 +405,16 @@ The 2 targets agree on 2 of 3 scripts and disagree on 1; rows where they agree a
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
 
+    // So does the HTML page's comparison.
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let comparison =
+        &html[html.find("<h2>Comparison</h2>").unwrap()..html.find("<h2>Failures</h2>").unwrap()];
+    assert!(
+        comparison.contains("<tr><td>fastopen.pkt</td>"),
+        "{comparison}"
+    );
+    assert!(!comparison.contains("passive_open.pkt") && !comparison.contains("wrong_ack.pkt"));
+    assert!(comparison.contains("disagree on 1; rows where they agree are not shown</p>"));
     // The JSON report holds every row all the same.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
