@@ -3,7 +3,7 @@
 # runs every *.pkt under a directory in parallel, each in its own namespaces, and leaves the
 # reports for the CI to publish in $REPORTS (default: reports/):
 #   junit.xml      JUnit, for Jenkins' junit step
-#   report.html    self-contained page with each failure's diff and timeline
+#   report.html    page (with report.css) with the failures grouped, each one's diff and timeline
 #   report.json    every verdict, for dashboards
 #   pcaps/         one capture per script × variant (Wireshark/tshark)
 # Exit status: 0 when every script passed (or failed as it declares it should), 1 otherwise.

@@ -113,6 +113,9 @@ pub struct SuiteOptions {
     /// `--compare`'s LIST as given: checked against the file system and the command line's
     /// other flags when the suite starts (`compare::parse_targets`).
     pub compare: Option<String>,
+    /// `--compare_only_disagreements`: the matrix (text and HTML) shows only the rows where
+    /// the targets disagree.
+    pub compare_only_disagreements: bool,
 }
 
 impl Default for SuiteOptions {
@@ -131,6 +134,7 @@ impl Default for SuiteOptions {
             html: None,
             pcap_dir: None,
             compare: None,
+            compare_only_disagreements: false,
         };
         for flag in SUITE_FLAGS {
             flag.apply_default(&mut options);
@@ -160,10 +164,33 @@ impl SuiteOptions {
                     Refusal::RequiresArgument => ConfigError::RequiresArgument { name }.to_string(),
                 })?;
         }
+        if options.compare_only_disagreements && options.compare.is_none() {
+            return Err("--compare_only_disagreements needs --compare".to_string());
+        }
         if options.tap == Some(ReportTarget::Stdout) && options.ktap == Some(ReportTarget::Stdout) {
             return Err("--tap and --ktap cannot both write to stdout".to_string());
         }
         Ok(options)
+    }
+
+    /// The reports written to files, each with its flag's name: `("html", path)`.
+    pub fn report_files(&self) -> Vec<(&'static str, &std::path::Path)> {
+        fn in_file(target: &Option<ReportTarget>) -> Option<&PathBuf> {
+            match target {
+                Some(ReportTarget::File(path)) => Some(path),
+                _ => None,
+            }
+        }
+        [
+            ("junit", self.junit.as_ref()),
+            ("tap", in_file(&self.tap)),
+            ("ktap", in_file(&self.ktap)),
+            ("json", self.json.as_ref()),
+            ("html", self.html.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, path)| Some((flag, path?.as_path())))
+        .collect()
     }
 
     /// Whether a report writes to stdout (then progress and the summary go to stderr).
@@ -229,6 +256,12 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
             Ok(())
         },
     ),
+    Flag::switch(
+        "compare_only_disagreements",
+        "with --compare, show only the scripts where the targets disagree (another verdict, or \
+         another first error) in the printed matrix and the HTML report",
+        |o| o.compare_only_disagreements = true,
+    ),
     Flag::value(
         "timing_retries",
         "N",
@@ -272,7 +305,8 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
         "html",
         "FILE",
         Unset("none"),
-        "write a self-contained HTML report with each failure's diff and timeline",
+        "write an HTML report (and its stylesheet, FILE's name with .css) with the failures grouped, \
+         each one's diff and timeline",
         |o, v| values::file_name(v).map(|path| o.html = Some(path)),
     ),
     Flag::value(

@@ -1,6 +1,8 @@
 //! The comparison matrix of a `--compare` suite: one row per script × variant, one column per
 //! target, each cell the run's verdict and, in a row where the targets disagree, the first
-//! error of each run that did not pass (the first difference). Built from the suite result,
+//! error of each run that did not pass (the first difference). Targets agree on a row when
+//! every run got the same verdict and, where they failed, the same first error: two stacks
+//! failing one script for different reasons is a difference, not an agreement. Built from the suite result,
 //! rendered here as the plain-text table printed after the summary line; the JSON and HTML
 //! reports render the same rows.
 
@@ -9,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{RunRecord, Status, SuiteResult};
+use crate::verdict::{Failure, FailureKind};
 
 /// Text cells longer than this many characters are cut, ending in `…`.
 pub const TEXT_CELL_WIDTH: usize = 90;
@@ -25,7 +28,12 @@ pub struct CompareMatrix {
     pub agree: usize,
     /// Rows where they did not.
     pub disagree: usize,
+    /// The rows shown: every row, or with [`CompareMatrix::only_disagreements`] the rows where
+    /// the targets disagree.
     pub rows: Vec<MatrixRow>,
+    /// Whether rows where the targets agree were left out.
+    #[serde(skip)]
+    pub agreeing_rows_hidden: bool,
 }
 
 /// One script × variant.
@@ -54,6 +62,9 @@ pub struct MatrixCell {
     /// The failure as the cell shows it, should the targets disagree.
     #[serde(skip)]
     brief: String,
+    /// What two failures must share to be the same first error (see [`first_error`]).
+    #[serde(skip)]
+    first_error: String,
     /// The run's index in the suite's runs (for links to its details).
     #[serde(skip)]
     pub run_index: Option<usize>,
@@ -111,13 +122,17 @@ impl CompareMatrix {
                 (Some(failure), status) if status != Status::ExpectedFailure => failure.brief(),
                 _ => run.message.clone(),
             };
+            cell.first_error = match &run.failure {
+                Some(failure) => first_error(failure),
+                None => cell.brief.clone(),
+            };
             cell.run_index = Some(index);
         }
         for row in &mut rows {
             row.agree = row
                 .cells
                 .windows(2)
-                .all(|pair| pair[0].status == pair[1].status);
+                .all(|pair| same_outcome(&pair[0], &pair[1]));
             if !row.agree {
                 for cell in &mut row.cells {
                     if cell.status != Status::Passed && cell.run_index.is_some() {
@@ -132,27 +147,45 @@ impl CompareMatrix {
             agree,
             disagree: rows.len() - agree,
             rows,
+            agreeing_rows_hidden: false,
         })
     }
 
-    /// `The 2 targets agree on 24 of 26 scripts and disagree on 2`.
+    /// The same matrix showing only the rows where the targets disagree (the counts still
+    /// count every row).
+    pub fn only_disagreements(mut self) -> Self {
+        self.rows.retain(|row| !row.agree);
+        self.agreeing_rows_hidden = true;
+        self
+    }
+
+    /// `The 2 targets agree on 24 of 26 scripts and disagree on 2`, then `; rows where they
+    /// agree are not shown` when they were left out.
     pub fn agreement_line(&self) -> String {
         let noun = if self.rows.iter().any(|row| row.variant.is_some()) {
             "script variants"
         } else {
             "scripts"
         };
-        format!(
+        let mut line = format!(
             "The {} targets agree on {} of {} {noun} and disagree on {}",
             self.targets.len(),
             self.agree,
-            self.rows.len(),
+            self.agree + self.disagree,
             self.disagree
-        )
+        );
+        if self.agreeing_rows_hidden {
+            line.push_str("; rows where they agree are not shown");
+        }
+        line
     }
 
-    /// The table (aligned columns, long cells cut with `…`) and the agreement line.
+    /// The table (aligned columns, long cells cut with `…`) and the agreement line; the line
+    /// alone when no row is shown.
     pub fn render_text(&self) -> String {
+        if self.rows.is_empty() {
+            return format!("{}\n", self.agreement_line());
+        }
         let mut table: Vec<Vec<String>> = Vec::with_capacity(self.rows.len() + 1);
         let mut header = vec!["script".to_string()];
         header.extend(self.targets.iter().cloned());
@@ -198,6 +231,43 @@ impl CompareMatrix {
     }
 }
 
+/// Whether two runs of a row came out the same: one verdict, and for failures one first error.
+fn same_outcome(a: &MatrixCell, b: &MatrixCell) -> bool {
+    a.status == b.status && (a.status != Status::Failed || a.first_error == b.first_error)
+}
+
+/// A failure as a comparison tells first errors apart: its line and message
+/// ([`Failure::brief`]), except that a timing error is its line and [`timing_kind`].
+fn first_error(failure: &Failure) -> String {
+    match timing_kind(failure) {
+        Some(kind) => format!("{}: {kind}", failure.line.unwrap_or_default()),
+        None => failure.brief(),
+    }
+}
+
+/// A timing error without its times: `timing error: outbound packet too late` (or `too
+/// early`); None for other failures. The times differ from run to run (and between a real and
+/// a virtual clock), so two runs answering late at one line fail the same way.
+pub fn timing_kind(failure: &Failure) -> Option<String> {
+    match &*failure.kind {
+        FailureKind::Timing {
+            event,
+            expected_usecs,
+            actual_usecs,
+            ..
+        } => Some(format!(
+            "timing error: {} too {}",
+            event.describe(),
+            if actual_usecs < expected_usecs {
+                "early"
+            } else {
+                "late"
+            }
+        )),
+        _ => None,
+    }
+}
+
 fn empty_row(run: &RunRecord, targets: &[String]) -> MatrixRow {
     MatrixRow {
         script: run.script.clone(),
@@ -212,6 +282,7 @@ fn empty_row(run: &RunRecord, targets: &[String]) -> MatrixRow {
                 difference: None,
                 message: String::new(),
                 brief: String::new(),
+                first_error: String::new(),
                 run_index: None,
             })
             .collect(),
@@ -249,7 +320,7 @@ mod tests {
             fastopen.cells[1].difference.as_deref(),
             Some("4: setsockopt: Expected result 0 but got -1 with errno 92 (Protocol not available)")
         );
-        // Both fail: they agree, and no message is repeated.
+        // Both fail the same way: they agree, and no message is repeated.
         assert!(matrix.rows[2].agree);
         assert_eq!(matrix.rows[2].cells[1].difference, None);
         // The first target alone fails: its error is the difference.
@@ -273,6 +344,73 @@ tcp/b.pkt         FAIL                                                          
 tcp/c.pkt         FAIL 7: timing error: expected outbound packet at 0.100000 sec but happened at 0.300000 s…  pass
 The 2 targets agree on 2 of 4 scripts and disagree on 2
 "
+        );
+    }
+
+    #[test]
+    fn failing_for_different_reasons_is_a_disagreement() {
+        let mut suite = compared_sample();
+        // tcp/b.pkt fails on both, now at another line on the library.
+        let library_run = &mut suite.runs[5];
+        let failure = library_run.failure.as_mut().unwrap();
+        failure.line = Some(11);
+        library_run.message = failure.headline();
+        let matrix = CompareMatrix::of(&suite).unwrap();
+        let both_fail = &matrix.rows[2];
+        assert_eq!(both_fail.label(), "tcp/b.pkt");
+        assert!(!both_fail.agree);
+        let differences: Vec<_> = both_fail
+            .cells
+            .iter()
+            .map(|cell| cell.difference.as_deref())
+            .collect();
+        assert_eq!(differences, [Some("9: bad ack"), Some("11: bad ack")]);
+        assert_eq!((matrix.agree, matrix.disagree), (1, 3));
+        assert!(matrix
+            .render_text()
+            .contains("\ntcp/b.pkt         FAIL 9: bad ack"));
+
+        // Late at one line on both, by other amounts: the same first error.
+        let mut suite = compared_sample();
+        suite.runs[7].status = Status::Failed;
+        suite.runs[7].failure = suite.runs[6].failure.clone();
+        if let Some(FailureKind::Timing { actual_usecs, .. }) =
+            suite.runs[7].failure.as_mut().map(|f| &mut *f.kind)
+        {
+            *actual_usecs = 1_010_000;
+        }
+        assert!(CompareMatrix::of(&suite).unwrap().rows[3].agree);
+        // Early on one of them: not the same.
+        if let Some(FailureKind::Timing { actual_usecs, .. }) =
+            suite.runs[7].failure.as_mut().map(|f| &mut *f.kind)
+        {
+            *actual_usecs = 0;
+        }
+        assert!(!CompareMatrix::of(&suite).unwrap().rows[3].agree);
+    }
+
+    #[test]
+    fn only_disagreements_are_shown_when_asked() {
+        let matrix = CompareMatrix::of(&compared_sample())
+            .unwrap()
+            .only_disagreements();
+        let labels: Vec<String> = matrix.rows.iter().map(MatrixRow::label).collect();
+        assert_eq!(labels, ["tcp/fastopen.pkt", "tcp/c.pkt"]);
+        let text = matrix.render_text();
+        assert!(text.starts_with("script            kernel"), "{text}");
+        assert!(!text.contains("tcp/a.pkt"));
+        assert!(text.ends_with(
+            "The 2 targets agree on 2 of 4 scripts and disagree on 2; \
+             rows where they agree are not shown\n"
+        ));
+        // Nothing to show: the line alone.
+        let mut agreeing = compared_sample();
+        agreeing.runs.truncate(2);
+        let matrix = CompareMatrix::of(&agreeing).unwrap().only_disagreements();
+        assert_eq!(
+            matrix.render_text(),
+            "The 2 targets agree on 1 of 1 scripts and disagree on 0; \
+             rows where they agree are not shown\n"
         );
     }
 

@@ -1,6 +1,6 @@
 //! Reports of a suite: the verdict of every run as data ([`SuiteResult`]), rendered as the
-//! summary line, JUnit XML, TAP/KTAP, JSON and a self-contained HTML page. Renderers only read
-//! the result; nothing here runs anything.
+//! summary line, JUnit XML, TAP/KTAP, JSON and an HTML page with its stylesheet. Renderers only
+//! read the result (and [`Invocation`], how the suite was started); nothing here runs anything.
 
 pub mod html;
 pub mod json;
@@ -222,6 +222,57 @@ impl SuiteResult {
     }
 }
 
+/// How and where a suite ran, for a report's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Invocation {
+    /// The command line, as a shell line.
+    pub command: String,
+    /// stackdrill's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// The kernel's release (`uname -r`).
+    pub kernel: String,
+    /// When the suite started.
+    #[serde(serialize_with = "utc")]
+    pub started: std::time::SystemTime,
+}
+
+fn utc<S: serde::Serializer>(
+    time: &std::time::SystemTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&utc_text(*time))
+}
+
+/// `2026-12-05 14:45:13 UTC` (times before 1970 as 1970-01-01 00:00:00 UTC).
+pub fn utc_text(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    let days = (secs / 86_400) as i64;
+    let of_day = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        of_day / 3_600,
+        of_day % 3_600 / 60,
+        of_day % 60
+    )
+}
+
 fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64((duration.as_secs_f64() * 1000.0).round() / 1000.0)
 }
@@ -364,6 +415,15 @@ pub(crate) mod tests {
             interrupted: false,
             targets: targets.map(str::to_string).to_vec(),
         }
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        let at = |secs: u64| utc_text(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(at(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(at(1_796_482_079), "2026-12-05 14:47:59 UTC");
+        assert_eq!(at(4_107_542_399), "2100-02-28 23:59:59 UTC");
     }
 
     #[test]

@@ -50,16 +50,7 @@ pub struct ChildCommand {
 impl ChildCommand {
     /// A shell line that reproduces this run by hand.
     pub fn shell_line(&self) -> String {
-        let quote = |text: &str| {
-            if text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:+@%".contains(c))
-            {
-                text.to_string()
-            } else {
-                format!("'{}'", text.replace('\'', r"'\''"))
-            }
-        };
+        let quote = shell_quote;
         let mut line = format!("cd {} && ", quote(&self.directory.display().to_string()));
         for (key, value) in &self.env {
             line.push_str(&format!("{key}={} ", quote(value)));
@@ -70,6 +61,20 @@ impl ChildCommand {
             line.push_str(&quote(arg));
         }
         line
+    }
+}
+
+/// `text` as one word of a shell line: as it is when nothing in it is special, else in single
+/// quotes.
+pub fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:+@%".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 

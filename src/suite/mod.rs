@@ -82,6 +82,15 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         eprintln!("stackdrill: error: --variants and --ip_version cannot be combined");
         return 1;
     }
+    for (flag, path) in options.report_files() {
+        if let Err(e) = check_writable(path) {
+            eprintln!(
+                "stackdrill: error: bad --{flag}: cannot write '{}' ({e})",
+                path.display()
+            );
+            return 1;
+        }
+    }
     let targets = match compare_targets(command_line, options) {
         Ok(targets) => targets,
         Err(e) => {
@@ -156,9 +165,10 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         progress: progress::Progress::new(runs.len()),
     };
     let started = Instant::now();
+    let invocation = invocation(std::time::SystemTime::now());
     let mut records = runner.run_all(&runs);
     runner.retry_near_misses(&runs, &mut records);
-    runner.progress.done();
+    runner.progress.done(&records);
     let _ = std::fs::remove_dir_all(&scratch);
     drop(janitor);
 
@@ -171,12 +181,15 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
         targets: targets.into_iter().map(|target| target.label).collect(),
     };
     let mut status = if suite.succeeded() { 0 } else { 1 };
-    if let Err(e) = write_reports(&suite, options) {
+    if let Err(e) = write_reports(&suite, options, invocation) {
         eprintln!("stackdrill: error: {e}");
         status = 1;
     }
     let mut closing = format!("{}\n", suite.summary_line());
-    if let Some(matrix) = CompareMatrix::of(&suite) {
+    if let Some(mut matrix) = CompareMatrix::of(&suite) {
+        if options.compare_only_disagreements {
+            matrix = matrix.only_disagreements();
+        }
         closing.push('\n');
         closing.push_str(&matrix.render_text());
     }
@@ -437,6 +450,7 @@ impl Runner<'_> {
     }
 
     fn run_one(&self, run: &PlannedRun, index: usize, phase: Phase) -> RunRecord {
+        let _running = self.progress.started(progress_label(run));
         let mut command = self.child_command(run, phase);
         let injection_log = self.scratch.join(format!("{index}.injections"));
         let verdict_file = self.scratch.join(format!("{index}.verdict"));
@@ -635,6 +649,18 @@ impl Runner<'_> {
     }
 }
 
+/// The run as the progress names it, as the reports do: `SCRIPT (VARIANT) on TARGET`.
+fn progress_label(run: &PlannedRun) -> String {
+    let mut label = run.name.clone();
+    if let Some(variant) = run.variant {
+        label.push_str(&format!(" ({variant})"));
+    }
+    if let Some(target) = &run.target {
+        label.push_str(&format!(" on {}", target.label));
+    }
+    label
+}
+
 /// The retries in the order they run, in groups that run at once: the variants of one long
 /// script (on one target) together, every other run alone.
 fn retry_groups(runs: &[PlannedRun], candidates: &[usize]) -> Vec<Vec<usize>> {
@@ -721,7 +747,47 @@ fn signal_name(number: i32) -> &'static str {
     }
 }
 
-fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), String> {
+/// Fails unless `path` can be written, checked before anything runs so that a typo in a report's
+/// path does not cost the suite's whole run: an existing file is opened for appending (its
+/// content kept), a new one created and removed again.
+fn check_writable(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    if path.exists() {
+        return std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop);
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    std::fs::remove_file(path)
+}
+
+/// How this suite was started, for the reports' headers.
+fn invocation(started: std::time::SystemTime) -> report::Invocation {
+    report::Invocation {
+        command: std::env::args()
+            .map(|arg| child::shell_quote(&arg))
+            .collect::<Vec<_>>()
+            .join(" "),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        kernel: nix::sys::utsname::uname().map_or_else(
+            |e| format!("unknown ({e})"),
+            |uname| uname.release().to_string_lossy().into_owned(),
+        ),
+        started,
+    }
+}
+
+fn write_reports(
+    suite: &SuiteResult,
+    options: &SuiteOptions,
+    invocation: report::Invocation,
+) -> Result<(), String> {
     let write = |flag: &str, path: &Path, text: String| {
         std::fs::write(path, text)
             .map_err(|e| format!("bad --{flag}: cannot write '{}' ({e})", path.display()))
@@ -746,7 +812,13 @@ fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), Stri
         write("json", path, report::json::render(suite))?;
     }
     if let Some(path) = &options.html {
-        write("html", path, report::html::render(suite))?;
+        report::html::write(
+            path,
+            suite,
+            Some(invocation),
+            options.compare_only_disagreements,
+        )
+        .map_err(|e| format!("bad --html: cannot write '{}' ({e})", path.display()))?;
     }
     Ok(())
 }
