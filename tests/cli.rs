@@ -41,6 +41,8 @@ fn bad_command_lines_get_one_line_each() {
         &["--pin_cpu=1024", "valid/01-passive-open.pkt"],
         &["--junit=", "valid"],
         &["valid", "--jobs"],
+        &["--tolerence_usecs=5000", "valid/01-passive-open.pkt"],
+        &["--strict_segmnets", "valid/01-passive-open.pkt"],
     ];
     let mut report = String::new();
     for args in cases {

@@ -149,7 +149,10 @@ impl SuiteOptions {
             let flag = SUITE_FLAGS
                 .iter()
                 .find(|flag| flag.name == name)
-                .ok_or_else(|| ConfigError::Unknown { name: name.clone() }.to_string())?;
+                .ok_or_else(|| {
+                    ConfigError::unknown(&name, SUITE_FLAGS.iter().map(|flag| flag.name))
+                        .to_string()
+                })?;
             let value = setting.value.as_deref();
             flag.apply(&mut options, value)
                 .map_err(|refusal| match refusal {
