@@ -43,6 +43,9 @@ fn bad_command_lines_get_one_line_each() {
         &["valid", "--jobs"],
         &["--tolerence_usecs=5000", "valid/01-passive-open.pkt"],
         &["--strict_segmnets", "valid/01-passive-open.pkt"],
+        &["--shard=3/2", "valid"],
+        &["--shard=x", "valid"],
+        &["--shard_durations=none.json", "valid"],
     ];
     let mut report = String::new();
     for args in cases {

@@ -9,8 +9,10 @@ pub mod compare;
 pub mod expect;
 pub mod plan;
 pub mod progress;
+pub mod report_in;
 pub mod requirement_tags;
 pub mod sandbox;
+pub mod shard;
 pub mod variants;
 pub mod zygote;
 
@@ -101,6 +103,18 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
             return 1;
         }
     };
+    let runs = match shard::select_for(runs, options.shard, options.shard_durations.as_deref()) {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("stackdrill: error: {e}");
+            return 1;
+        }
+    };
+    if options.list_runs {
+        print!("{}", shard::listing(&runs, options.shard));
+        return 0;
+    }
+    let runs: Vec<PlannedRun> = runs.into_iter().map(|(run, _)| run).collect();
     let program = match std::env::current_exe() {
         Ok(program) => program,
         Err(e) => {
