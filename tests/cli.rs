@@ -46,6 +46,9 @@ fn bad_command_lines_get_one_line_each() {
         &["--shard=3/2", "valid"],
         &["--shard=x", "valid"],
         &["--shard_durations=none.json", "valid"],
+        &["report"],
+        &["report", "--junti=j.xml", "a.json"],
+        &["report", "no/such/shard.json"],
     ];
     let mut report = String::new();
     for args in cases {

@@ -7,6 +7,8 @@
 pub mod child;
 pub mod compare;
 pub mod expect;
+pub mod history;
+pub mod merge;
 pub mod plan;
 pub mod progress;
 pub mod report_in;
@@ -730,7 +732,8 @@ fn signal_name(number: i32) -> &'static str {
     }
 }
 
-fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), String> {
+/// Writes the reports `options` asks for (`--junit`, `--tap`, `--ktap`, `--json`, `--html`).
+pub(crate) fn write_reports(suite: &SuiteResult, options: &SuiteOptions) -> Result<(), String> {
     let write = |flag: &str, path: &Path, text: String| {
         std::fs::write(path, text)
             .map_err(|e| format!("bad --{flag}: cannot write '{}' ({e})", path.display()))
