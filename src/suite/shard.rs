@@ -13,6 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::suite::Shard;
+use crate::report::Status;
 
 use super::plan::PlannedRun;
 use super::report_in::{self, RunKey};
@@ -29,12 +30,14 @@ pub fn key_of(run: &PlannedRun) -> RunKey {
     )
 }
 
-/// The durations an earlier JSON report recorded, by run.
+/// The durations an earlier JSON report recorded, by run (errors name the flag and the file).
 pub fn durations_from_report(path: &Path) -> Result<BTreeMap<RunKey, Duration>, String> {
     let suite = report_in::read(path).map_err(|e| format!("bad --shard_durations: {e}"))?;
+    // A run the earlier suite never finished (interrupted) says nothing of its length.
     Ok(suite
         .runs
         .iter()
+        .filter(|run| run.status != Status::NotRun)
         .map(|run| (report_in::key_of(run), run.duration))
         .collect())
 }
@@ -235,8 +238,19 @@ mod tests {
         let runs =
             super::super::plan::plan_runs(std::slice::from_ref(&dir), &VariantSelection::AsGiven)
                 .unwrap();
-        let mut recorded = BTreeMap::new();
-        recorded.insert(key_of(&runs[1]), Duration::from_secs(60));
+        let report = dir.join("earlier.json");
+        let mut earlier = crate::report::tests::sample();
+        earlier.runs.truncate(2);
+        for (run, planned) in earlier.runs.iter_mut().zip(&runs[..2]) {
+            (run.script, run.variant, run.target) = key_of(planned);
+        }
+        earlier.runs[1].duration = Duration::from_secs(60);
+        earlier.runs[0].status = Status::NotRun;
+        std::fs::write(&report, crate::report::json::render(&earlier)).unwrap();
+        let recorded = durations_from_report(&report).unwrap();
+        assert_eq!(recorded.len(), 1, "the run not run says nothing");
+        let e = durations_from_report(&dir.join("none.json")).unwrap_err();
+        assert!(e.starts_with("bad --shard_durations: "), "{e}");
         let durations = expected_durations(&runs, &recorded);
         assert_eq!(durations[1], Duration::from_secs(60));
         assert_eq!(durations[0], runs[0].estimated + SETUP_COST);
