@@ -724,6 +724,7 @@ impl<'a> Executor<'a> {
     ) -> Result<i64> {
         let names = self.link_names(line)?;
         let path = self.path;
+        let mut passed_by = Vec::new();
         let (live, captured) = loop {
             let received = self
                 .link_layer(line)?
@@ -733,16 +734,30 @@ impl<'a> Executor<'a> {
                     Failure::at(path, line, FailureKind::PacketHandling { message })
                 })?;
             let Some((bytes, captured)) = received else {
-                return Err(self.fail(line, FailureKind::PacketMissing));
+                let mut failure = self.fail(line, FailureKind::PacketMissing);
+                failure.details = missing_details(
+                    format!(
+                        "script frame: {:9.6} {}",
+                        expected as f64 / 1e6,
+                        self.script_text(frame.span)
+                    ),
+                    passed_by,
+                    "frames",
+                    "of the kind awaited",
+                );
+                return Err(failure);
             };
             match link_frames::decode(&bytes) {
                 Some(live) if link_frames::is_awaited(frame, &live) => break (live, captured),
-                other => self.verbose(|| {
+                other => {
                     let what = other.map_or("an unknown frame".to_string(), |live| {
                         link_frames::describe_live(&live)
                     });
-                    format!("outbound frame passed by: {what}")
-                }),
+                    self.verbose(|| format!("outbound frame passed by: {what}"));
+                    if passed_by.len() < MAX_PASSED_BY {
+                        passed_by.push((captured - self.script_start_usecs, what));
+                    }
+                }
             }
         };
         let happened = captured - self.script_start_usecs;
@@ -802,25 +817,21 @@ impl<'a> Executor<'a> {
         let secs = |u: i64| format!("{:9.6}", u as f64 / 1e6);
         let Some((mut live, captured)) = self.next_outbound(deadline).map_err(io_error)? else {
             let mut failure = Failure::at(path, line, FailureKind::PacketMissing);
-            failure.details.push(format!(
-                "script packet: {} {}",
-                secs(expected),
-                describe_script_packet(packet)
-            ));
-            if self.passed_by.is_empty() {
-                failure
-                    .details
-                    .push("  no packet arrived while waiting for it".to_string());
-            } else {
-                failure.details.push(
-                    "  packets that arrived while waiting for it (none of the socket under test):"
-                        .to_string(),
-                );
-                for (at, what) in std::mem::take(&mut self.passed_by) {
-                    let at = at - self.script_start_usecs;
-                    failure.details.push(format!("    {} {what}", secs(at)));
-                }
-            }
+            let start = self.script_start_usecs;
+            let passed_by = std::mem::take(&mut self.passed_by);
+            failure.details = missing_details(
+                format!(
+                    "script packet: {} {}",
+                    secs(expected),
+                    describe_script_packet(packet)
+                ),
+                passed_by
+                    .into_iter()
+                    .map(|(at, what)| (at - start, what))
+                    .collect(),
+                "packets",
+                "of the socket under test",
+            );
             return Err(failure);
         };
         let wanted = script_payload_len(packet);
@@ -1188,6 +1199,31 @@ fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr
         l4: L4Repr::Tcp(tcp),
         payload: vec![],
     })
+}
+
+/// A "Timed out" failure's details: the line awaited (`script`), then what arrived meanwhile
+/// (`passed_by`: script time, description) that was not `awaited`, or that nothing did.
+fn missing_details(
+    script: String,
+    passed_by: Vec<(i64, String)>,
+    what: &str,
+    awaited: &str,
+) -> Vec<String> {
+    let mut details = vec![script];
+    if passed_by.is_empty() {
+        details.push(format!(
+            "  no {} arrived while waiting for it",
+            &what[..what.len() - 1]
+        ));
+        return details;
+    }
+    details.push(format!(
+        "  {what} that arrived while waiting for it (none {awaited}):"
+    ));
+    for (at, described) in passed_by {
+        details.push(format!("    {:9.6} {described}", at as f64 / 1e6));
+    }
+    details
 }
 
 /// At most this many passing packets are kept for a "Timed out" failure's details.

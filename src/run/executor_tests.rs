@@ -935,6 +935,18 @@ fn an_outbound_ndp_line_lets_frames_of_other_kinds_pass() {
         .sends_frame(0, arp_from_stack(1, [192, 168, 0, 1], [192, 168, 0, 9]));
     // Nothing of the awaited kind comes: the ARP request passes by and the line times out.
     let finished = run(&stack, &[], "0 > ndp na\n");
+    let text = finished.verdict.expect_err("nothing of the kind awaited");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "t.pkt:1: error handling packet: Timed out waiting for packet",
+            "script frame:  0.000000 > ndp na",
+            "  frames that arrived while waiting for it (none of the kind awaited):",
+        ],
+        "{text}"
+    );
+    assert!(lines[3].starts_with("     0.000000 arp request"), "{text}");
     assert!(matches!(
         finished.failure.map(|f| *f.kind),
         Some(FailureKind::PacketMissing)
