@@ -3,6 +3,8 @@
 //! A failing run stops at the first failing script; a dry run reports every invalid one.
 //! A directory among the paths, or a suite flag (`--jobs`, `--junit`, ...), selects suite mode:
 //! every script in its own child process, in parallel, with reports (`stackdrill::suite`).
+//! `stackdrill report SHARD.json...` merges the JSON reports of a suite's shards
+//! (`stackdrill::suite::merge`).
 
 use std::process::ExitCode;
 
@@ -21,6 +23,14 @@ fn main() -> ExitCode {
     let args = suite::zygote::serve_if_zygote().unwrap_or_else(|| std::env::args_os().collect());
     // A suite's child enters its sandbox (it may fork here).
     suite::sandbox::enter_if_suite_child();
+    // `stackdrill report SHARD.json...`: merges the reports of a suite's shards.
+    if args.get(1).is_some_and(|arg| arg == suite::merge::COMMAND) {
+        let rest: Vec<String> = args[2..]
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        return ExitCode::from(suite::merge::run(&rest).clamp(0, 255) as u8);
+    }
     let command_line = match parse_command_line(args) {
         Ok(c) => c,
         Err(e) => return refuse(format!("error: {e}; see --help")),

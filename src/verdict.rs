@@ -91,6 +91,14 @@ impl FailureKind {
     /// For a timing failure: the event, and how far (µs) past its tolerance it happened,
     /// before the time given or after it (or after a range's end).
     pub fn beyond_tolerance_usecs(&self) -> Option<(TimedEvent, i64)> {
+        let (event, early, late, tolerance) = self.timing_window()?;
+        Some((event, early.max(late) - tolerance))
+    }
+
+    /// For a timing failure: the event, how early (µs) it happened before the time given and
+    /// how late after it (or a range's end), one of them negative or both when inside, and the
+    /// tolerance.
+    fn timing_window(&self) -> Option<(TimedEvent, i64, i64, i64)> {
         let FailureKind::Timing {
             event,
             expected_usecs,
@@ -102,8 +110,45 @@ impl FailureKind {
             return None;
         };
         let end = expected_end_usecs.unwrap_or(*expected_usecs);
-        let outside = (expected_usecs - actual_usecs).max(actual_usecs - end);
-        Some((*event, outside - tolerance_usecs))
+        Some((
+            *event,
+            expected_usecs - actual_usecs,
+            actual_usecs - end,
+            *tolerance_usecs,
+        ))
+    }
+}
+
+impl FailureKind {
+    /// For a timing failure, the line under packetdrill's message that says how early or late
+    /// the event was and against which tolerance:
+    /// `  happened 1.022000 sec early; tolerance 0.253899 sec, exceeded by 0.768101 sec`.
+    pub fn timing_offset(&self) -> Option<String> {
+        let (_, early, late, tolerance_usecs) = self.timing_window()?;
+        let (by, how) = if early > 0 {
+            (early, "early")
+        } else if late > 0 {
+            (late, "late")
+        } else {
+            return None;
+        };
+        let range = if matches!(
+            self,
+            FailureKind::Timing {
+                expected_end_usecs: Some(_),
+                ..
+            }
+        ) {
+            " (from the nearest end of the range)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "  happened {} sec {how}{range}; tolerance {} sec, exceeded by {} sec",
+            seconds(by),
+            seconds(tolerance_usecs),
+            seconds(by - tolerance_usecs)
+        ))
     }
 }
 
@@ -411,6 +456,10 @@ impl Failure {
             (_, Some(line)) => format!("{}:{line}: {}", self.script, self.message()),
             (_, None) => format!("{}: {}", self.script, self.message()),
         };
+        if let Some(offset) = self.kind.timing_offset() {
+            out.push('\n');
+            out.push_str(&offset);
+        }
         for detail in &self.details {
             out.push('\n');
             out.push_str(detail);
@@ -550,12 +599,28 @@ mod tests {
     fn renders_packetdrills_texts() {
         assert_eq!(
             timing(TimedEvent::OutboundPacket, None).render(),
-            "x.pkt:20: error handling packet: timing error: expected outbound packet at 0.011591 sec but happened at 0.015761 sec; tolerance 0.004000 sec"
+            "x.pkt:20: error handling packet: timing error: expected outbound packet at 0.011591 sec but happened at 0.015761 sec; tolerance 0.004000 sec\n  happened 0.004170 sec late; tolerance 0.004000 sec, exceeded by 0.000170 sec"
         );
         assert_eq!(
             timing(TimedEvent::InboundPacket, Some(20_000)).render(),
             "x.pkt:20: timing error: expected inbound packet in time range 0.011591~0.020000 sec but happened at 0.015761 sec; tolerance 0.004000 sec"
         );
+        let early = Failure::at(
+            "x.pkt",
+            7,
+            FailureKind::Timing {
+                event: TimedEvent::OutboundPacket,
+                expected_usecs: 3_077_730,
+                expected_end_usecs: None,
+                actual_usecs: 2_055_831,
+                tolerance_usecs: 253_899,
+            },
+        );
+        assert_eq!(
+            early.render(),
+            "x.pkt:7: error handling packet: timing error: expected outbound packet at 3.077730 sec but happened at 2.055831 sec; tolerance 0.253899 sec\n  happened 1.021899 sec early; tolerance 0.253899 sec, exceeded by 0.768000 sec"
+        );
+        assert_eq!(early.headline().lines().count(), 1);
         let mut field = Failure::at(
             "x.pkt",
             14,

@@ -41,6 +41,14 @@ fn bad_command_lines_get_one_line_each() {
         &["--pin_cpu=1024", "valid/01-passive-open.pkt"],
         &["--junit=", "valid"],
         &["valid", "--jobs"],
+        &["--tolerence_usecs=5000", "valid/01-passive-open.pkt"],
+        &["--strict_segmnets", "valid/01-passive-open.pkt"],
+        &["--shard=3/2", "valid"],
+        &["--shard=x", "valid"],
+        &["--shard_durations=none.json", "valid"],
+        &["report"],
+        &["report", "--junti=j.xml", "a.json"],
+        &["report", "no/such/shard.json"],
     ];
     let mut report = String::new();
     for args in cases {

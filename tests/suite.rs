@@ -26,6 +26,14 @@ const HANDSHAKE: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
 +0 accept(3, ..., ...) = 4
 ";
 
+/// After the handshake, a write whose segment the script expects with a wrong ack.
+fn wrong_ack_script() -> String {
+    format!("{HANDSHAKE}+0 write(4, ..., 10) = 10\n+0 > P. 1:11(10) ack 2\n")
+}
+
+/// A script failing as its `// Failure:` line expects.
+const EXPECTED_FAILURE: &str = "// Failure: unable to find fd with script fd 7\n0 close(7) = 0\n";
+
 fn tun_usable() -> bool {
     common::tun_usable("suite runs")
 }
@@ -76,14 +84,8 @@ fn suite_reports_every_verdict() {
         "verdicts",
         &[
             ("tcp/passes.pkt", HANDSHAKE.to_string()),
-            (
-                "tcp/wrong_ack.pkt",
-                format!("{HANDSHAKE}+0 write(4, ..., 10) = 10\n+0 > P. 1:11(10) ack 2\n"),
-            ),
-            (
-                "self/expected.pkt",
-                "// Failure: unable to find fd with script fd 7\n0 close(7) = 0\n".to_string(),
-            ),
+            ("tcp/wrong_ack.pkt", wrong_ack_script()),
+            ("self/expected.pkt", EXPECTED_FAILURE.to_string()),
             (
                 "self/not_as_expected.pkt",
                 "// Failure: some other message\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
@@ -342,6 +344,116 @@ fn bad_suite_flags_name_the_flag() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr)
         .ends_with("empty: no *.pkt scripts below this directory\n"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `stackdrill ARGS` (no directory appended).
+fn stackdrill(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run stackdrill")
+}
+
+/// Each run's (script, variant, status, message) in a JSON report, in its order.
+fn verdicts_in(report: &Path) -> Vec<(String, String, String, String)> {
+    let text = std::fs::read_to_string(report).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| {
+            let field = |name: &str| run[name].as_str().unwrap_or_default().to_string();
+            (
+                field("script"),
+                field("variant"),
+                field("status"),
+                field("message"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_shards_merged_by_report_equal_the_whole_suite() {
+    if !tun_usable() {
+        return;
+    }
+    let dir = suite_dir(
+        "shards",
+        &[
+            ("tcp/passes.pkt", HANDSHAKE.to_string()),
+            ("tcp/wrong_ack.pkt", wrong_ack_script()),
+            ("self/expected.pkt", EXPECTED_FAILURE.to_string()),
+            ("later/sleeps.pkt", format!("{HANDSHAKE}+1 close(4) = 0\n")),
+        ],
+    );
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let file = |name: &str| out.join(name).display().to_string();
+    let suite_flags = ["--jobs=4", "--variants=ipv4,ipv6"];
+    let whole = run(
+        &[
+            &suite_flags[..],
+            &[&format!("--json={}", file("whole.json"))],
+        ]
+        .concat(),
+        &dir,
+    );
+    outputs_after_status(&whole, 1);
+    let mut listed = Vec::new();
+    for k in 1..=2 {
+        let shard = format!("--shard={k}/2");
+        let list = run(&[&suite_flags[..], &[&shard, "--list_runs"]].concat(), &dir);
+        let (stdout, _) = outputs_after_status(&list, 0);
+        listed.extend(
+            stdout
+                .lines()
+                .filter(|l| l.starts_with(' '))
+                .map(|l| l.trim().split_once("  ").unwrap().1.to_string()),
+        );
+        let json = format!("--json={}", file(&format!("shard{k}.json")));
+        let part = run(&[&suite_flags[..], &[&shard, &json]].concat(), &dir);
+        assert!(part.status.code().is_some_and(|c| c <= 1), "{part:?}");
+    }
+    listed.sort();
+    assert_eq!(listed.len(), 8, "4 scripts x 2 variants: {listed:?}");
+    listed.dedup();
+    assert_eq!(listed.len(), 8, "no run in both shards");
+
+    let merged = stackdrill(&[
+        "report",
+        &format!("--json={}", file("merged.json")),
+        &format!("--junit={}", file("merged.xml")),
+        &format!("--previous={}", file("whole.json")),
+        &format!("--history_html={}", file("history.html")),
+        &file("shard1.json"),
+        &file("shard2.json"),
+    ]);
+    let (stdout, _) = outputs_after_status(&merged, 1);
+    assert!(
+        stdout.starts_with("Ran 8 tests: 4 passing, 2 failing, 0 timed out, 2 failing as expected"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("History (oldest first):\n  whole.json "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("No flaky runs"), "{stdout}");
+    assert_eq!(
+        verdicts_in(&out.join("merged.json")),
+        verdicts_in(&out.join("whole.json"))
+    );
+    let junit = std::fs::read_to_string(out.join("merged.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");
+    assert!(out.join("history.css").exists());
+
+    // The same shard twice is refused, naming both files.
+    let twice = stackdrill(&["report", &file("shard1.json"), &file("shard1.json")]);
+    let (_, stderr) = outputs_after_status(&twice, 1);
+    assert!(stderr.contains(" is in both "), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -637,9 +749,13 @@ fn sigkill_of_the_runner_leaves_nothing_behind() {
     runner.wait().unwrap();
     assert_nothing_left(&token, &namespaces, &links);
     std::fs::remove_dir_all(&dir).unwrap();
-    // What a killed runner cannot remove: its scratch directory of children's output.
+    // What a killed runner cannot remove: its scratch directory of children's output. A suite
+    // another test starts meanwhile may have swept it already (its runner is dead).
     let scratch = std::env::temp_dir().join(format!("stackdrill-suite-{}", runner.id()));
-    std::fs::remove_dir_all(&scratch).unwrap();
+    match std::fs::remove_dir_all(&scratch) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{}: {e}", scratch.display()),
+        _ => {}
+    }
 }
 
 #[test]

@@ -6,5 +6,6 @@
 
 pub mod icmp;
 pub mod requirements;
+pub mod suggest;
 pub mod symbols;
 pub mod syscalls;

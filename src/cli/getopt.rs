@@ -71,9 +71,9 @@ fn match_long(written: &str) -> Result<LongMatch, ConfigError> {
             return Ok(LongMatch::Version);
         }
     }
-    Err(ConfigError::Unknown {
-        name: written.to_string(),
-    })
+    let known = FLAGS.iter().map(|flag| flag.name);
+    let known = known.chain(SUITE_FLAGS.iter().map(|flag| flag.name));
+    Err(ConfigError::unknown(written, known.chain([HELP, VERSION])))
 }
 
 fn to_utf8(arg: &OsString) -> Result<&str, ConfigError> {
@@ -201,6 +201,7 @@ where
                     .find(|flag| flag.short == Some(letter))
                     .ok_or_else(|| ConfigError::Unknown {
                         name: letter.to_string(),
+                        suggestion: None,
                     })?;
                 if !flag.requires_value() {
                     push(&mut line, OptionSetting::flag(flag.name))?;

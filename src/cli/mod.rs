@@ -266,9 +266,8 @@ impl Config {
     /// needing a value has one, the value is valid. On error `self` is unchanged.
     pub fn apply(&mut self, setting: &OptionSetting) -> Result<(), ConfigError> {
         let name = setting.name.as_str();
-        let flag = flags::find(FLAGS, name).ok_or_else(|| ConfigError::Unknown {
-            name: name.to_string(),
-        })?;
+        let flag = flags::find(FLAGS, name)
+            .ok_or_else(|| ConfigError::unknown(name, FLAGS.iter().map(|flag| flag.name)))?;
         let value = setting.value.as_deref();
         flag.apply(self, value).map_err(|refusal| {
             let name = name.to_string();
@@ -371,9 +370,16 @@ pub struct CommandLine {
 /// the letter), except in `forbids`/`requires`, which name the full option.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
-    /// No such option.
-    #[error("option '{}' unknown", one_line(.name))]
-    Unknown { name: String },
+    /// No such option; `suggestion`: the known option closest to it, if one is close.
+    #[error(
+        "option '{}' unknown{}",
+        one_line(.name),
+        .suggestion.as_deref().map(|s| format!(" (did you mean --{s}?)")).unwrap_or_default()
+    )]
+    Unknown {
+        name: String,
+        suggestion: Option<String>,
+    },
     /// Command line only: a prefix matching several long options.
     #[error(
         "option '{}' is ambiguous; possibilities:{}",
@@ -404,4 +410,14 @@ pub enum ConfigError {
     /// A command-line option or value that is not valid UTF-8 (shown lossily).
     #[error("argument is not valid UTF-8: '{}'", one_line(.arg))]
     NotUnicode { arg: String },
+}
+
+impl ConfigError {
+    /// An unknown option `name`, suggesting the closest of `known` (a typo's likely target).
+    pub fn unknown<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Self {
+        ConfigError::Unknown {
+            name: name.to_string(),
+            suggestion: crate::catalog::suggest::closest(name, known).map(str::to_string),
+        }
+    }
 }

@@ -116,6 +116,44 @@ pub struct SuiteOptions {
     /// `--compare_only_disagreements`: the matrix (text and HTML) shows only the rows where
     /// the targets disagree.
     pub compare_only_disagreements: bool,
+    /// `--shard=K/N`: run only the K-th of N balanced parts of the suite.
+    pub shard: Option<Shard>,
+    /// `--shard_durations`: a previous run's JSON report whose durations balance the shards.
+    pub shard_durations: Option<PathBuf>,
+    /// `--list_runs`: print the runs (of the shard) with their expected durations, run none.
+    pub list_runs: bool,
+}
+
+/// `--shard=K/N`: the K-th (1-based) of N parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Parses `K/N` with 1 <= K <= N <= 1024.
+    pub fn parse(value: &str) -> Result<Self, Reason> {
+        let expected = || "expected K/N, e.g. 2/4: part K (from 1) of N, N at most 1024";
+        let (k, n) = value.split_once('/').ok_or_else(expected)?;
+        let (index, count): (usize, usize) = match (k.trim().parse(), n.trim().parse()) {
+            (Ok(k), Ok(n)) => (k, n),
+            _ => return Err(expected().to_string()),
+        };
+        if count == 0 || count > 1024 {
+            return Err(expected().to_string());
+        }
+        if index == 0 || index > count {
+            return Err(format!("K must be from 1 to {count}"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 impl Default for SuiteOptions {
@@ -135,6 +173,9 @@ impl Default for SuiteOptions {
             pcap_dir: None,
             compare: None,
             compare_only_disagreements: false,
+            shard: None,
+            shard_durations: None,
+            list_runs: false,
         };
         for flag in SUITE_FLAGS {
             flag.apply_default(&mut options);
@@ -153,7 +194,10 @@ impl SuiteOptions {
             let flag = SUITE_FLAGS
                 .iter()
                 .find(|flag| flag.name == name)
-                .ok_or_else(|| ConfigError::Unknown { name: name.clone() }.to_string())?;
+                .ok_or_else(|| {
+                    ConfigError::unknown(&name, SUITE_FLAGS.iter().map(|flag| flag.name))
+                        .to_string()
+                })?;
             let value = setting.value.as_deref();
             flag.apply(&mut options, value)
                 .map_err(|refusal| match refusal {
@@ -166,6 +210,9 @@ impl SuiteOptions {
         }
         if options.compare_only_disagreements && options.compare.is_none() {
             return Err("--compare_only_disagreements needs --compare".to_string());
+        }
+        if options.shard_durations.is_some() && options.shard.is_none() {
+            return Err("--shard_durations needs --shard=K/N".to_string());
         }
         if options.tap == Some(ReportTarget::Stdout) && options.ktap == Some(ReportTarget::Stdout) {
             return Err("--tap and --ktap cannot both write to stdout".to_string());
@@ -315,5 +362,28 @@ pub const SUITE_FLAGS: &[Flag<SuiteOptions>] = &[
         Unset("none"),
         "write one pcap per script and variant into DIR",
         |o, v| values::file_name(v).map(|path| o.pcap_dir = Some(path)),
+    ),
+    Flag::value(
+        "shard",
+        "K/N",
+        Unset("none (the whole suite)"),
+        "run only part K (from 1) of N: the runs split deterministically and balanced by \
+         expected duration (the script's last event, or --shard_durations); the N parts \
+         together run every run exactly once (merge their --json with `stackdrill report`)",
+        |o, v| Shard::parse(v).map(|shard| o.shard = Some(shard)),
+    ),
+    Flag::value(
+        "shard_durations",
+        "FILE",
+        Unset("none (each run's script length)"),
+        "with --shard: balance the parts by the durations in FILE, a previous run's --json \
+         report (runs it does not list keep their estimate); every part must be given the same FILE",
+        |o, v| values::file_name(v).map(|path| o.shard_durations = Some(path)),
+    ),
+    Flag::switch(
+        "list_runs",
+        "print the runs the suite (or its --shard) would make, one a line with its expected \
+         duration, and run none",
+        |o| o.list_runs = true,
     ),
 ];

@@ -22,7 +22,9 @@ use crate::wire::{self, tcp_flags, L4Repr, PacketRepr, TcpRepr};
 use super::code::CodeRun;
 use super::command::run_shell_command;
 use super::link::{self as link_frames, LinkNames};
-use super::outbound::{describe_live, script_payload_len, verify, OutboundRules};
+use super::outbound::{
+    describe_live, differences, render_differences, script_payload_len, verify, OutboundRules,
+};
 use super::packets::{build_inbound, describe_script_packet, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
 use super::stack::{CallReply, ScriptCalls};
@@ -81,6 +83,9 @@ pub struct Executor<'a> {
     code_runs: Vec<CodeRun>,
     /// Packets sniffed for the socket under test but not yet matched.
     backlog: VecDeque<(PacketRepr, i64)>,
+    /// Packets sniffed while waiting for the current `>` line that were not the socket under
+    /// test's (capture time, one-line description), for a "Timed out" failure's details.
+    passed_by: Vec<(i64, String)>,
     /// Sockets kept bound to reserve remote ephemeral port numbers.
     reserved_ports: Vec<std::net::UdpSocket>,
     warnings: Vec<String>,
@@ -155,6 +160,7 @@ impl<'a> Executor<'a> {
             pending_blocking: None,
             code_runs: Vec::new(),
             backlog: VecDeque::new(),
+            passed_by: Vec::new(),
             reserved_ports: Vec::new(),
             warnings: Vec::new(),
             injection_log: Vec::new(),
@@ -571,10 +577,15 @@ impl<'a> Executor<'a> {
                 return Ok(None);
             };
             let Ok(packet) = wire::decode(&bytes) else {
+                self.passed_by
+                    .push((captured, format!("undecodable ({} bytes)", bytes.len())));
                 continue;
             };
             if self.belongs_to_socket_under_test(&packet) {
                 return Ok(Some((packet, captured)));
+            }
+            if self.passed_by.len() < MAX_PASSED_BY {
+                self.passed_by.push((captured, describe_passing(&packet)));
             }
         }
     }
@@ -713,6 +724,7 @@ impl<'a> Executor<'a> {
     ) -> Result<i64> {
         let names = self.link_names(line)?;
         let path = self.path;
+        let mut passed_by = Vec::new();
         let (live, captured) = loop {
             let received = self
                 .link_layer(line)?
@@ -722,16 +734,30 @@ impl<'a> Executor<'a> {
                     Failure::at(path, line, FailureKind::PacketHandling { message })
                 })?;
             let Some((bytes, captured)) = received else {
-                return Err(self.fail(line, FailureKind::PacketMissing));
+                let mut failure = self.fail(line, FailureKind::PacketMissing);
+                failure.details = missing_details(
+                    format!(
+                        "script frame: {:9.6} {}",
+                        expected as f64 / 1e6,
+                        self.script_text(frame.span)
+                    ),
+                    passed_by,
+                    "frames",
+                    "of the kind awaited",
+                );
+                return Err(failure);
             };
             match link_frames::decode(&bytes) {
                 Some(live) if link_frames::is_awaited(frame, &live) => break (live, captured),
-                other => self.verbose(|| {
+                other => {
                     let what = other.map_or("an unknown frame".to_string(), |live| {
                         link_frames::describe_live(&live)
                     });
-                    format!("outbound frame passed by: {what}")
-                }),
+                    self.verbose(|| format!("outbound frame passed by: {what}"));
+                    if passed_by.len() < MAX_PASSED_BY {
+                        passed_by.push((captured - self.script_start_usecs, what));
+                    }
+                }
             }
         };
         let happened = captured - self.script_start_usecs;
@@ -783,15 +809,31 @@ impl<'a> Executor<'a> {
         self.stand_ins
             .add(packet.ip.src, packet.ip.dst, &self.addresses);
         let path = self.path;
-        let timed_out = || Failure::at(path, line, FailureKind::PacketMissing);
         let io_error = |e: std::io::Error| {
             let message = format!("error reading packet: {e}");
             Failure::at(path, line, FailureKind::PacketHandling { message })
         };
-        let (mut live, captured) = self
-            .next_outbound(deadline)
-            .map_err(io_error)?
-            .ok_or_else(timed_out)?;
+        self.passed_by.clear();
+        let secs = |u: i64| format!("{:9.6}", u as f64 / 1e6);
+        let Some((mut live, captured)) = self.next_outbound(deadline).map_err(io_error)? else {
+            let mut failure = Failure::at(path, line, FailureKind::PacketMissing);
+            let start = self.script_start_usecs;
+            let passed_by = std::mem::take(&mut self.passed_by);
+            failure.details = missing_details(
+                format!(
+                    "script packet: {} {}",
+                    secs(expected),
+                    describe_script_packet(packet)
+                ),
+                passed_by
+                    .into_iter()
+                    .map(|(at, what)| (at - start, what))
+                    .collect(),
+                "packets",
+                "of the socket under test",
+            );
+            return Err(failure);
+        };
         let wanted = script_payload_len(packet);
         let mut captured = captured;
         if !self.config.strict_segments {
@@ -826,7 +868,6 @@ impl<'a> Executor<'a> {
             verify(packet, &live, socket, &rules)
         };
         let socket: &TrackedSocket = self.sockets.socket_under_test().expect("checked above");
-        let secs = |u: i64| format!("{:9.6}", u as f64 / 1e6);
         self.verbose(|| {
             format!(
                 "outbound sniffed packet: {} {}",
@@ -848,6 +889,9 @@ impl<'a> Executor<'a> {
                     describe_live(&live, socket, rules.ipv6)
                 ),
             ];
+            failure.details.extend(render_differences(&differences(
+                packet, &live, socket, rules.ipv6,
+            )));
             return self.packet_mismatch(failure, happened);
         }
         Ok(happened)
@@ -1155,4 +1199,58 @@ fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr
         l4: L4Repr::Tcp(tcp),
         payload: vec![],
     })
+}
+
+/// A "Timed out" failure's details: the line awaited (`script`), then what arrived meanwhile
+/// (`passed_by`: script time, description) that was not `awaited`, or that nothing did.
+fn missing_details(
+    script: String,
+    passed_by: Vec<(i64, String)>,
+    what: &str,
+    awaited: &str,
+) -> Vec<String> {
+    let mut details = vec![script];
+    if passed_by.is_empty() {
+        details.push(format!(
+            "  no {} arrived while waiting for it",
+            &what[..what.len() - 1]
+        ));
+        return details;
+    }
+    details.push(format!(
+        "  {what} that arrived while waiting for it (none {awaited}):"
+    ));
+    for (at, described) in passed_by {
+        details.push(format!("    {:9.6} {described}", at as f64 / 1e6));
+    }
+    details
+}
+
+/// At most this many passing packets are kept for a "Timed out" failure's details.
+const MAX_PASSED_BY: usize = 20;
+
+/// A packet that is not the socket under test's, on one line: addresses, ports and what it is.
+fn describe_passing(packet: &PacketRepr) -> String {
+    let (src, dst) = (packet.ip.src, packet.ip.dst);
+    match &packet.l4 {
+        L4Repr::Tcp(t) => {
+            let flags = super::packets::describe_tcp(
+                t.flags,
+                t.seq,
+                packet.payload.len() as u32,
+                (t.flags & tcp_flags::ACK != 0).then_some(t.ack),
+                Some(t.window),
+                "",
+            );
+            format!("{src}:{} > {dst}:{} {flags}", t.src_port, t.dst_port)
+        }
+        L4Repr::Udp(u) => format!(
+            "{src}:{} > {dst}:{} udp ({})",
+            u.src_port,
+            u.dst_port,
+            packet.payload.len()
+        ),
+        L4Repr::Icmp(i) => format!("{src} > {dst} icmp type {} code {}", i.icmp_type, i.code),
+        L4Repr::Other(p) => format!("{src} > {dst} protocol {p}"),
+    }
 }

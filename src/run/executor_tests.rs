@@ -377,9 +377,83 @@ fn a_wrong_ack_names_the_field_and_shows_both_packets() {
             "t.pkt:9: error handling packet: live packet field tcp_ack_seq: expected: 101 \
              (0x65) vs actual: 100 (0x64)\n\
              script packet:  0.010000 . 1:1(0) ack 101\n\
-             actual packet:  0.010000 . 1:1(0) ack 100 win 1000"
+             actual packet:  0.010000 . 1:1(0) ack 100 win 1000\n  \
+             differs: tcp ack  expected: 101  actual: 100"
                 .to_string()
         )
+    );
+}
+
+/// The first four lines of [`HANDSHAKE`], then the SYN-ACK expected with `options` (line 5).
+fn syn_ack_expected(options: &str) -> String {
+    let listen: Vec<&str> = HANDSHAKE.lines().take(4).collect();
+    format!("{}\n+0   > S. 0:0(0) ack 1 {options}\n", listen.join("\n"))
+}
+
+#[test]
+fn a_wrong_syn_ack_option_is_named_below_packetdrills_line() {
+    // The script wants mss 1000, sackOK and wscale 8; the stack sends mss 1460 and wscale 7
+    // without sackOK: packetdrill's line names the length, the lines below name the options.
+    let stack = listener()
+        .sends(Outbound::tcp(0, "S.", 0, 0, 1).options(&[2, 4, 5, 180, 1, 3, 3, 7]))
+        .call("accept", Ok(8));
+    let script = syn_ack_expected("<mss 1000,sackOK,nop,nop,nop,wscale 8>");
+    let finished = run(&stack, &[], &script);
+    let text = finished.verdict.expect_err("the options differ");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "t.pkt:5: error handling packet: live packet field ipv4_total_length: expected: 52 \
+         (0x34) vs actual: 48 (0x30)"
+    );
+    assert!(lines[1].starts_with("script packet: "), "{text}");
+    assert!(lines[2].starts_with("actual packet: "), "{text}");
+    assert_eq!(
+        lines[3..],
+        [
+            "  differs: ipv4_total_length  expected: 52       actual: 48",
+            "  differs: tcp header length  expected: 32       actual: 28",
+            "  differs: tcp option mss     expected: 1000     actual: 1460",
+            "  differs: tcp option sackOK  expected: present  actual: absent",
+            "  differs: tcp option wscale  expected: 8        actual: 7",
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_packet_shows_the_script_packet_and_what_passed_by() {
+    // The stack answers from another port: not the socket under test's, so the line times
+    // out, and the failure lists the packet that did arrive.
+    let stack = listener()
+        .sends(Outbound::tcp(0, "S.", 0, 0, 1).with_local_port(9999))
+        .call("accept", Ok(8));
+    let script = syn_ack_expected("<...>");
+    let finished = run(&stack, &[], &script);
+    let text = finished
+        .verdict
+        .expect_err("no packet of the socket under test");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "t.pkt:5: error handling packet: Timed out waiting for packet",
+            "script packet:  0.000000 S. 0:0(0) ack 1 <...>",
+            "  packets that arrived while waiting for it (none of the socket under test):",
+        ],
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("     0.000000 ")
+            && lines[3].contains(":9999 > ")
+            && lines[3].contains(" S. "),
+        "{text}"
+    );
+    let quiet = listener().call("accept", Ok(8));
+    let text = run(&quiet, &[], &script).verdict.expect_err("nothing sent");
+    assert!(
+        text.ends_with("\n  no packet arrived while waiting for it"),
+        "{text}"
     );
 }
 
@@ -861,6 +935,18 @@ fn an_outbound_ndp_line_lets_frames_of_other_kinds_pass() {
         .sends_frame(0, arp_from_stack(1, [192, 168, 0, 1], [192, 168, 0, 9]));
     // Nothing of the awaited kind comes: the ARP request passes by and the line times out.
     let finished = run(&stack, &[], "0 > ndp na\n");
+    let text = finished.verdict.expect_err("nothing of the kind awaited");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "t.pkt:1: error handling packet: Timed out waiting for packet",
+            "script frame:  0.000000 > ndp na",
+            "  frames that arrived while waiting for it (none of the kind awaited):",
+        ],
+        "{text}"
+    );
+    assert!(lines[3].starts_with("     0.000000 arp request"), "{text}");
     assert!(matches!(
         finished.failure.map(|f| *f.kind),
         Some(FailureKind::PacketMissing)

@@ -281,6 +281,19 @@ fn script_options_len(options: &[TcpOption]) -> usize {
         .unwrap_or(0)
 }
 
+/// The TCP flags in packetdrill's order of checking: its field name, the flag's name, the bit.
+const TCP_FLAGS: [(&str, &str, u16); 9] = [
+    ("tcp_fin", "FIN", tcp_flags::FIN),
+    ("tcp_syn", "SYN", tcp_flags::SYN),
+    ("tcp_rst", "RST", tcp_flags::RST),
+    ("tcp_psh", "PSH", tcp_flags::PSH),
+    ("tcp_ack", "ACK", tcp_flags::ACK),
+    ("tcp_urg", "URG", tcp_flags::URG),
+    ("tcp_ece", "ECE", tcp_flags::ECE),
+    ("tcp_cwr", "CWR", tcp_flags::CWR),
+    ("tcp_ae", "AE", tcp_flags::AE),
+];
+
 fn verify_tcp(
     tcp: &TcpPacket,
     live: &TcpRepr,
@@ -300,14 +313,8 @@ fn verify_tcp(
         )?;
     }
     let expected = flag_bits(&tcp.flags);
-    for (name, bit) in [
-        ("tcp_fin", tcp_flags::FIN),
-        ("tcp_syn", tcp_flags::SYN),
-        ("tcp_rst", tcp_flags::RST),
-        ("tcp_psh", tcp_flags::PSH),
-        ("tcp_ack", tcp_flags::ACK),
-        ("tcp_urg", tcp_flags::URG),
-    ] {
+    for (name, _, bit) in &TCP_FLAGS[..6] {
+        let bit = *bit;
         field(
             name,
             u64::from(expected & bit != 0),
@@ -322,11 +329,8 @@ fn verify_tcp(
     if tcp.flags.ace.is_some() {
         field("tcp_ace", ace(expected), ace(live.flags))?;
     } else {
-        for (name, bit) in [
-            ("tcp_ece", tcp_flags::ECE),
-            ("tcp_cwr", tcp_flags::CWR),
-            ("tcp_ae", tcp_flags::AE),
-        ] {
+        for (name, _, bit) in &TCP_FLAGS[6..] {
+            let bit = *bit;
             field(
                 name,
                 u64::from(expected & bit != 0),
@@ -536,4 +540,277 @@ fn script_space_option(option: &RawTcpOption, socket: &TrackedSocket, syn: bool)
         kind: option.kind,
         data,
     }
+}
+
+/// One field where a live packet differs from the script's, in script space, for the lines
+/// below packetdrill's message (`differs: tcp option wscale  expected 8  actual 7`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub field: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Difference {
+    fn new(field: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
+        Difference {
+            field: field.into(),
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        }
+    }
+}
+
+/// Every field where `live` differs from `script`, not only the first one [`verify`] stops
+/// at: the IP length and the IP fields the script gives, each TCP flag, sequence, ack,
+/// window, urgent pointer and payload length, and each TCP option by name. Fields the script
+/// leaves open (`<...>`, no `win`) and TS values (checked only with `--tcp_ts_tick_usecs`)
+/// are not compared. Reads `socket`'s mappings without learning anything.
+pub fn differences(
+    script: &Packet,
+    live: &PacketRepr,
+    socket: &TrackedSocket,
+    ipv6: bool,
+) -> Vec<Difference> {
+    let mut out = Vec::new();
+    let mut cmp = |name: &str, expected: u64, actual: u64| {
+        if expected != actual {
+            out.push(Difference::new(name, expected, actual));
+        }
+    };
+    let (PacketBody::Tcp(tcp), L4Repr::Tcp(live_tcp)) = (&script.body, &live.l4) else {
+        let wanted = script_payload_len(script);
+        cmp("payload length", wanted as u64, live.payload.len() as u64);
+        return out;
+    };
+    let script_options: Option<Vec<TcpOption>> = match &tcp.options {
+        TcpOptions::Ignored(_) => None,
+        TcpOptions::None => Some(vec![]),
+        TcpOptions::List(list) => Some(list.iter().map(|o| o.value.clone()).collect()),
+    };
+    let header_len = match &script_options {
+        Some(options) => 20 + script_options_len(options),
+        None => live_tcp.header_len,
+    };
+    let expected_l4 = (header_len + script_payload_len(script)) as u64;
+    if ipv6 {
+        cmp("ipv6_payload_len", expected_l4, live.ip.length_field as u64);
+    } else {
+        cmp(
+            "ipv4_total_length",
+            live.ip.header_len as u64 + expected_l4,
+            live.ip.length_field as u64,
+        );
+    }
+    let version = if ipv6 { "ipv6" } else { "ipv4" };
+    if let Some(Ecn::Ect0OrEct1) = script.ip.ecn {
+    } else if let Some(ecn) = script.ip.ecn {
+        cmp(
+            &format!("{version}_ecn"),
+            u64::from(ecn_bits(ecn)),
+            u64::from(live.ip.tos & 3),
+        );
+    }
+    if let Some(tos) = script.ip.tos {
+        cmp(
+            &format!("{version}_tos"),
+            u64::from(tos),
+            u64::from(live.ip.tos),
+        );
+    }
+    if let Some(ttl) = script.ip.ttl.filter(|t| *t != 255) {
+        cmp(
+            &format!("{version}_ttl"),
+            u64::from(ttl),
+            u64::from(live.ip.ttl),
+        );
+    }
+    if let Some(options) = &script_options {
+        cmp(
+            "tcp header length",
+            (20 + script_options_len(options)) as u64,
+            live_tcp.header_len as u64,
+        );
+    }
+    let expected_flags = flag_bits(&tcp.flags);
+    let set = |on: bool| if on { "set" } else { "clear" };
+    for (_, name, bit) in TCP_FLAGS {
+        let (e, a) = (expected_flags & bit != 0, live_tcp.flags & bit != 0);
+        if e != a {
+            out.push(Difference::new(format!("tcp flag {name}"), set(e), set(a)));
+        }
+    }
+    let syn = live_tcp.flags & tcp_flags::SYN != 0;
+    let mut cmp = |name: &str, expected: u64, actual: u64| {
+        if expected != actual {
+            out.push(Difference::new(name, expected, actual));
+        }
+    };
+    if let TcpSequence::Range {
+        start, absolute, ..
+    } = tcp.sequence
+    {
+        let live_seq = if absolute {
+            live_tcp.seq
+        } else {
+            socket.outbound_seq(live_tcp.seq, syn)
+        };
+        cmp("tcp seq", u64::from(start), u64::from(live_seq));
+    }
+    let live_ack = if live_tcp.flags & tcp_flags::ACK != 0 {
+        socket.outbound_ack(live_tcp.ack, syn)
+    } else {
+        live_tcp.ack
+    };
+    cmp(
+        "tcp ack",
+        u64::from(tcp.ack.unwrap_or(0)),
+        u64::from(live_ack),
+    );
+    if let Some(window) = tcp.window {
+        cmp("tcp window", u64::from(window), u64::from(live_tcp.window));
+    }
+    cmp(
+        "tcp urgent pointer",
+        u64::from(tcp.urgent.unwrap_or(0)),
+        u64::from(live_tcp.urgent),
+    );
+    cmp(
+        "payload length",
+        script_payload_len(script) as u64,
+        live.payload.len() as u64,
+    );
+    if let Some(options) = script_options {
+        out.extend(option_differences(&options, live_tcp, socket, syn));
+    }
+    out
+}
+
+/// The options of both packets by kind (NOP and EOL, padding, left out): one difference per
+/// option missing, extra or with another value; then their order, if only that differs.
+fn option_differences(
+    options: &[TcpOption],
+    live: &TcpRepr,
+    socket: &TrackedSocket,
+    syn: bool,
+) -> Vec<Difference> {
+    let Ok(expected) = encode_options(options, &|edge| edge, &mut Ok) else {
+        return Vec::new();
+    };
+    let Ok(actual) = split_tcp_options(&live.options) else {
+        return vec![Difference::new(
+            "tcp options",
+            "(as scripted)",
+            "unparseable",
+        )];
+    };
+    let actual: Vec<RawTcpOption> = actual
+        .iter()
+        .map(|o| script_space_option(o, socket, syn))
+        .collect();
+    let real = |o: &&RawTcpOption| !matches!(o.kind, 0 | 1);
+    let (expected_real, actual_real): (Vec<_>, Vec<_>) = (
+        expected.iter().filter(real).collect(),
+        actual.iter().filter(real).collect(),
+    );
+    let mut out = Vec::new();
+    let mut kinds: Vec<u8> = expected_real.iter().map(|o| o.kind).collect();
+    for o in &actual_real {
+        if !kinds.contains(&o.kind) {
+            kinds.push(o.kind);
+        }
+    }
+    for kind in kinds {
+        let e = expected_real.iter().find(|o| o.kind == kind);
+        let a = actual_real.iter().find(|o| o.kind == kind);
+        let name = option_name(kind);
+        // The value without the option's name (`wscale 7` → `7`); an option without one
+        // (sackOK) reads `present`.
+        let value = |o: Option<&&RawTcpOption>| match o {
+            None => "absent".to_string(),
+            Some(o) => {
+                let text = describe_option(o);
+                match text.strip_prefix(name.as_str()) {
+                    Some("") => "present".to_string(),
+                    Some(rest) => rest.trim_start().to_string(),
+                    None => text,
+                }
+            }
+        };
+        if kind == 8 {
+            // TS val is checked only with --tcp_ts_tick_usecs, TS ecr only with
+            // --strict_ts_ecr: here only whether the option is there.
+            if e.is_some() != a.is_some() {
+                out.push(Difference::new(
+                    "tcp option TS",
+                    if e.is_some() { "present" } else { "absent" },
+                    value(a),
+                ));
+            }
+            continue;
+        }
+        if e.map(|o| &o.data) != a.map(|o| &o.data) {
+            out.push(Difference::new(
+                format!("tcp option {name}"),
+                value(e),
+                value(a),
+            ));
+        }
+    }
+    let show = |o: &[RawTcpOption]| o.iter().map(describe_kind).collect::<Vec<_>>().join(",");
+    if out.is_empty() && show(&expected) != show(&actual) {
+        out.push(Difference::new(
+            "tcp option layout",
+            show(&expected),
+            show(&actual),
+        ));
+    }
+    out
+}
+
+fn describe_kind(option: &RawTcpOption) -> String {
+    match option.kind {
+        0 => "eol".into(),
+        1 => "nop".into(),
+        kind => option_name(kind),
+    }
+}
+
+/// The script's name of an option kind (`wscale` for 3).
+fn option_name(kind: u8) -> String {
+    let name = match kind {
+        0 => "eol",
+        1 => "nop",
+        2 => "mss",
+        3 => "wscale",
+        4 => "sackOK",
+        5 => "sack",
+        8 => "TS",
+        19 => "md5",
+        34 => "FO",
+        172 | 174 => "ECN",
+        254 => "FOEXP",
+        _ => return format!("gen-{kind}"),
+    };
+    name.to_string()
+}
+
+/// The differences as aligned lines under packetdrill's message:
+/// `  differs: tcp option wscale  expected: 8     actual: 7`.
+pub fn render_differences(differences: &[Difference]) -> Vec<String> {
+    let name_width = differences.iter().map(|d| d.field.len()).max().unwrap_or(0);
+    let value_width = differences
+        .iter()
+        .map(|d| d.expected.len())
+        .max()
+        .unwrap_or(0);
+    differences
+        .iter()
+        .map(|d| {
+            format!(
+                "  differs: {:name_width$}  expected: {:value_width$}  actual: {}",
+                d.field, d.expected, d.actual
+            )
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use pest::iterators::Pair;
 use pest::Parser as _;
 
-use crate::catalog::{icmp, symbols, syscalls};
+use crate::catalog::{icmp, suggest, symbols, syscalls};
 
 use super::ast::*;
 use super::defines::{self, Expanded};
@@ -61,6 +61,7 @@ pub fn parse_source_with_profile(
         source,
         expanded: &expanded,
         source_lines: LineIndex::new(source),
+        define_names: all_defines.keys().cloned().collect(),
     };
     let mut pairs = PacketdrillParser::parse(Rule::script, &expanded.text).map_err(|_| {
         // Parse again, slower, recording which tokens would have been accepted where it failed.
@@ -116,6 +117,8 @@ struct Builder<'a> {
     expanded: &'a Expanded,
     /// Line starts of the original text.
     source_lines: LineIndex,
+    /// The names of every define given (profile, script, command line), for "did you mean".
+    define_names: Vec<String>,
 }
 
 impl<'a> Builder<'a> {
@@ -1491,7 +1494,9 @@ impl<'a> Builder<'a> {
             ));
         }
         if syscalls::Syscall::from_name(name).is_none() {
-            return Err(self.error(&name_pair, format!("unknown system call '{name}'")));
+            let names = syscalls::Syscall::ALL.iter().map(|call| call.name());
+            let hint = suggest::did_you_mean(name, names, "");
+            return Err(self.error(&name_pair, format!("unknown system call '{name}'{hint}")));
         }
         let mut args = Vec::new();
         let mut result = None;
@@ -1507,7 +1512,11 @@ impl<'a> Builder<'a> {
                 Rule::expression => result = Some(self.expression(part)?),
                 Rule::errno_name => {
                     if !symbols::is_errno_name(part.as_str()) {
-                        return Err(self.error(&part, format!("unknown errno '{}'", part.as_str())));
+                        let errno = part.as_str();
+                        let names = symbols::all().map(|(name, ..)| name);
+                        let errnos = names.filter(|name| symbols::is_errno_name(name));
+                        let hint = suggest::did_you_mean(errno, errnos, "");
+                        return Err(self.error(&part, format!("unknown errno '{errno}'{hint}")));
                     }
                     errno = Some(Spanned {
                         value: part.as_str().to_string(),
@@ -1547,7 +1556,10 @@ impl<'a> Builder<'a> {
     fn check_symbols(&self, expr: &Expr) -> Result<()> {
         match &expr.kind {
             ExprKind::Word(word) if symbols::lookup(word).is_none() => {
-                Err(self.error_at(expr.span, format!("unknown symbol '{word}'")))
+                let names = symbols::all().map(|(name, ..)| name);
+                let names = names.chain(self.define_names.iter().map(String::as_str));
+                let hint = suggest::did_you_mean(word, names, "");
+                Err(self.error_at(expr.span, format!("unknown symbol '{word}'{hint}")))
             }
             ExprKind::BitOr(items) | ExprKind::Array(items) | ExprKind::Struct(items) => {
                 items.iter().try_for_each(|e| self.check_symbols(e))
@@ -1771,9 +1783,13 @@ impl<'a> Builder<'a> {
     /// A word where a number is needed: most likely a `-D` define that was not given.
     fn undefined_word(&self, pair: &Pair<Rule>) -> ScriptError {
         let word = pair.as_str();
+        let names = self.define_names.iter().map(String::as_str);
+        let hint = suggest::did_you_mean(word, names, "");
         let mut e = self.error(
             pair,
-            format!("'{word}' is not defined: give -D {word}=VALUE (a number is needed here)"),
+            format!(
+                "'{word}' is not defined: give -D {word}=VALUE (a number is needed here){hint}"
+            ),
         );
         e.undefined_word = Some(word.to_string());
         e

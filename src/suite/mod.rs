@@ -7,11 +7,15 @@
 pub mod child;
 pub mod compare;
 pub mod expect;
+pub mod history;
 pub mod janitor;
+pub mod merge;
 pub mod plan;
 pub mod progress;
+pub mod report_in;
 pub mod requirement_tags;
 pub mod sandbox;
+pub mod shard;
 pub mod variants;
 pub mod zygote;
 
@@ -111,6 +115,18 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
             return 1;
         }
     };
+    let runs = match shard::select_for(runs, options.shard, options.shard_durations.as_deref()) {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("stackdrill: error: {e}");
+            return 1;
+        }
+    };
+    if options.list_runs {
+        print!("{}", shard::listing(&runs, options.shard));
+        return 0;
+    }
+    let runs: Vec<PlannedRun> = runs.into_iter().map(|(run, _)| run).collect();
     let program = match std::env::current_exe() {
         Ok(program) => program,
         Err(e) => {
@@ -768,7 +784,7 @@ fn check_writable(path: &Path) -> std::io::Result<()> {
 }
 
 /// How this suite was started, for the reports' headers.
-fn invocation(started: std::time::SystemTime) -> report::Invocation {
+pub(crate) fn invocation(started: std::time::SystemTime) -> report::Invocation {
     report::Invocation {
         command: std::env::args()
             .map(|arg| child::shell_quote(&arg))
@@ -783,7 +799,9 @@ fn invocation(started: std::time::SystemTime) -> report::Invocation {
     }
 }
 
-fn write_reports(
+/// Writes the reports `options` asks for (`--junit`, `--tap`, `--ktap`, `--json`, `--html`),
+/// the HTML one with `invocation` in its header.
+pub(crate) fn write_reports(
     suite: &SuiteResult,
     options: &SuiteOptions,
     invocation: report::Invocation,
