@@ -4,8 +4,10 @@
 # instead of sleeping. Prints the script's time, the median wall time of whole runs (process
 # start, namespace, library load included), the speed-up, and whether N repeated runs with
 # --verbose printed identical output. -a picks a bundled adapter: smoltcp (default), lwip (its own
-# SYN script: lwIP does not back off SYNs, stacks/lwip/tests/syn_retransmissions_constant.pkt) or
-# gvisor; -l LIBRARY any other adapter, against the script given (default: the smoltcp one's).
+# SYN script: lwIP does not back off SYNs and gives a connect up after 6 retransmissions, so
+# stacks/lwip/tests/syn_gives_up_after_six_retransmissions.pkt, 12 s of SYN timers over two
+# connects) or gvisor; -l LIBRARY any other adapter, against the script given (default: the
+# smoltcp one's).
 # Usage: scripts/bench-virtual-time.sh [-n RUNS] [-a smoltcp|lwip|gvisor] [-l LIBRARY] [SCRIPT]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,7 +32,7 @@ case "$stack" in
     lwip)
         make -s -C "$here/stacks/lwip"
         adapter="$here/stacks/lwip/build/libstackdrill_lwip.so"
-        script="${1:-$here/stacks/lwip/tests/syn_retransmissions_constant.pkt}"
+        script="${1:-$here/stacks/lwip/tests/syn_gives_up_after_six_retransmissions.pkt}"
         ;;
     gvisor)
         make -s -C "$here/stacks/gvisor"
