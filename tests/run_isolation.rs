@@ -233,3 +233,29 @@ fn a_suite_killed_with_sigkill_leaves_no_scratch_folder() {
     assert!(!scratch.exists(), "{} left behind", scratch.display());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_script_in_a_folder_of_tmp_still_reaches_its_neighbours() {
+    if !common::tun_usable("kernel runs") {
+        return;
+    }
+    // As Google's corpus does: `../common/defaults.sh` from the script's own folder, here one
+    // prepared in the host's /tmp (scripts/prepare-google-corpus.sh puts it there).
+    let root = Path::new("/tmp").join(format!("stackdrill-isolation-{}", std::process::id()));
+    let case = root.join("tcp/case");
+    std::fs::create_dir_all(&case).unwrap();
+    std::fs::create_dir_all(root.join("tcp/common")).unwrap();
+    std::fs::write(root.join("tcp/common/defaults.sh"), "#!/bin/sh\nexit 0\n").unwrap();
+    let script = case.join("uses_common.pkt");
+    std::fs::write(
+        &script,
+        "0 `sh ../common/defaults.sh && sh \"$(pwd)/../common/defaults.sh\"`\n\
+         +0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n",
+    )
+    .unwrap();
+    let single = common::stackdrill(&[&script.display().to_string()]);
+    let suite = common::stackdrill(&[&root.display().to_string()]);
+    std::fs::remove_dir_all(&root).unwrap();
+    assert!(single.status.success(), "{}", common::output_text(&single));
+    assert!(suite.status.success(), "{}", common::output_text(&suite));
+}

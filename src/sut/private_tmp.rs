@@ -1,8 +1,9 @@
 //! A run's private, empty /tmp: a tmpfs in the run's own mount namespace, gone with the run.
 //! Nothing a script writes there (Google's `/tmp/sysctl_restore_PID.sh`, sendfile's
 //! `/tmp/testfile`) reaches the host or another run. The few host paths below /tmp the run
-//! itself must reach (its pcap, the suite's verdict file, the library it loads) are bound back
-//! in at the same place.
+//! itself must reach (its script's folder, its pcap, the suite's verdict file, the library it
+//! loads) are bound back in at the same place, each with the whole folder directly below /tmp
+//! that holds it.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -18,8 +19,8 @@ const TMP: &str = "/tmp";
 
 /// Gives this process (and what it starts from now on) a private mount namespace with an empty
 /// tmpfs on /tmp, keeping each of `keep` (host paths the run reads or writes; those not below
-/// /tmp are ignored) where it was. A path that does not exist yet is kept through its parent
-/// directory, or, directly in /tmp, as an empty file made for it.
+/// /tmp are ignored) where it was, with the folder directly below /tmp that holds it; a path
+/// directly in /tmp that does not exist yet is kept as an empty file made for it.
 pub fn enter(keep: &[PathBuf]) -> io::Result<()> {
     let tmp = Path::new(TMP);
     unshare(CloneFlags::CLONE_NEWNS).map_err(|e| context(e, "unshare(CLONE_NEWNS)"))?;
@@ -34,10 +35,12 @@ pub fn enter(keep: &[PathBuf]) -> io::Result<()> {
     .map_err(|e| context(e, "making / private"))?;
     // Opened in the new namespace (a bind mount cannot take its source from another one),
     // before the tmpfs hides them.
-    let kept: Vec<(PathBuf, OwnedFd, bool)> = keep
+    let mut kept: Vec<(PathBuf, OwnedFd, bool)> = keep
         .iter()
         .filter_map(|path| kept_path(tmp, path).transpose())
         .collect::<io::Result<_>>()?;
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    kept.dedup_by(|a, b| a.0 == b.0);
     mount(
         Some("tmpfs"),
         tmp,
@@ -74,22 +77,26 @@ pub fn enter(keep: &[PathBuf]) -> io::Result<()> {
 }
 
 /// What of `path` to bind back into the private `tmp`, opened now (the host's copy is hidden
-/// once the tmpfs is mounted): the path itself when it exists, else its parent directory
-/// (unless that is `tmp` itself: then an empty file is made for it). None for a path outside
-/// `tmp`.
+/// once the tmpfs is mounted): the whole folder directly below `tmp` that holds it, so that
+/// paths relative to it still lead where they did (a corpus's `../common/defaults.sh`: `..` of
+/// a bind mount's root would be the tmpfs's empty parent); a path directly in `tmp` itself (an
+/// empty file made for it when it does not exist yet). None for a path outside `tmp`.
 fn kept_path(tmp: &Path, path: &Path) -> io::Result<Option<(PathBuf, OwnedFd, bool)>> {
     let absolute = std::path::absolute(path)?;
-    if !absolute.starts_with(tmp) || absolute == tmp {
+    let Ok(below) = absolute.strip_prefix(tmp) else {
         return Ok(None);
-    }
-    let target = match absolute.parent() {
-        _ if absolute.exists() => absolute,
-        Some(parent) if parent != tmp && parent.exists() => parent.to_path_buf(),
-        _ => {
-            std::fs::File::create(&absolute)?;
-            absolute
-        }
     };
+    let Some(first) = below.components().next() else {
+        return Ok(None);
+    };
+    let target = tmp.join(first);
+    if target == absolute {
+        if !target.exists() {
+            std::fs::File::create(&target)?;
+        }
+    } else {
+        std::fs::create_dir_all(&target)?;
+    }
     let fd = open(&target, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| context(e, &format!("opening {}", target.display())))?;
     let is_dir = target.is_dir();
@@ -106,17 +113,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_outside_tmp_are_not_kept_and_missing_ones_keep_their_directory() {
+    fn the_folder_directly_below_tmp_is_kept_and_missing_files_in_it_are_made() {
         let tmp = std::env::temp_dir().join(format!("stackdrill-ptmp-{}", std::process::id()));
-        let inner = tmp.join("suite");
-        std::fs::create_dir_all(&inner).unwrap();
+        let deep = tmp.join("corpus/gtests/net/tcp");
+        std::fs::create_dir_all(&deep).unwrap();
         assert!(kept_path(&tmp, Path::new("/etc/hostname"))
             .unwrap()
             .is_none());
         assert!(kept_path(&tmp, &tmp).unwrap().is_none());
-        let (target, _, is_dir) = kept_path(&tmp, &inner.join("3.verdict")).unwrap().unwrap();
-        assert_eq!((target.as_path(), is_dir), (inner.as_path(), true));
-        // Directly below the directory: an empty file is made to keep.
+        let (target, _, is_dir) = kept_path(&tmp, &deep.join("x.pkt")).unwrap().unwrap();
+        assert_eq!((target, is_dir), (tmp.join("corpus"), true));
+        // Directly in the folder: the file itself, made empty when it is not there yet.
         let pcap = tmp.join("run.pcap");
         let (target, _, is_dir) = kept_path(&tmp, &pcap).unwrap().unwrap();
         assert_eq!((target.as_path(), is_dir), (pcap.as_path(), false));
