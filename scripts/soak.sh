@@ -41,7 +41,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-corpus="$("$here/scripts/prepare-google-corpus.sh" "$work/corpus")"
+corpus="$("$here/scripts/prepare-google-corpus.sh" "$work")"
 reports="${keep:-$work/reports}"
 mkdir -p "$reports"
 
