@@ -202,6 +202,26 @@ fn check_ip_info(
             _ => {}
         }
     }
+    let previous_id = socket.last_outbound_ip_id.replace(live.ip.id);
+    if info.same_id {
+        match (version, previous_id) {
+            ("ipv6", _) => {
+                return Err("same_id: an IPv6 packet has no identification to compare".into())
+            }
+            (_, None) => {
+                return Err("same_id: no outbound packet was matched before this one".into())
+            }
+            (_, Some(previous)) if previous != live.ip.id => {
+                return Err(format!(
+                    "live packet field ipv4_id: expected: {previous} (the previous outbound \
+                     packet's) vs actual: {}",
+                    live.ip.id
+                )
+                .into())
+            }
+            _ => {}
+        }
+    }
     if info.options.is_some() && version == "ipv6" {
         return Err(
             "ip_options of an IPv6 packet (a destination options header) can only be inbound"

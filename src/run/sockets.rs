@@ -52,6 +52,8 @@ pub struct TrackedSocket {
     pub first_ts: Option<(u32, u32)>,
     /// The (script, live) IPv6 flow label pair last seen.
     pub flow_label: Option<(u32, u32)>,
+    /// The IPv4 identification of the last outbound packet matched (for `same_id`).
+    pub last_outbound_ip_id: Option<u16>,
 }
 
 impl TrackedSocket {
@@ -71,6 +73,7 @@ impl TrackedSocket {
             ts_vals: HashMap::new(),
             first_ts: None,
             flow_label: None,
+            last_outbound_ip_id: None,
         }
     }
 

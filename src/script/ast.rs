@@ -295,6 +295,10 @@ pub struct IpInfo {
     /// addresses the packet must carry (outbound).
     pub src: Option<std::net::IpAddr>,
     pub dst: Option<std::net::IpAddr>,
+    /// (stackdrill) `same_id`, outbound IPv4 only: the packet's identification must equal that
+    /// of the outbound packet the script matched before it (a retransmission that keeps its
+    /// datagram's ID, RFC 9293 MAY-4).
+    pub same_id: bool,
     pub span: Option<Span>,
 }
 

@@ -821,6 +821,12 @@ impl<'a> Builder<'a> {
                 "ip_options of an IPv6 packet (a destination options header) can only be inbound",
             ));
         }
+        if ip.same_id && direction == Direction::Inbound {
+            return Err(self.error_at(
+                span,
+                "same_id compares an outbound packet's IPv4 identification: outbound packets only",
+            ));
+        }
         let plain_ecn = matches!(ip.ecn, Some(Ecn::NotEct | Ecn::Ect0 | Ecn::Ect1 | Ecn::Ce));
         if plain_ecn && matches!(body, PacketBody::Udp(_) | PacketBody::UdpLite(_)) {
             return Err(self.error_at(span, "ECN can only be used with TCP packets"));
@@ -888,6 +894,7 @@ impl<'a> Builder<'a> {
                 }
                 Rule::kw_src => info.src = Some(self.ip_address(&value.unwrap())?),
                 Rule::kw_dst => info.dst = Some(self.ip_address(&value.unwrap())?),
+                Rule::kw_same_id => info.same_id = true,
                 other => unreachable!("unexpected {other:?} in IP info"),
             }
         }
