@@ -28,4 +28,15 @@ make -s -C stacks/lwip
 # library, which tests/portable.rs runs.
 make -C stacks/gvisor check
 make -C stacks/gvisor
+# The tests must leave nothing in /tmp: every run has a private one, suites remove their scratch
+# folders, tests their own files. Entries that appear during the tests are listed and fail it.
+tmp_before="$(mktemp -d)"
+ls -A /tmp | sort > "$tmp_before/list"
 cargo test --workspace --all-targets --features "$FEATURES"
+new_entries="$(ls -A /tmp | sort | comm -13 "$tmp_before/list" - | grep -vx "$(basename "$tmp_before")" || true)"
+rm -rf "$tmp_before"
+if [ -n "$new_entries" ]; then
+    echo "the tests left these in /tmp:" >&2
+    echo "$new_entries" >&2
+    exit 1
+fi
