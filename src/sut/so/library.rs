@@ -22,7 +22,18 @@ pub struct SharedObject {
     #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
     pub(super) dpdk_attach: Option<abi::DpdkAttach>,
     /// Kept open for the run (the object stays mapped after that: RTLD_NODELETE, as upstream).
-    _library: libloading::os::unix::Library,
+    /// None for a table made in-process ([`SharedObject::from_table`]).
+    _library: Option<libloading::os::unix::Library>,
+}
+
+/// The entry points of a stack: its packetdrill interface table as `packetdrill_interface_init`
+/// filled it, and stackdrill's optional extensions.
+pub struct StackEntries {
+    pub table: PacketdrillInterface,
+    pub poll: Option<abi::Poll>,
+    pub network_setup: Option<abi::NetworkSetup>,
+    pub sockets: Option<abi::Sockets>,
+    pub dpdk_attach: Option<abi::DpdkAttach>,
 }
 
 // SAFETY: the table is plain function pointers and an opaque userdata pointer. The library's
@@ -150,15 +161,53 @@ impl SharedObject {
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
-        Ok(Arc::new(SharedObject {
-            name: format!("so:{file_name}"),
+        let entries = StackEntries {
+            table,
+            poll,
+            network_setup,
+            sockets,
+            dpdk_attach,
+        };
+        Ok(Arc::new(Self::new(
+            format!("so:{file_name}"),
+            entries,
+            Some(library),
+        )))
+    }
+
+    /// A stack whose entry points are functions of this process rather than of a loaded
+    /// library (`name` as in messages, `so:NAME`): the shared-object fuzz target's fake stack
+    /// (fuzz/fuzz_targets/so_boundary.rs) goes through every check a loaded library's results
+    /// go through.
+    ///
+    /// # Safety
+    /// Every entry must have the signature and behaviour packetdrill.h documents for it (as a
+    /// loaded library's must); `table.userdata` is passed to each as it is.
+    pub unsafe fn from_table(name: &str, entries: StackEntries) -> Arc<Self> {
+        Arc::new(Self::new(format!("so:{name}"), entries, None))
+    }
+
+    fn new(
+        name: String,
+        entries: StackEntries,
+        library: Option<libloading::os::unix::Library>,
+    ) -> Self {
+        let StackEntries {
+            table,
+            poll,
+            network_setup,
+            sockets,
+            dpdk_attach,
+        } = entries;
+        SharedObject {
+            name,
             table,
             poll,
             network_setup,
             sockets,
             dpdk_attach,
             _library: library,
-        }))
+        }
     }
 
     pub(super) fn userdata(&self) -> *mut c_void {
