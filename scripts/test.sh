@@ -29,3 +29,6 @@ make -s -C stacks/lwip
 make -C stacks/gvisor check
 make -C stacks/gvisor
 cargo test --workspace --all-targets --features "$FEATURES"
+# A short fuzzing run of the parser, the packet decoder and the shared-object boundary (30 s
+# each, plus the build; installs nightly and cargo-fuzz when missing): any finding fails it.
+./scripts/fuzz-smoke.sh
