@@ -96,7 +96,15 @@ impl PolledStack for SoStack {
         if status < 0 {
             return Err(format!("the stack's gettimeofday failed ({status})"));
         }
-        Ok(tv.tv_sec * 1_000_000 + tv.tv_usec)
+        tv.tv_sec
+            .checked_mul(1_000_000)
+            .and_then(|usecs| usecs.checked_add(tv.tv_usec))
+            .ok_or_else(|| {
+                format!(
+                    "the stack's gettimeofday returned a time beyond any clock ({} s and {} µs)",
+                    tv.tv_sec, tv.tv_usec
+                )
+            })
     }
 
     fn sleep_usecs(&mut self, usecs: u32) -> Result<(), String> {
@@ -198,4 +206,53 @@ fn socket_record(entry: &StackdrillSocket) -> Result<SocketRecord, String> {
         congestion: (!congestion.is_empty()).then(|| String::from_utf8_lossy(&congestion).into()),
         tcp_info: entry.tcp_info[..info_len].to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sut::abi::PacketdrillInterface;
+    use crate::sut::so::library::StackEntries;
+
+    /// A stack with only the entries given in `table` (no extensions).
+    fn stack(table: PacketdrillInterface) -> SoStack {
+        let entries = StackEntries {
+            table,
+            poll: None,
+            network_setup: None,
+            sockets: None,
+            dpdk_attach: None,
+        };
+        // SAFETY: the tests' entries have packetdrill.h's signatures.
+        SoStack::new(unsafe { SharedObject::from_table("test", entries) })
+    }
+
+    unsafe extern "C" fn far_future(
+        _: *mut libc::c_void,
+        tv: *mut libc::timeval,
+        _: *mut libc::c_void,
+    ) -> c_int {
+        // SAFETY: stackdrill passes a valid timeval.
+        unsafe {
+            (*tv).tv_sec = i64::MAX / 2;
+            (*tv).tv_usec = 7;
+        }
+        0
+    }
+
+    /// Found by fuzz/fuzz_targets/so_boundary.rs: the µs count overflowed (a panic in the
+    /// stack thread).
+    #[test]
+    fn a_time_beyond_any_clock_is_the_stacks_fault_not_a_panic() {
+        let table = PacketdrillInterface {
+            gettimeofday: Some(far_future),
+            ..Default::default()
+        };
+        let e = stack(table).now_usecs().unwrap_err();
+        assert_eq!(
+            e,
+            "the stack's gettimeofday returned a time beyond any clock (4611686018427387903 s \
+             and 7 µs)"
+        );
+    }
 }
