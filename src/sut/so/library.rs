@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use libc::c_void;
 
+use super::watch::{EntryWatch, ENTRY_DEADLINE, INIT_DEADLINE};
 use crate::sut::abi::{self, PacketdrillInterface, StackdrillNetwork};
 
 /// A loaded and initialised shared object.
@@ -21,6 +22,8 @@ pub struct SharedObject {
     pub(super) sockets: Option<abi::Sockets>,
     #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
     pub(super) dpdk_attach: Option<abi::DpdkAttach>,
+    /// The stack thread's entry into the library, for the run to see one that never returns.
+    pub(super) watch: Arc<EntryWatch>,
     /// Kept open for the run (the object stays mapped after that: RTLD_NODELETE, as upstream).
     /// None for a table made in-process ([`SharedObject::from_table`]).
     _library: Option<libloading::os::unix::Library>,
@@ -109,8 +112,15 @@ fn parse_profile(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 impl SharedObject {
-    /// Loads the library and calls `packetdrill_interface_init(flags, &table)`.
-    pub fn load(path: &Path, flags: Option<&str>) -> Result<Arc<Self>, String> {
+    /// Loads the library and calls `packetdrill_interface_init(flags, &table)`, marking the
+    /// calling thread inside it on `watch` meanwhile (as every later entry of the stack thread
+    /// is).
+    pub fn load(
+        path: &Path,
+        flags: Option<&str>,
+        watch: Arc<EntryWatch>,
+    ) -> Result<Arc<Self>, String> {
+        let inside = watch.inside("packetdrill_interface_init", INIT_DEADLINE);
         let library = open_library(path)?;
         // SAFETY: the symbol has the ABI's signature (packetdrill.h).
         let init =
@@ -130,6 +140,7 @@ impl SharedObject {
                 &mut table,
             )
         };
+        drop(inside);
         for (entry, present) in [
             ("netdev_send", table.netdev_send.is_some()),
             ("netdev_receive", table.netdev_receive.is_some()),
@@ -171,6 +182,7 @@ impl SharedObject {
         Ok(Arc::new(Self::new(
             format!("so:{file_name}"),
             entries,
+            watch,
             Some(library),
         )))
     }
@@ -184,12 +196,18 @@ impl SharedObject {
     /// Every entry must have the signature and behaviour packetdrill.h documents for it (as a
     /// loaded library's must); `table.userdata` is passed to each as it is.
     pub unsafe fn from_table(name: &str, entries: StackEntries) -> Arc<Self> {
-        Arc::new(Self::new(format!("so:{name}"), entries, None))
+        Arc::new(Self::new(
+            format!("so:{name}"),
+            entries,
+            Arc::default(),
+            None,
+        ))
     }
 
     fn new(
         name: String,
         entries: StackEntries,
+        watch: Arc<EntryWatch>,
         library: Option<libloading::os::unix::Library>,
     ) -> Self {
         let StackEntries {
@@ -206,6 +224,7 @@ impl SharedObject {
             network_setup,
             sockets,
             dpdk_attach,
+            watch,
             _library: library,
         }
     }
@@ -219,6 +238,9 @@ impl SharedObject {
         let Some(setup) = self.network_setup else {
             return Ok(());
         };
+        let _inside = self
+            .watch
+            .inside("stackdrill_network_setup", ENTRY_DEADLINE);
         // SAFETY: a valid struct for the duration of the call.
         let status = unsafe { setup(self.userdata(), network) };
         self.accepted(status, "stackdrill_network_setup refused the test network")
@@ -249,6 +271,7 @@ impl SharedObject {
     #[cfg(feature = "dpdk")]
     pub fn attach_dpdk_port(&self, port: &abi::StackdrillDpdkPort) -> Result<(), String> {
         let attach = self.dpdk_attach_entry()?;
+        let _inside = self.watch.inside("stackdrill_dpdk_attach", INIT_DEADLINE);
         // SAFETY: a valid struct for the duration of the call; the port it names is started
         // and stays so until after the stack's free.
         let status = unsafe { attach(self.userdata(), port) };
@@ -277,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_missing_library_is_a_clear_error() {
-        let e = SharedObject::load(Path::new("/nonexistent/libx.so"), None)
+        let e = SharedObject::load(Path::new("/nonexistent/libx.so"), None, Arc::default())
             .err()
             .unwrap();
         assert!(

@@ -1,8 +1,9 @@
 //! A userspace stack behind packetdrill's shared-object ABI (`--so_filename`): the library
 //! (`library.rs`), its socket calls as a `Target` (`target.rs`), its netdev, clock and polling
 //! (`stack.rs`), driven by a stack thread of its own (`driver.rs`) that the run's netdev
-//! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask. With `--netdev=dpdk`
-//! the stack polls a DPDK port of its own instead of its netdev entries (`dpdk_wire.rs`).
+//! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask, giving up on it when it
+//! is stuck inside the stack (`watch.rs`). With `--netdev=dpdk` the stack polls a DPDK port of
+//! its own instead of its netdev entries (`dpdk_wire.rs`).
 
 pub mod clock;
 #[cfg(feature = "dpdk")]
@@ -13,6 +14,7 @@ pub mod netdev;
 pub mod stack;
 pub mod target;
 pub mod view;
+pub mod watch;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -51,11 +53,16 @@ pub fn open(
     let setup = stack_network(config, network);
     let (library, flags) = (library.to_path_buf(), flags.map(str::to_string));
     let on_wire = stack_on_wire(wire, config, network)?;
-    let thread = StackThread::spawn(move || {
-        let object = SharedObject::load(&library, flags.as_deref())?;
-        object.set_network(&setup)?;
-        on_wire(object)
-    })?;
+    let watch = Arc::new(watch::EntryWatch::default());
+    let thread_watch = watch.clone();
+    let thread = StackThread::spawn(
+        move || {
+            let object = SharedObject::load(&library, flags.as_deref(), thread_watch)?;
+            object.set_network(&setup)?;
+            on_wire(object)
+        },
+        watch,
+    )?;
     let requests = thread.requests();
     Ok(Backend {
         netdev: Box::new(LibraryNetdev::new(requests.clone())),

@@ -8,6 +8,7 @@ use libc::{c_int, size_t};
 
 use super::library::SharedObject;
 use super::target::SoTarget;
+use super::watch::ENTRY_DEADLINE;
 use super::PolledStack;
 use crate::sut::abi::StackdrillSocket;
 use crate::sut::target::Target;
@@ -40,6 +41,7 @@ impl PolledStack for SoStack {
 
     fn netdev_send(&mut self, packet: &[u8]) -> Result<(), String> {
         let f = self.library.table.netdev_send.expect("checked at load");
+        let _inside = self.library.watch.inside("netdev_send", ENTRY_DEADLINE);
         // SAFETY: the packet is valid for `len` bytes during the call.
         let status = unsafe {
             f(
@@ -60,6 +62,7 @@ impl PolledStack for SoStack {
         let f = self.library.table.netdev_receive.expect("checked at load");
         let mut count: size_t = self.receive_buffer.len();
         let mut time_usecs: libc::c_longlong = 0;
+        let inside = self.library.watch.inside("netdev_receive", ENTRY_DEADLINE);
         // SAFETY: the buffer has `count` bytes; count and time are valid out-pointers.
         let status = unsafe {
             f(
@@ -69,6 +72,7 @@ impl PolledStack for SoStack {
                 &mut time_usecs,
             )
         };
+        drop(inside);
         if status != 0 {
             return Ok(None);
         }
@@ -87,6 +91,7 @@ impl PolledStack for SoStack {
 
     fn now_usecs(&mut self) -> Result<i64, String> {
         let f = self.library.table.gettimeofday.expect("has_clock checked");
+        let _inside = self.library.watch.inside("gettimeofday", ENTRY_DEADLINE);
         let mut tv = libc::timeval {
             tv_sec: 0,
             tv_usec: 0,
@@ -109,6 +114,9 @@ impl PolledStack for SoStack {
 
     fn sleep_usecs(&mut self, usecs: u32) -> Result<(), String> {
         let f = self.library.table.usleep.expect("has_clock checked");
+        // A stack may really sleep in usleep: that long is its due.
+        let allowed = ENTRY_DEADLINE + std::time::Duration::from_micros(u64::from(usecs));
+        let _inside = self.library.watch.inside("usleep", allowed);
         // SAFETY: plain value arguments.
         let status = unsafe { f(self.library.userdata(), usecs) };
         if status < 0 {
@@ -122,6 +130,7 @@ impl PolledStack for SoStack {
             return Ok(None);
         };
         let mut next: libc::c_longlong = -1;
+        let _inside = self.library.watch.inside("stackdrill_poll", ENTRY_DEADLINE);
         // SAFETY: a valid out-pointer.
         let status = unsafe { poll(self.library.userdata(), &mut next) };
         if status != 0 {
@@ -141,8 +150,13 @@ impl PolledStack for SoStack {
         let mut entries = vec![StackdrillSocket::default(); 64];
         for _ in 0..4 {
             let room = entries.len() as c_int;
+            let inside = self
+                .library
+                .watch
+                .inside("stackdrill_sockets", ENTRY_DEADLINE);
             // SAFETY: `entries` holds `room` writable structs.
             let count = unsafe { list(self.library.userdata(), entries.as_mut_ptr(), room) };
+            drop(inside);
             if count < 0 {
                 return Err("the stack's stackdrill_sockets failed".to_string());
             }
@@ -168,6 +182,7 @@ impl PolledStack for SoStack {
         }
         self.freed = true;
         if let Some(free) = self.library.table.free {
+            let _inside = self.library.watch.inside("free", ENTRY_DEADLINE);
             // SAFETY: called once, at the end of the run, as the ABI says.
             unsafe { free(self.library.userdata()) };
         }
