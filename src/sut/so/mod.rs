@@ -2,13 +2,15 @@
 //! (`library.rs`), its socket calls as a `Target` (`target.rs`), its netdev, clock and polling
 //! (`stack.rs`), driven by a stack thread of its own (`driver.rs`) that the run's netdev
 //! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask, giving up on it when it
-//! is stuck inside the stack (`watch.rs`). With `--netdev=dpdk` the stack polls a DPDK port of
-//! its own instead of its netdev entries (`dpdk_wire.rs`).
+//! is stuck inside the stack (`watch.rs`); a stack that exits the process fails the run
+//! (`exit_guard.rs`). With `--netdev=dpdk` the stack polls a DPDK port of its own instead of
+//! its netdev entries (`dpdk_wire.rs`).
 
 pub mod clock;
 #[cfg(feature = "dpdk")]
 pub mod dpdk_wire;
 pub mod driver;
+pub mod exit_guard;
 pub mod library;
 pub mod netdev;
 pub mod stack;
