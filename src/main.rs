@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let args = suite::zygote::serve_if_zygote().unwrap_or_else(|| std::env::args_os().collect());
     // A suite's child enters its sandbox (it may fork here).
     suite::sandbox::enter_if_suite_child();
+    verdict::reserve_for_parent();
     let command_line = match parse_command_line(args) {
         Ok(c) => c,
         Err(e) => return refuse(format!("error: {e}; see --help")),

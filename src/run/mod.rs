@@ -150,7 +150,12 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), Failure> {
             }
         })?;
     }
-    executor.finish()
+    executor.finish()?;
+    if loads_a_stack {
+        crate::sut::so::descriptors_left()
+            .map_err(|message| whole(FailureKind::Stack { message }))?;
+    }
+    Ok(())
 }
 
 /// Removes per-run files the scripts' commands left behind (when dropped, on every path).

@@ -74,6 +74,30 @@ pub fn open(
     })
 }
 
+/// Fails when the process has no file descriptor left: a stack under test that leaks them
+/// would otherwise pass while starving stackdrill (and the next run, were it in the same
+/// process). Called when a run with a loaded stack has otherwise passed.
+pub fn descriptors_left() -> Result<(), String> {
+    match std::fs::File::open("/dev/null") {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit fills the struct it is given.
+            let limit = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+                0 => limit.rlim_cur.to_string(),
+                _ => "?".to_string(),
+            };
+            Err(format!(
+                "the stack under test has used up every file descriptor (the limit is {limit}): \
+                 it leaks them"
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// What puts a loaded, set-up stack on `wire`, on the stack thread: its own netdev entries on
 /// tun; a DPDK port it polls itself with `--netdev=dpdk`.
 type StackOnWire =
