@@ -510,10 +510,9 @@ unsafe extern "C" fn fake_sockets(
 ) -> c_int {
     if !out.is_null() {
         // SAFETY: stackdrill_sockets' contract: `room` entries.
-        for entry in unsafe { std::slice::from_raw_parts_mut(out, room.max(0) as usize) } {
-            if left() == 0 {
-                break;
-            }
+        let table = unsafe { std::slice::from_raw_parts_mut(out, room.max(0) as usize) };
+        let filled = usize::from(byte()).min(table.len());
+        for entry in &mut table[..filled] {
             entry.family = [libc::AF_INET, libc::AF_INET6, word() as c_int][byte() as usize % 3];
             entry.state = word() as c_int;
             entry.tcp_info_len = word();

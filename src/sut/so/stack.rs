@@ -17,6 +17,10 @@ use crate::sut::view::SocketRecord;
 /// Largest packet `netdev_receive` may return (packetdrill's buffer size).
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
+/// Most sockets `stackdrill_sockets` may report: room for more is never made (a count beyond
+/// it is not a table anyone means, and would be an allocation of many gigabytes).
+const MOST_SOCKETS: c_int = 65_536;
+
 /// The stack thread's side of a shared object: its network device, clock and polling.
 pub struct SoStack {
     library: Arc<SharedObject>,
@@ -167,6 +171,12 @@ impl PolledStack for SoStack {
                     .collect::<Result<Vec<_>, _>>()
                     .map(Some);
             }
+            if count > MOST_SOCKETS {
+                return Err(format!(
+                    "the stack's stackdrill_sockets reported {count} sockets, more than the \
+                     {MOST_SOCKETS} stackdrill reads"
+                ));
+            }
             entries = vec![StackdrillSocket::default(); count as usize];
         }
         Err("the stack's stackdrill_sockets keeps growing".to_string())
@@ -229,13 +239,13 @@ mod tests {
     use crate::sut::abi::PacketdrillInterface;
     use crate::sut::so::library::StackEntries;
 
-    /// A stack with only the entries given in `table` (no extensions).
-    fn stack(table: PacketdrillInterface) -> SoStack {
+    /// A stack with only the entries given in `table` and, of the extensions, `sockets`.
+    fn stack(table: PacketdrillInterface, sockets: Option<crate::sut::abi::Sockets>) -> SoStack {
         let entries = StackEntries {
             table,
             poll: None,
             network_setup: None,
-            sockets: None,
+            sockets,
             dpdk_attach: None,
         };
         // SAFETY: the tests' entries have packetdrill.h's signatures.
@@ -256,18 +266,38 @@ mod tests {
     }
 
     /// Found by fuzz/fuzz_targets/so_boundary.rs: the µs count overflowed (a panic in the
-    /// stack thread).
+    /// stack thread) for a huge tv_sec.
     #[test]
     fn a_time_beyond_any_clock_is_the_stacks_fault_not_a_panic() {
         let table = PacketdrillInterface {
             gettimeofday: Some(far_future),
             ..Default::default()
         };
-        let e = stack(table).now_usecs().unwrap_err();
+        let e = stack(table, None).now_usecs().unwrap_err();
         assert_eq!(
             e,
             "the stack's gettimeofday returned a time beyond any clock (4611686018427387903 s \
              and 7 µs)"
+        );
+    }
+
+    unsafe extern "C" fn countless(
+        _: *mut libc::c_void,
+        _: *mut StackdrillSocket,
+        _: c_int,
+    ) -> c_int {
+        16_777_217
+    }
+
+    /// Found by fuzz/fuzz_targets/so_boundary.rs (its count): a huge count made room for that
+    /// many sockets, an allocation of 5.6 GB here (of up to 720 GB) that aborts the run.
+    #[test]
+    fn a_socket_count_beyond_any_table_is_the_stacks_fault() {
+        let mut stack = stack(PacketdrillInterface::default(), Some(countless));
+        assert_eq!(
+            stack.sockets().unwrap_err(),
+            "the stack's stackdrill_sockets reported 16777217 sockets, more than the 65536 \
+             stackdrill reads"
         );
     }
 }
