@@ -154,6 +154,27 @@ fn impossible_lengths_are_caught_before_use() {
 }
 
 #[test]
+fn a_write_past_the_end_of_a_buffer_fails_the_line() {
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 read(3, ..., 100) = 100\n";
+    let r = run("overrun.pkt", "overruns", script);
+    assert_fails(
+        &r,
+        "overrun.pkt:2: runtime error in read call: the stack wrote past the end of the \
+         100-byte buffer read() was given",
+        QUICK,
+    );
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                  +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n";
+    let r = run("overrun_optval.pkt", "overruns", script);
+    assert_fails(
+        &r,
+        "overrun_optval.pkt:2: runtime error in getsockopt call: the stack wrote past the end \
+         of the 4-byte option value getsockopt() was given",
+        QUICK,
+    );
+}
+
+#[test]
 fn an_oversized_packet_fails_the_packet_event() {
     let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
                   +0 connect(3, ..., ...) = -1 EINPROGRESS\n\

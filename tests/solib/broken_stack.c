@@ -20,6 +20,7 @@
  *   spin_receive   netdev_receive() busy-loops forever (never sleeps)
  *   leak_fds       socket() opens /dev/null until no descriptor is left, and keeps them all
  *   overflow       read() writes 1 GiB past the end of the buffer it is given
+ *   overruns       read() and getsockopt() write 8 bytes past the end of their buffer
  *   never_inits    packetdrill_interface_init() never returns
  *
  * Without flags it is merely silent: netdev_receive() never has a packet.
@@ -38,7 +39,7 @@ struct broken {
 	int next_fd;
 	int null_entries, never_returns, spins, bogus_lengths, bogus_address, big_packet,
 	    frozen_clock, refuse_network, segfault, aborts, exits, exits_at_once, deadlock,
-	    spin_receive, leak_fds, overflow;
+	    spin_receive, leak_fds, overflow, overruns;
 	/* Taken by listen() and never released with `deadlock`; waited for by every entry of
 	 * the stack thread. */
 	pthread_mutex_t lock;
@@ -139,6 +140,10 @@ static ssize_t broken_read(void *ud, int fd, void *buf, size_t count)
 	(void)fd;
 	if (b->overflow)
 		memset(buf, 'A', count + (1UL << 30));
+	if (b->overruns) {
+		memset(buf, 'A', count + 8);
+		return (ssize_t)count;
+	}
 	if (b->bogus_lengths)
 		return (ssize_t)count * 10 + 1;
 	errno = EAGAIN;
@@ -155,7 +160,7 @@ static int broken_getsockopt(void *ud, int fd, int level, int name, void *value,
 {
 	struct broken *b = ud;
 	(void)fd, (void)level, (void)name;
-	memset(value, 0, *len);
+	memset(value, 0, *len + (b->overruns ? 8 : 0));
 	if (b->bogus_lengths)
 		*len += 100;
 	return 0;
@@ -231,6 +236,7 @@ void packetdrill_interface_init(const char *flags, struct packetdrill_interface 
 	b->spin_receive = has_word(flags, "spin_receive");
 	b->leak_fds = has_word(flags, "leak_fds");
 	b->overflow = has_word(flags, "overflow");
+	b->overruns = has_word(flags, "overruns");
 
 	ifc->userdata = b;
 	ifc->free = broken_free;

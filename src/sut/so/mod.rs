@@ -11,6 +11,7 @@ pub mod clock;
 pub mod dpdk_wire;
 pub mod driver;
 pub mod exit_guard;
+pub mod guard;
 pub mod library;
 pub mod netdev;
 pub mod stack;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use libc::{c_int, size_t};
 
+use super::guard::Guarded;
 use super::library::SharedObject;
 use super::target::SoTarget;
 use super::watch::ENTRY_DEADLINE;
@@ -24,7 +25,8 @@ const MOST_SOCKETS: c_int = 65_536;
 /// The stack thread's side of a shared object: its network device, clock and polling.
 pub struct SoStack {
     library: Arc<SharedObject>,
-    receive_buffer: Vec<u8>,
+    /// Guarded: a stack that writes past its end is named (`guard.rs`).
+    receive_buffer: Guarded,
     freed: bool,
 }
 
@@ -32,7 +34,7 @@ impl SoStack {
     pub fn new(library: Arc<SharedObject>) -> Self {
         SoStack {
             library,
-            receive_buffer: vec![0; RECEIVE_BUFFER],
+            receive_buffer: Guarded::zeroed(RECEIVE_BUFFER),
             freed: false,
         }
     }
@@ -64,7 +66,7 @@ impl PolledStack for SoStack {
 
     fn netdev_receive(&mut self) -> Result<Option<(Vec<u8>, i64)>, String> {
         let f = self.library.table.netdev_receive.expect("checked at load");
-        let mut count: size_t = self.receive_buffer.len();
+        let mut count: size_t = self.receive_buffer.size();
         let mut time_usecs: libc::c_longlong = 0;
         let inside = self.library.watch.inside("netdev_receive", ENTRY_DEADLINE);
         // SAFETY: the buffer has `count` bytes; count and time are valid out-pointers.
@@ -77,16 +79,25 @@ impl PolledStack for SoStack {
             )
         };
         drop(inside);
+        if self.receive_buffer.overrun() {
+            return Err(format!(
+                "the stack's netdev_receive wrote past the end of the {}-byte buffer it was given",
+                self.receive_buffer.size()
+            ));
+        }
         if status != 0 {
             return Ok(None);
         }
-        if count > self.receive_buffer.len() {
+        if count > self.receive_buffer.size() {
             return Err(format!(
                 "the stack's netdev_receive reported a {count}-byte packet for a {}-byte buffer",
-                self.receive_buffer.len()
+                self.receive_buffer.size()
             ));
         }
-        Ok(Some((self.receive_buffer[..count].to_vec(), time_usecs)))
+        Ok(Some((
+            self.receive_buffer.bytes()[..count].to_vec(),
+            time_usecs,
+        )))
     }
 
     fn has_clock(&self) -> bool {
