@@ -40,3 +40,6 @@ if [ -n "$new_entries" ]; then
     echo "$new_entries" >&2
     exit 1
 fi
+# A short fuzzing run of the parser, the packet decoder and the shared-object boundary (30 s
+# each, plus the build; installs nightly and cargo-fuzz when missing): any finding fails it.
+./scripts/fuzz-smoke.sh

@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             .collect();
         return ExitCode::from(suite::merge::run(&rest).clamp(0, 255) as u8);
     }
+    verdict::reserve_for_parent();
     let command_line = match parse_command_line(args) {
         Ok(c) => c,
         Err(e) => return refuse(format!("error: {e}; see --help")),

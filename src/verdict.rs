@@ -529,15 +529,42 @@ fn render_code(
     }
 }
 
-/// Writes `verdict` as JSON where the suite asked for it (`STACKDRILL_VERDICT_FILE`); nothing
-/// when run by hand. A verdict that cannot be written leaves the parent to say so.
+/// The verdict file, opened before the run (`reserve_for_parent`).
+static RESERVED: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Opens the verdict file the suite asked for (`STACKDRILL_VERDICT_FILE`) now, before the run:
+/// a stack under test that uses up every file descriptor must not keep the verdict from its
+/// parent. Nothing when run by hand.
+pub fn reserve_for_parent() {
+    let Some(path) = std::env::var_os(VERDICT_FILE_ENV) else {
+        return;
+    };
+    if let Ok(file) = std::fs::File::create(path) {
+        *RESERVED.lock().unwrap_or_else(|p| p.into_inner()) = Some(file);
+    }
+}
+
+/// Writes `verdict` as JSON where the suite asked for it (`STACKDRILL_VERDICT_FILE`), in the
+/// file reserved for it when there is one; nothing when run by hand. A verdict that cannot be
+/// written leaves the parent to say so.
 pub fn write_for_parent(verdict: &Verdict) {
     let Some(path) = std::env::var_os(VERDICT_FILE_ENV) else {
         return;
     };
-    if let Ok(json) = serde_json::to_string(verdict) {
-        let _ = std::fs::write(path, json);
+    let Ok(json) = serde_json::to_string(verdict) else {
+        return;
+    };
+    if let Some(file) = RESERVED.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        use std::io::{Seek, Write};
+        let rewritten = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(json.as_bytes()));
+        if rewritten.is_ok() {
+            return;
+        }
     }
+    let _ = std::fs::write(path, json);
 }
 
 /// Writes what the run recorded of its stack's setting (kernel release, TCP settings) beside

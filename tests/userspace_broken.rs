@@ -1,7 +1,10 @@
 //! Defensive loading of userspace stacks: runs scripts against a deliberately broken shared
 //! object (tests/solib/broken_stack.c, built here with the system C compiler against
 //! stacks/include/packetdrill.h) and checks that each misbehaviour fails its script line with
-//! a message that names it, quickly, and never hangs or crashes stackdrill.
+//! a message that names it, quickly, and never hangs or crashes stackdrill. Misbehaviours that
+//! take the whole process down (a crash, an abort, exit(), a deadlock, a spin, leaked
+//! descriptors, a buffer overrun, an init that never returns) run as suites of two scripts: the
+//! first fails with its reason, and the suite goes on to the second.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -151,6 +154,27 @@ fn impossible_lengths_are_caught_before_use() {
 }
 
 #[test]
+fn a_write_past_the_end_of_a_buffer_fails_the_line() {
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 read(3, ..., 100) = 100\n";
+    let r = run("overrun.pkt", "overruns", script);
+    assert_fails(
+        &r,
+        "overrun.pkt:2: runtime error in read call: the stack wrote past the end of the \
+         100-byte buffer read() was given",
+        QUICK,
+    );
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                  +0 getsockopt(3, SOL_SOCKET, SO_ERROR, [0], [4]) = 0\n";
+    let r = run("overrun_optval.pkt", "overruns", script);
+    assert_fails(
+        &r,
+        "overrun_optval.pkt:2: runtime error in getsockopt call: the stack wrote past the end \
+         of the 4-byte option value getsockopt() was given",
+        QUICK,
+    );
+}
+
+#[test]
 fn an_oversized_packet_fails_the_packet_event() {
     let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
                   +0 connect(3, ..., ...) = -1 EINPROGRESS\n\
@@ -219,4 +243,201 @@ fn userspace_stack_without_a_library_is_refused() {
         "any.pkt: error: bad command line: --userspace_stack needs --so_filename=PATH (the stack to test)",
         QUICK,
     );
+}
+
+/// One run of a suite: its script, status and message, as the JSON report has them.
+#[derive(Debug, PartialEq, Eq)]
+struct SuiteRun {
+    script: String,
+    status: String,
+    message: String,
+}
+
+/// A script that only opens and closes a socket: it passes on the broken library whatever its
+/// flags, unless they break socket() or the library's start.
+const HARMLESS: &str = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 close(3) = 0\n";
+
+/// Runs a suite of two scripts against the broken library with `flags` (`first` as
+/// 1_broken.pkt, then [`HARMLESS`] as 2_next.pkt), in the tests' scratch directory under
+/// `test`; returns each run as the JSON report has it, in order, after checking the suite
+/// took less than `limit` and failed (exit status 1: every caller's first script fails).
+fn suite(test: &str, flags: &str, first: &str, limit: Duration) -> Vec<SuiteRun> {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("userspace_broken_suites");
+    let dir = root.join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("1_broken.pkt"), first).unwrap();
+    std::fs::write(dir.join("2_next.pkt"), HARMLESS).unwrap();
+    let json = root.join(format!("{test}.json"));
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_stackdrill"))
+        .arg(format!("--so_filename={}", broken_library().display()))
+        .arg(format!("--so_flags={flags}"))
+        .args(["--jobs=2", "--timeout_secs=60"])
+        .arg(format!("--json={}", json.display()))
+        .arg(&dir)
+        .output()
+        .expect("run stackdrill");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        elapsed < limit,
+        "took {elapsed:?}, more than {limit:?}: {stderr}"
+    );
+    let report = std::fs::read_to_string(&json).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let text = |run: &serde_json::Value, key: &str| run[key].as_str().unwrap_or("").to_string();
+    let runs = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|run| SuiteRun {
+            script: text(run, "script"),
+            status: text(run, "status"),
+            message: text(run, "message"),
+        })
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_file(&json).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    runs
+}
+
+fn suite_run(script: &str, status: &str, message: &str) -> SuiteRun {
+    SuiteRun {
+        script: script.into(),
+        status: status.into(),
+        message: message.into(),
+    }
+}
+
+/// The suite's first script failed with `status` and exactly `message`, and the suite went on
+/// to the second, which passed.
+fn assert_first_fails_and_suite_goes_on(runs: &[SuiteRun], status: &str, message: &str) {
+    let expected = [
+        suite_run("1_broken.pkt", status, message),
+        suite_run("2_next.pkt", "passed", ""),
+    ];
+    assert_eq!(runs, expected);
+}
+
+/// Both scripts of the suite ran and failed with `reason` (after the script's name).
+fn assert_every_script_fails(runs: &[SuiteRun], reason: &str) {
+    let failed = |script: &str| suite_run(script, "failed", &format!("{script}: {reason}"));
+    assert_eq!(runs, [failed("1_broken.pkt"), failed("2_next.pkt")]);
+}
+
+fn suites_usable() -> bool {
+    common::tun_usable("suite runs of the broken library")
+}
+
+/// The time a suite of two scripts against a stack that fails at once may take.
+const SUITE_QUICK: Duration = Duration::from_secs(15);
+
+#[test]
+fn a_stack_that_segfaults_or_aborts_is_that_scripts_crash() {
+    if !suites_usable() {
+        return;
+    }
+    for (flags, signal) in [("segfault", "11 (SIGSEGV)"), ("aborts", "6 (SIGABRT)")] {
+        let runs = suite(flags, flags, LISTEN, SUITE_QUICK);
+        let message = format!("stackdrill was killed by signal {signal}");
+        assert_first_fails_and_suite_goes_on(&runs, "crashed", &message);
+    }
+}
+
+#[test]
+fn a_stack_that_exits_fails_its_script_even_with_status_0() {
+    if !suites_usable() {
+        return;
+    }
+    let runs = suite("exits", "exits", LISTEN, SUITE_QUICK);
+    let message = "1_broken.pkt: the stack under test called exit() in the middle of the run";
+    assert_first_fails_and_suite_goes_on(&runs, "failed", message);
+    // _exit(0) skips exit handlers: the run ends with status 0 but without a verdict.
+    let runs = suite("exits_at_once", "exits_at_once", LISTEN, SUITE_QUICK);
+    let message = "stackdrill exited with status 0 without a verdict";
+    assert_first_fails_and_suite_goes_on(&runs, "crashed", message);
+    // Alone, the exit is the run's failure too.
+    let r = run("exits.pkt", "exits", LISTEN);
+    assert_fails(
+        &r,
+        "exits.pkt: the stack under test called exit() in the middle of the run",
+        QUICK,
+    );
+}
+
+#[test]
+fn a_stack_thread_stuck_in_the_stack_is_named_not_waited_for() {
+    if !suites_usable() {
+        return;
+    }
+    // listen() returns holding the stack's lock: the stack thread's next entry never returns.
+    let runs = suite("deadlock", "deadlock", LISTEN, Duration::from_secs(30));
+    let message = "1_broken.pkt:3: the stack's gettimeofday has not returned for 10 s: it spins \
+                   or is deadlocked";
+    assert_first_fails_and_suite_goes_on(&runs, "failed", message);
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                  +0 connect(3, ..., ...) = -1 EINPROGRESS\n\
+                  +0 > S 0:0(0) <...>\n";
+    let runs = suite(
+        "spin_receive",
+        "spin_receive",
+        script,
+        Duration::from_secs(30),
+    );
+    let message = "1_broken.pkt:3: error handling packet: error reading packet: the stack's \
+                   netdev_receive has not returned for 10 s: it spins or is deadlocked";
+    assert_first_fails_and_suite_goes_on(&runs, "failed", message);
+}
+
+#[test]
+fn a_stack_whose_init_never_returns_fails_every_script_in_time() {
+    if !suites_usable() {
+        return;
+    }
+    let runs = suite(
+        "never_inits",
+        "never_inits",
+        LISTEN,
+        Duration::from_secs(45),
+    );
+    assert_every_script_fails(
+        &runs,
+        "the stack's packetdrill_interface_init has not returned for 20 s: it spins or is \
+         deadlocked",
+    );
+}
+
+#[test]
+fn a_stack_that_leaks_every_fd_or_overruns_a_buffer_fails_only_its_script() {
+    if !suites_usable() {
+        return;
+    }
+    // socket() leaks: the run has passed otherwise, but it must not.
+    let runs = suite("leak_fds", "leak_fds", LISTEN, SUITE_QUICK);
+    let reason = format!(
+        "the stack under test has used up every file descriptor (the limit is {}): it leaks them",
+        descriptor_limit()
+    );
+    assert_every_script_fails(&runs, &reason);
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 read(3, ..., 100) = 100\n";
+    let runs = suite("overflow", "overflow", script, SUITE_QUICK);
+    assert_first_fails_and_suite_goes_on(
+        &runs,
+        "crashed",
+        "stackdrill was killed by signal 11 (SIGSEGV)",
+    );
+}
+
+/// The soft RLIMIT_NOFILE runs inherit from this test.
+fn descriptor_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct it is given.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(status, 0);
+    limit.rlim_cur
 }

@@ -61,6 +61,10 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), Failure> {
             message: message.to_string(),
         }));
     }
+    // From loading the stack on: a stack that calls exit() fails the run instead of ending it
+    // with its own status.
+    let loads_a_stack = matches!(loaded.backend, crate::sut::Choice::SharedObject { .. });
+    let _exit_guard = loads_a_stack.then(|| crate::sut::so::exit_guard::arm(&name));
     let backend =
         crate::sut::open(&loaded.backend, config, &network, &host_files(path)).map_err(setup)?;
 
@@ -153,7 +157,12 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), Failure> {
             }
         })?;
     }
-    executor.finish()
+    executor.finish()?;
+    if loads_a_stack {
+        crate::sut::so::descriptors_left()
+            .map_err(|message| whole(FailureKind::Stack { message }))?;
+    }
+    Ok(())
 }
 
 /// Removes per-run files the scripts' commands left behind (when dropped, on every path).

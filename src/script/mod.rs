@@ -29,15 +29,27 @@ pub fn parse_file_with_profile(
     let bytes = std::fs::read(path).map_err(|e| {
         ScriptError::whole_file(&name, format!("cannot read script: {}", io_reason(&e)))
     })?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    parse_bytes(&name, &bytes, profile, defines)
+}
+
+/// Parses a script file's contents as read (`name` is for messages): what [`parse_file`] does
+/// once the file is read, including the error for bytes that are not UTF-8 text. Also the
+/// script fuzz target's entry point (fuzz/fuzz_targets/parse_script.rs).
+pub fn parse_bytes(
+    name: &str,
+    bytes: &[u8],
+    profile: &BTreeMap<String, String>,
+    defines: &BTreeMap<String, String>,
+) -> Result<Script, ScriptError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         ScriptError::at(
-            &name,
-            &bytes,
+            name,
+            bytes,
             e.valid_up_to(),
             "script is not valid UTF-8 text (binary data?)",
         )
     })?;
-    parse::parse_source_with_profile(&name, text, profile, defines)
+    parse::parse_source_with_profile(name, text, profile, defines)
 }
 
 /// An I/O error's reason without the "(os error N)" suffix.

@@ -594,13 +594,18 @@ impl Runner<'_> {
         outcome: ChildOutcome,
         verdict: Option<Verdict>,
     ) -> RunRecord {
+        // A run passed when it says so: status 0 alone may be a stack under test that ended
+        // the process with _exit(0) mid-run.
+        let said_passed = matches!(verdict, Some(Verdict::Passed));
         let failure = match verdict {
             Some(Verdict::Failed(failure)) => Some(failure),
             _ => None,
         };
         let (status, message) = match (&outcome.exit, &run.expectation, &failure) {
-            (ChildExit::Code(0), Expectation::Pass, _) => (Status::Passed, String::new()),
-            (ChildExit::Code(0), expectation, _) => (
+            (ChildExit::Code(0), Expectation::Pass, _) if said_passed => {
+                (Status::Passed, String::new())
+            }
+            (ChildExit::Code(0), expectation, _) if said_passed => (
                 Status::Failed,
                 format!("passed, but expected to {}", expectation.describe()),
             ),

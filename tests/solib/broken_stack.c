@@ -11,21 +11,48 @@
  *   big_packet     netdev_receive() reports a packet larger than the buffer
  *   frozen_clock   usleep() does not move the clock
  *   refuse_network stackdrill_network_setup() fails
+ *   segfault       listen() writes through a NULL pointer
+ *   aborts         listen() calls abort()
+ *   exits          listen() calls exit(0), as if all were well
+ *   exits_at_once  listen() calls _exit(0), which skips every exit handler
+ *   deadlock       listen() returns holding the stack's lock, which its netdev, clock and
+ *                  polling entries then wait for forever
+ *   spin_receive   netdev_receive() busy-loops forever (never sleeps)
+ *   leak_fds       socket() opens /dev/null until no descriptor is left, and keeps them all
+ *   overflow       read() writes 1 GiB past the end of the buffer it is given
+ *   overruns       read() and getsockopt() write 8 bytes past the end of their buffer
+ *   never_inits    packetdrill_interface_init() never returns
  *
  * Without flags it is merely silent: netdev_receive() never has a packet.
  */
 #include "packetdrill.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct broken {
 	long long now_usecs;
 	int next_fd;
 	int null_entries, never_returns, spins, bogus_lengths, bogus_address, big_packet,
-	    frozen_clock, refuse_network;
+	    frozen_clock, refuse_network, segfault, aborts, exits, exits_at_once, deadlock,
+	    spin_receive, leak_fds, overflow, overruns;
+	/* Taken by listen() and never released with `deadlock`; waited for by every entry of
+	 * the stack thread. */
+	pthread_mutex_t lock;
 };
+
+/* The stack thread's entries pass through the stack's lock (all of them with `deadlock`). */
+static void through_lock(struct broken *b)
+{
+	if (!b->deadlock)
+		return;
+	pthread_mutex_lock(&b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
 
 static int has_word(const char *flags, const char *word)
 {
@@ -51,6 +78,9 @@ static int broken_socket(void *ud, int domain, int type, int protocol)
 {
 	struct broken *b = ud;
 	(void)domain, (void)type, (void)protocol;
+	if (b->leak_fds)
+		while (open("/dev/null", O_RDONLY) >= 0)
+			;
 	return b->next_fd++;
 }
 
@@ -62,7 +92,19 @@ static int broken_ok(void *ud, int fd, const struct sockaddr *addr, socklen_t le
 
 static int broken_listen(void *ud, int fd, int backlog)
 {
-	(void)ud, (void)fd, (void)backlog;
+	struct broken *b = ud;
+	int *volatile nowhere = NULL;
+	(void)fd, (void)backlog;
+	if (b->segfault)
+		*nowhere = 1;
+	if (b->aborts)
+		abort();
+	if (b->exits)
+		exit(0);
+	if (b->exits_at_once)
+		_exit(0);
+	if (b->deadlock)
+		pthread_mutex_lock(&b->lock);
 	return 0;
 }
 
@@ -95,7 +137,13 @@ static int broken_accept(void *ud, int fd, struct sockaddr *addr, socklen_t *len
 static ssize_t broken_read(void *ud, int fd, void *buf, size_t count)
 {
 	struct broken *b = ud;
-	(void)fd, (void)buf;
+	(void)fd;
+	if (b->overflow)
+		memset(buf, 'A', count + (1UL << 30));
+	if (b->overruns) {
+		memset(buf, 'A', count + 8);
+		return (ssize_t)count;
+	}
 	if (b->bogus_lengths)
 		return (ssize_t)count * 10 + 1;
 	errno = EAGAIN;
@@ -112,7 +160,7 @@ static int broken_getsockopt(void *ud, int fd, int level, int name, void *value,
 {
 	struct broken *b = ud;
 	(void)fd, (void)level, (void)name;
-	memset(value, 0, *len);
+	memset(value, 0, *len + (b->overruns ? 8 : 0));
 	if (b->bogus_lengths)
 		*len += 100;
 	return 0;
@@ -120,14 +168,20 @@ static int broken_getsockopt(void *ud, int fd, int level, int name, void *value,
 
 static int broken_netdev_send(void *ud, const void *buf, size_t count)
 {
-	(void)ud, (void)buf, (void)count;
+	(void)buf, (void)count;
+	through_lock(ud);
 	return 0;
 }
 
 static int broken_netdev_receive(void *ud, void *buf, size_t *count, long long *time_usecs)
 {
 	struct broken *b = ud;
+	volatile unsigned long spins = 0;
 	(void)buf;
+	through_lock(b);
+	if (b->spin_receive)
+		for (;;)
+			spins++;
 	if (b->big_packet) {
 		*count = *count * 2;
 		*time_usecs = b->now_usecs;
@@ -139,6 +193,7 @@ static int broken_netdev_receive(void *ud, void *buf, size_t *count, long long *
 static int broken_usleep(void *ud, useconds_t usecs)
 {
 	struct broken *b = ud;
+	through_lock(b);
 	if (!b->frozen_clock)
 		b->now_usecs += usecs;
 	return 0;
@@ -148,6 +203,7 @@ static int broken_gettimeofday(void *ud, struct timeval *tv, struct timezone *tz
 {
 	struct broken *b = ud;
 	(void)tz;
+	through_lock(b);
 	tv->tv_sec = b->now_usecs / 1000000;
 	tv->tv_usec = b->now_usecs % 1000000;
 	return 0;
@@ -155,8 +211,13 @@ static int broken_gettimeofday(void *ud, struct timeval *tv, struct timezone *tz
 
 void packetdrill_interface_init(const char *flags, struct packetdrill_interface *ifc)
 {
-	struct broken *b = calloc(1, sizeof(*b));
+	struct broken *b;
 
+	if (has_word(flags, "never_inits"))
+		for (;;)
+			pause();
+	b = calloc(1, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
 	b->now_usecs = 1000000000LL * 1000000LL;
 	b->next_fd = 3;
 	b->null_entries = has_word(flags, "null_entries");
@@ -167,6 +228,15 @@ void packetdrill_interface_init(const char *flags, struct packetdrill_interface 
 	b->big_packet = has_word(flags, "big_packet");
 	b->frozen_clock = has_word(flags, "frozen_clock");
 	b->refuse_network = has_word(flags, "refuse_network");
+	b->segfault = has_word(flags, "segfault");
+	b->aborts = has_word(flags, "aborts");
+	b->exits = has_word(flags, "exits");
+	b->exits_at_once = has_word(flags, "exits_at_once");
+	b->deadlock = has_word(flags, "deadlock");
+	b->spin_receive = has_word(flags, "spin_receive");
+	b->leak_fds = has_word(flags, "leak_fds");
+	b->overflow = has_word(flags, "overflow");
+	b->overruns = has_word(flags, "overruns");
 
 	ifc->userdata = b;
 	ifc->free = broken_free;
@@ -196,7 +266,7 @@ int stackdrill_network_setup(void *ud, const struct stackdrill_network *net)
 /* Nothing is ever scheduled: a call that sleeps can never be woken. */
 int stackdrill_poll(void *ud, long long *next_timer_usecs)
 {
-	(void)ud;
+	through_lock(ud);
 	*next_timer_usecs = -1;
 	return 0;
 }

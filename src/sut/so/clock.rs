@@ -1,20 +1,19 @@
 //! A userspace stack's clock as the run's `Clock`: asked of its stack thread, which keeps it.
 
-use std::sync::mpsc::Sender;
 use std::sync::Mutex;
 
-use super::driver::{ask, Query, Request};
+use super::driver::{ask, Query, Requests};
 use crate::sut::clock::Clock;
 
 /// A userspace stack's clock: asks the stack thread, which keeps it (virtual time when the
 /// stack's `usleep` advances its clock instead of sleeping).
 pub struct StackClock {
-    requests: Sender<Request>,
+    requests: Requests,
     fault: Mutex<Option<String>>,
 }
 
 impl StackClock {
-    pub fn new(requests: Sender<Request>) -> Self {
+    pub fn new(requests: Requests) -> Self {
         StackClock {
             requests,
             fault: Mutex::new(None),

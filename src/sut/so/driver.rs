@@ -22,6 +22,7 @@ use crate::sut::socket_info;
 use crate::sut::target::Target;
 use crate::sut::view::SocketRecord;
 
+use super::watch::EntryWatch;
 use super::PolledStack;
 
 /// Longest real time a call may run without returning or sleeping, and a call the script does
@@ -35,6 +36,8 @@ const BLIND_STEP_USECS: i64 = 1_000;
 const STALLED_SLEEPS: u32 = 1_000;
 /// How often an idle thread polls the stack (for stacks on the real clock).
 const IDLE_POLL: Duration = Duration::from_millis(1);
+/// How often a thread waiting for the stack thread looks whether it is stuck in the stack.
+const STUCK_CHECK: Duration = Duration::from_millis(100);
 
 /// A value the stack thread sends back on a request's own channel.
 pub type Answer<T> = SyncSender<Result<T, String>>;
@@ -71,24 +74,41 @@ pub enum Query {
     PollingHang(u64, Answer<()>),
 }
 
-/// Asks the stack thread and waits for its answer.
-pub fn ask<T>(
-    requests: &Sender<Request>,
-    query: impl FnOnce(Answer<T>) -> Query,
-) -> Result<T, String> {
+/// Where the run's netdev, clock and view send their requests to a stack thread, and how they
+/// tell one stuck inside the stack (spinning or deadlocked) from one that is merely busy.
+#[derive(Clone)]
+pub struct Requests {
+    sender: Sender<Request>,
+    watch: Arc<EntryWatch>,
+}
+
+/// Asks the stack thread and waits for its answer; fails when the stack thread is stuck in
+/// the stack instead of answering.
+pub fn ask<T>(requests: &Requests, query: impl FnOnce(Answer<T>) -> Query) -> Result<T, String> {
     let (answer, answered) = sync_channel(1);
     requests
+        .sender
         .send(Request::Ask(query(answer)))
         .map_err(|_| "the stack thread has ended".to_string())?;
-    answered
-        .recv()
-        .map_err(|_| "the stack thread ended without answering".to_string())?
+    loop {
+        match answered.recv_timeout(STUCK_CHECK) {
+            Ok(answer) => return answer,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err("the stack thread ended without answering".to_string())
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(stuck) = requests.watch.stuck() {
+                    return Err(stuck);
+                }
+            }
+        }
+    }
 }
 
 /// The run's handle on a userspace stack's thread: the run's calls go through it
 /// ([`CallThread`]), and its netdev, clock and view send their requests on [`Self::requests`].
 pub struct StackThread {
-    requests: Sender<Request>,
+    requests: Requests,
     ends: Receiver<JobEnd>,
     /// The call worker, inside while it is in the library.
     worker: CallWatch,
@@ -124,9 +144,12 @@ struct Driver {
 
 impl StackThread {
     /// A userspace stack's thread. `open` runs on that thread and makes the stack (loading the
-    /// library and telling it the network), so every call into it starts there.
+    /// library and telling it the network), so every call into it starts there. `watch` is
+    /// where that thread says which entry of the stack it is inside (`open` too): the run
+    /// gives up on it when it stays inside one too long.
     pub fn spawn(
         open: impl FnOnce() -> Result<Box<dyn PolledStack>, String> + Send + 'static,
+        watch: Arc<EntryWatch>,
     ) -> Result<Self, String> {
         let (requests, request_rx) = channel::<Request>();
         let (ends_tx, ends) = channel::<JobEnd>();
@@ -170,11 +193,24 @@ impl StackThread {
                 let _ = ended_tx.send(());
             })
             .map_err(|e| format!("cannot start the stack thread: {e}"))?;
-        started_rx
-            .recv()
-            .map_err(|_| "the stack thread died while loading the stack".to_string())??;
+        loop {
+            match started_rx.recv_timeout(STUCK_CHECK) {
+                Ok(started) => break started?,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("the stack thread died while loading the stack".to_string())
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(stuck) = watch.stuck() {
+                        return Err(stuck);
+                    }
+                }
+            }
+        }
         Ok(StackThread {
-            requests,
+            requests: Requests {
+                sender: requests,
+                watch,
+            },
             ends,
             worker,
             ended,
@@ -182,8 +218,8 @@ impl StackThread {
         })
     }
 
-    /// A sender for the netdev's, clock's and view's requests.
-    pub fn requests(&self) -> Sender<Request> {
+    /// Where the netdev, clock and view send their requests.
+    pub fn requests(&self) -> Requests {
         self.requests.clone()
     }
 }
@@ -191,11 +227,26 @@ impl StackThread {
 impl CallThread for StackThread {
     fn start(&self, job: Job) {
         // A send error means the thread ended; the next wait reports it.
-        let _ = self.requests.send(Request::Job(job));
+        let _ = self.requests.sender.send(Request::Job(job));
     }
 
+    /// Fails when the stack thread is stuck in the stack instead of passing the job's end on.
     fn wait(&self, timeout: Option<Duration>) -> Result<Option<JobEnd>, String> {
-        next_end(&self.ends, timeout)
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let slice = deadline.map_or(STUCK_CHECK, |d| {
+                STUCK_CHECK.min(d.saturating_duration_since(Instant::now()))
+            });
+            if let Some(end) = next_end(&self.ends, Some(slice))? {
+                return Ok(Some(end));
+            }
+            if let Some(stuck) = self.requests.watch.stuck() {
+                return Err(stuck);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+        }
     }
 
     /// Steadily asleep while inside the library.
@@ -208,7 +259,7 @@ impl Drop for StackThread {
     fn drop(&mut self) {
         // Give the stack a moment for its teardown (free), but never hang on a stack stuck in
         // a call.
-        let _ = self.requests.send(Request::End);
+        let _ = self.requests.sender.send(Request::End);
         let _ = self.ended.recv_timeout(Duration::from_secs(1));
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use libc::c_void;
 
+use super::watch::{EntryWatch, ENTRY_DEADLINE, INIT_DEADLINE};
 use crate::sut::abi::{self, PacketdrillInterface, StackdrillNetwork};
 
 /// A loaded and initialised shared object.
@@ -21,8 +22,21 @@ pub struct SharedObject {
     pub(super) sockets: Option<abi::Sockets>,
     #[cfg_attr(not(feature = "dpdk"), allow(dead_code))]
     pub(super) dpdk_attach: Option<abi::DpdkAttach>,
+    /// The stack thread's entry into the library, for the run to see one that never returns.
+    pub(super) watch: Arc<EntryWatch>,
     /// Kept open for the run (the object stays mapped after that: RTLD_NODELETE, as upstream).
-    _library: libloading::os::unix::Library,
+    /// None for a table made in-process ([`SharedObject::from_table`]).
+    _library: Option<libloading::os::unix::Library>,
+}
+
+/// The entry points of a stack: its packetdrill interface table as `packetdrill_interface_init`
+/// filled it, and stackdrill's optional extensions.
+pub struct StackEntries {
+    pub table: PacketdrillInterface,
+    pub poll: Option<abi::Poll>,
+    pub network_setup: Option<abi::NetworkSetup>,
+    pub sockets: Option<abi::Sockets>,
+    pub dpdk_attach: Option<abi::DpdkAttach>,
 }
 
 // SAFETY: the table is plain function pointers and an opaque userdata pointer. The library's
@@ -98,8 +112,15 @@ fn parse_profile(text: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 impl SharedObject {
-    /// Loads the library and calls `packetdrill_interface_init(flags, &table)`.
-    pub fn load(path: &Path, flags: Option<&str>) -> Result<Arc<Self>, String> {
+    /// Loads the library and calls `packetdrill_interface_init(flags, &table)`, marking the
+    /// calling thread inside it on `watch` meanwhile (as every later entry of the stack thread
+    /// is).
+    pub fn load(
+        path: &Path,
+        flags: Option<&str>,
+        watch: Arc<EntryWatch>,
+    ) -> Result<Arc<Self>, String> {
+        let inside = watch.inside("packetdrill_interface_init", INIT_DEADLINE);
         let library = open_library(path)?;
         // SAFETY: the symbol has the ABI's signature (packetdrill.h).
         let init =
@@ -119,6 +140,7 @@ impl SharedObject {
                 &mut table,
             )
         };
+        drop(inside);
         for (entry, present) in [
             ("netdev_send", table.netdev_send.is_some()),
             ("netdev_receive", table.netdev_receive.is_some()),
@@ -150,15 +172,61 @@ impl SharedObject {
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
-        Ok(Arc::new(SharedObject {
-            name: format!("so:{file_name}"),
+        let entries = StackEntries {
             table,
             poll,
             network_setup,
             sockets,
             dpdk_attach,
+        };
+        Ok(Arc::new(Self::new(
+            format!("so:{file_name}"),
+            entries,
+            watch,
+            Some(library),
+        )))
+    }
+
+    /// A stack whose entry points are functions of this process rather than of a loaded
+    /// library (`name` as in messages, `so:NAME`): the shared-object fuzz target's fake stack
+    /// (fuzz/fuzz_targets/so_boundary.rs) goes through every check a loaded library's results
+    /// go through.
+    ///
+    /// # Safety
+    /// Every entry must have the signature and behaviour packetdrill.h documents for it (as a
+    /// loaded library's must); `table.userdata` is passed to each as it is.
+    pub unsafe fn from_table(name: &str, entries: StackEntries) -> Arc<Self> {
+        Arc::new(Self::new(
+            format!("so:{name}"),
+            entries,
+            Arc::default(),
+            None,
+        ))
+    }
+
+    fn new(
+        name: String,
+        entries: StackEntries,
+        watch: Arc<EntryWatch>,
+        library: Option<libloading::os::unix::Library>,
+    ) -> Self {
+        let StackEntries {
+            table,
+            poll,
+            network_setup,
+            sockets,
+            dpdk_attach,
+        } = entries;
+        SharedObject {
+            name,
+            table,
+            poll,
+            network_setup,
+            sockets,
+            dpdk_attach,
+            watch,
             _library: library,
-        }))
+        }
     }
 
     pub(super) fn userdata(&self) -> *mut c_void {
@@ -170,6 +238,9 @@ impl SharedObject {
         let Some(setup) = self.network_setup else {
             return Ok(());
         };
+        let _inside = self
+            .watch
+            .inside("stackdrill_network_setup", ENTRY_DEADLINE);
         // SAFETY: a valid struct for the duration of the call.
         let status = unsafe { setup(self.userdata(), network) };
         self.accepted(status, "stackdrill_network_setup refused the test network")
@@ -200,6 +271,7 @@ impl SharedObject {
     #[cfg(feature = "dpdk")]
     pub fn attach_dpdk_port(&self, port: &abi::StackdrillDpdkPort) -> Result<(), String> {
         let attach = self.dpdk_attach_entry()?;
+        let _inside = self.watch.inside("stackdrill_dpdk_attach", INIT_DEADLINE);
         // SAFETY: a valid struct for the duration of the call; the port it names is started
         // and stays so until after the stack's free.
         let status = unsafe { attach(self.userdata(), port) };
@@ -228,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_missing_library_is_a_clear_error() {
-        let e = SharedObject::load(Path::new("/nonexistent/libx.so"), None)
+        let e = SharedObject::load(Path::new("/nonexistent/libx.so"), None, Arc::default())
             .err()
             .unwrap();
         assert!(

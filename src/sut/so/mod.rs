@@ -1,18 +1,23 @@
 //! A userspace stack behind packetdrill's shared-object ABI (`--so_filename`): the library
 //! (`library.rs`), its socket calls as a `Target` (`target.rs`), its netdev, clock and polling
 //! (`stack.rs`), driven by a stack thread of its own (`driver.rs`) that the run's netdev
-//! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask. With `--netdev=dpdk`
-//! the stack polls a DPDK port of its own instead of its netdev entries (`dpdk_wire.rs`).
+//! (`netdev.rs`), clock (`clock.rs`) and introspection (`view.rs`) ask, giving up on it when it
+//! is stuck inside the stack (`watch.rs`); a stack that exits the process fails the run
+//! (`exit_guard.rs`). With `--netdev=dpdk` the stack polls a DPDK port of its own instead of
+//! its netdev entries (`dpdk_wire.rs`).
 
 pub mod clock;
 #[cfg(feature = "dpdk")]
 pub mod dpdk_wire;
 pub mod driver;
+pub mod exit_guard;
+pub mod guard;
 pub mod library;
 pub mod netdev;
 pub mod stack;
 pub mod target;
 pub mod view;
+pub mod watch;
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -51,11 +56,16 @@ pub fn open(
     let setup = stack_network(config, network);
     let (library, flags) = (library.to_path_buf(), flags.map(str::to_string));
     let on_wire = stack_on_wire(wire, config, network)?;
-    let thread = StackThread::spawn(move || {
-        let object = SharedObject::load(&library, flags.as_deref())?;
-        object.set_network(&setup)?;
-        on_wire(object)
-    })?;
+    let watch = Arc::new(watch::EntryWatch::default());
+    let thread_watch = watch.clone();
+    let thread = StackThread::spawn(
+        move || {
+            let object = SharedObject::load(&library, flags.as_deref(), thread_watch)?;
+            object.set_network(&setup)?;
+            on_wire(object)
+        },
+        watch,
+    )?;
     let requests = thread.requests();
     Ok(Backend {
         netdev: Box::new(LibraryNetdev::new(requests.clone())),
@@ -64,6 +74,30 @@ pub fn open(
         calls: Box::new(thread),
         environment: Default::default(),
     })
+}
+
+/// Fails when the process has no file descriptor left: a stack under test that leaks them
+/// would otherwise pass while starving stackdrill (and the next run, were it in the same
+/// process). Called when a run with a loaded stack has otherwise passed.
+pub fn descriptors_left() -> Result<(), String> {
+    match std::fs::File::open("/dev/null") {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit fills the struct it is given.
+            let limit = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+                0 => limit.rlim_cur.to_string(),
+                _ => "?".to_string(),
+            };
+            Err(format!(
+                "the stack under test has used up every file descriptor (the limit is {limit}): \
+                 it leaks them"
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// What puts a loaded, set-up stack on `wire`, on the stack thread: its own netdev entries on

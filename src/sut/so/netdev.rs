@@ -4,17 +4,16 @@
 //! for it.
 
 use std::io;
-use std::sync::mpsc::Sender;
 
-use super::driver::{ask, Query, Request};
+use super::driver::{ask, Query, Requests};
 use crate::sut::netdev::Netdev;
 
 pub struct LibraryNetdev {
-    requests: Sender<Request>,
+    requests: Requests,
 }
 
 impl LibraryNetdev {
-    pub fn new(requests: Sender<Request>) -> Self {
+    pub fn new(requests: Requests) -> Self {
         LibraryNetdev { requests }
     }
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use libc::{c_int, size_t};
 
+use super::guard::Guarded;
 use super::library::SharedObject;
 use super::target::SoTarget;
+use super::watch::ENTRY_DEADLINE;
 use super::PolledStack;
 use crate::sut::abi::StackdrillSocket;
 use crate::sut::target::Target;
@@ -16,10 +18,15 @@ use crate::sut::view::SocketRecord;
 /// Largest packet `netdev_receive` may return (packetdrill's buffer size).
 const RECEIVE_BUFFER: usize = 64 * 1024;
 
+/// Most sockets `stackdrill_sockets` may report: room for more is never made (a count beyond
+/// it is not a table anyone means, and would be an allocation of many gigabytes).
+const MOST_SOCKETS: c_int = 65_536;
+
 /// The stack thread's side of a shared object: its network device, clock and polling.
 pub struct SoStack {
     library: Arc<SharedObject>,
-    receive_buffer: Vec<u8>,
+    /// Guarded: a stack that writes past its end is named (`guard.rs`).
+    receive_buffer: Guarded,
     freed: bool,
 }
 
@@ -27,7 +34,7 @@ impl SoStack {
     pub fn new(library: Arc<SharedObject>) -> Self {
         SoStack {
             library,
-            receive_buffer: vec![0; RECEIVE_BUFFER],
+            receive_buffer: Guarded::zeroed(RECEIVE_BUFFER),
             freed: false,
         }
     }
@@ -40,6 +47,7 @@ impl PolledStack for SoStack {
 
     fn netdev_send(&mut self, packet: &[u8]) -> Result<(), String> {
         let f = self.library.table.netdev_send.expect("checked at load");
+        let _inside = self.library.watch.inside("netdev_send", ENTRY_DEADLINE);
         // SAFETY: the packet is valid for `len` bytes during the call.
         let status = unsafe {
             f(
@@ -58,8 +66,9 @@ impl PolledStack for SoStack {
 
     fn netdev_receive(&mut self) -> Result<Option<(Vec<u8>, i64)>, String> {
         let f = self.library.table.netdev_receive.expect("checked at load");
-        let mut count: size_t = self.receive_buffer.len();
+        let mut count: size_t = self.receive_buffer.size();
         let mut time_usecs: libc::c_longlong = 0;
+        let inside = self.library.watch.inside("netdev_receive", ENTRY_DEADLINE);
         // SAFETY: the buffer has `count` bytes; count and time are valid out-pointers.
         let status = unsafe {
             f(
@@ -69,16 +78,26 @@ impl PolledStack for SoStack {
                 &mut time_usecs,
             )
         };
+        drop(inside);
+        if self.receive_buffer.overrun() {
+            return Err(format!(
+                "the stack's netdev_receive wrote past the end of the {}-byte buffer it was given",
+                self.receive_buffer.size()
+            ));
+        }
         if status != 0 {
             return Ok(None);
         }
-        if count > self.receive_buffer.len() {
+        if count > self.receive_buffer.size() {
             return Err(format!(
                 "the stack's netdev_receive reported a {count}-byte packet for a {}-byte buffer",
-                self.receive_buffer.len()
+                self.receive_buffer.size()
             ));
         }
-        Ok(Some((self.receive_buffer[..count].to_vec(), time_usecs)))
+        Ok(Some((
+            self.receive_buffer.bytes()[..count].to_vec(),
+            time_usecs,
+        )))
     }
 
     fn has_clock(&self) -> bool {
@@ -87,6 +106,7 @@ impl PolledStack for SoStack {
 
     fn now_usecs(&mut self) -> Result<i64, String> {
         let f = self.library.table.gettimeofday.expect("has_clock checked");
+        let _inside = self.library.watch.inside("gettimeofday", ENTRY_DEADLINE);
         let mut tv = libc::timeval {
             tv_sec: 0,
             tv_usec: 0,
@@ -96,11 +116,22 @@ impl PolledStack for SoStack {
         if status < 0 {
             return Err(format!("the stack's gettimeofday failed ({status})"));
         }
-        Ok(tv.tv_sec * 1_000_000 + tv.tv_usec)
+        tv.tv_sec
+            .checked_mul(1_000_000)
+            .and_then(|usecs| usecs.checked_add(tv.tv_usec))
+            .ok_or_else(|| {
+                format!(
+                    "the stack's gettimeofday returned a time beyond any clock ({} s and {} µs)",
+                    tv.tv_sec, tv.tv_usec
+                )
+            })
     }
 
     fn sleep_usecs(&mut self, usecs: u32) -> Result<(), String> {
         let f = self.library.table.usleep.expect("has_clock checked");
+        // A stack may really sleep in usleep: that long is its due.
+        let allowed = ENTRY_DEADLINE + std::time::Duration::from_micros(u64::from(usecs));
+        let _inside = self.library.watch.inside("usleep", allowed);
         // SAFETY: plain value arguments.
         let status = unsafe { f(self.library.userdata(), usecs) };
         if status < 0 {
@@ -114,6 +145,7 @@ impl PolledStack for SoStack {
             return Ok(None);
         };
         let mut next: libc::c_longlong = -1;
+        let _inside = self.library.watch.inside("stackdrill_poll", ENTRY_DEADLINE);
         // SAFETY: a valid out-pointer.
         let status = unsafe { poll(self.library.userdata(), &mut next) };
         if status != 0 {
@@ -133,8 +165,13 @@ impl PolledStack for SoStack {
         let mut entries = vec![StackdrillSocket::default(); 64];
         for _ in 0..4 {
             let room = entries.len() as c_int;
+            let inside = self
+                .library
+                .watch
+                .inside("stackdrill_sockets", ENTRY_DEADLINE);
             // SAFETY: `entries` holds `room` writable structs.
             let count = unsafe { list(self.library.userdata(), entries.as_mut_ptr(), room) };
+            drop(inside);
             if count < 0 {
                 return Err("the stack's stackdrill_sockets failed".to_string());
             }
@@ -144,6 +181,12 @@ impl PolledStack for SoStack {
                     .map(socket_record)
                     .collect::<Result<Vec<_>, _>>()
                     .map(Some);
+            }
+            if count > MOST_SOCKETS {
+                return Err(format!(
+                    "the stack's stackdrill_sockets reported {count} sockets, more than the \
+                     {MOST_SOCKETS} stackdrill reads"
+                ));
             }
             entries = vec![StackdrillSocket::default(); count as usize];
         }
@@ -160,6 +203,7 @@ impl PolledStack for SoStack {
         }
         self.freed = true;
         if let Some(free) = self.library.table.free {
+            let _inside = self.library.watch.inside("free", ENTRY_DEADLINE);
             // SAFETY: called once, at the end of the run, as the ABI says.
             unsafe { free(self.library.userdata()) };
         }
@@ -198,4 +242,73 @@ fn socket_record(entry: &StackdrillSocket) -> Result<SocketRecord, String> {
         congestion: (!congestion.is_empty()).then(|| String::from_utf8_lossy(&congestion).into()),
         tcp_info: entry.tcp_info[..info_len].to_vec(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sut::abi::PacketdrillInterface;
+    use crate::sut::so::library::StackEntries;
+
+    /// A stack with only the entries given in `table` and, of the extensions, `sockets`.
+    fn stack(table: PacketdrillInterface, sockets: Option<crate::sut::abi::Sockets>) -> SoStack {
+        let entries = StackEntries {
+            table,
+            poll: None,
+            network_setup: None,
+            sockets,
+            dpdk_attach: None,
+        };
+        // SAFETY: the tests' entries have packetdrill.h's signatures.
+        SoStack::new(unsafe { SharedObject::from_table("test", entries) })
+    }
+
+    unsafe extern "C" fn far_future(
+        _: *mut libc::c_void,
+        tv: *mut libc::timeval,
+        _: *mut libc::c_void,
+    ) -> c_int {
+        // SAFETY: stackdrill passes a valid timeval.
+        unsafe {
+            (*tv).tv_sec = i64::MAX / 2;
+            (*tv).tv_usec = 7;
+        }
+        0
+    }
+
+    /// Found by fuzz/fuzz_targets/so_boundary.rs: the µs count overflowed (a panic in the
+    /// stack thread) for a huge tv_sec.
+    #[test]
+    fn a_time_beyond_any_clock_is_the_stacks_fault_not_a_panic() {
+        let table = PacketdrillInterface {
+            gettimeofday: Some(far_future),
+            ..Default::default()
+        };
+        let e = stack(table, None).now_usecs().unwrap_err();
+        assert_eq!(
+            e,
+            "the stack's gettimeofday returned a time beyond any clock (4611686018427387903 s \
+             and 7 µs)"
+        );
+    }
+
+    unsafe extern "C" fn countless(
+        _: *mut libc::c_void,
+        _: *mut StackdrillSocket,
+        _: c_int,
+    ) -> c_int {
+        16_777_217
+    }
+
+    /// Found by fuzz/fuzz_targets/so_boundary.rs (its count): a huge count made room for that
+    /// many sockets, an allocation of 5.6 GB here (of up to 720 GB) that aborts the run.
+    #[test]
+    fn a_socket_count_beyond_any_table_is_the_stacks_fault() {
+        let mut stack = stack(PacketdrillInterface::default(), Some(countless));
+        assert_eq!(
+            stack.sockets().unwrap_err(),
+            "the stack's stackdrill_sockets reported 16777217 sockets, more than the 65536 \
+             stackdrill reads"
+        );
+    }
 }

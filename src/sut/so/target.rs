@@ -2,7 +2,9 @@
 //!
 //! Nothing the library returns is trusted: a NULL entry becomes "this stack does not implement
 //! NAME" at the line that needs it, and lengths, counts and address sizes are checked against
-//! the buffers handed over before anything reads them.
+//! the buffers handed over before anything reads them. The buffers of `read`, `recv`,
+//! `recvfrom`, `accept` and `getsockopt` go over as guarded copies (`guard.rs`): a stack that
+//! writes past their end fails the line instead of corrupting stackdrill's memory.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,7 @@ use libc::{
     socklen_t,
 };
 
+use super::guard::Guarded;
 use super::library::SharedObject;
 use crate::sut::target::{last_errno, SysResult, Target};
 
@@ -52,6 +55,31 @@ impl SoTarget {
         Err(libc::EIO)
     }
 
+    /// After the call: puts the guarded copy of `buf` back, or fails the call when the stack
+    /// wrote past the end of the `what` it was given.
+    ///
+    /// # Safety
+    /// `buf` is valid for writes of the guarded copy's length.
+    unsafe fn unguard(
+        &mut self,
+        guarded: Option<Guarded>,
+        buf: *mut c_void,
+        call: &str,
+        what: &str,
+    ) -> Option<SysResult> {
+        let guarded = guarded?;
+        if guarded.overrun() {
+            self.fault = Some(format!(
+                "the stack wrote past the end of the {}-byte {what} {call}() was given",
+                guarded.size()
+            ));
+            return Some(Err(libc::EIO));
+        }
+        // SAFETY: the caller's contract.
+        unsafe { guarded.copy_to(buf.cast()) };
+        None
+    }
+
     /// The call's result as a `SysResult`, rejecting a success above `limit`.
     fn checked(&mut self, call: &str, ret: i64, limit: Option<(u64, &str)>) -> SysResult {
         if ret < 0 {
@@ -88,6 +116,19 @@ macro_rules! entry {
             None => return $self.not_implemented(stringify!($name)),
         }
     };
+}
+
+/// A guarded copy of the `len` bytes at `buf` (None for NULL), and where the stack is to write:
+/// the copy, or `buf` itself when NULL.
+///
+/// # Safety
+/// `buf` is NULL or valid for reads of `len` bytes (Target's contract: valid for the access the
+/// call makes; stackdrill's buffers are initialised).
+unsafe fn guard<T>(buf: *mut T, len: usize) -> (Option<Guarded>, *mut T) {
+    // SAFETY: the caller's contract.
+    let mut guarded = unsafe { Guarded::of(buf.cast::<u8>().cast_const(), len) };
+    let place = guarded.as_mut().map_or(buf, |g| g.as_mut_ptr().cast());
+    (guarded, place)
 }
 
 fn iov_total(iov: *const iovec, iovcnt: c_int) -> u64 {
@@ -148,7 +189,11 @@ unsafe impl Target for SoTarget {
     unsafe fn accept(&mut self, fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> SysResult {
         let f = entry!(self, accept);
         let given = if len.is_null() { 0 } else { *len };
-        let ret = self.inside(|ud| f(ud, fd, addr, len));
+        let (guarded, place) = guard(addr, given as usize);
+        let ret = self.inside(|ud| f(ud, fd, place, len));
+        if let Some(fault) = self.unguard(guarded, addr.cast(), "accept", "address") {
+            return fault;
+        }
         if ret >= 0 && !len.is_null() {
             // A too-small buffer may legitimately get a larger length back (truncation), but
             // never more than any address needs.
@@ -174,7 +219,11 @@ unsafe impl Target for SoTarget {
 
     unsafe fn read(&mut self, fd: c_int, buf: *mut c_void, count: size_t) -> SysResult {
         let f = entry!(self, read);
-        let ret = self.inside(|ud| f(ud, fd, buf, count));
+        let (guarded, place) = guard(buf, count);
+        let ret = self.inside(|ud| f(ud, fd, place, count));
+        if let Some(fault) = self.unguard(guarded, buf, "read", "buffer") {
+            return fault;
+        }
         self.checked("read", ret as i64, Some((count as u64, "bytes")))
     }
 
@@ -186,7 +235,11 @@ unsafe impl Target for SoTarget {
 
     unsafe fn recv(&mut self, fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> SysResult {
         let f = entry!(self, recv);
-        let ret = self.inside(|ud| f(ud, fd, buf, len, flags));
+        let (guarded, place) = guard(buf, len);
+        let ret = self.inside(|ud| f(ud, fd, place, len, flags));
+        if let Some(fault) = self.unguard(guarded, buf, "recv", "buffer") {
+            return fault;
+        }
         // MSG_TRUNC legitimately reports the full datagram length.
         let limit = (flags & libc::MSG_TRUNC == 0).then_some((len as u64, "bytes"));
         self.checked("recv", ret as i64, limit)
@@ -202,7 +255,16 @@ unsafe impl Target for SoTarget {
         addrlen: *mut socklen_t,
     ) -> SysResult {
         let f = entry!(self, recvfrom);
-        let ret = self.inside(|ud| f(ud, fd, buf, len, flags, addr, addrlen));
+        let given = if addrlen.is_null() { 0 } else { *addrlen };
+        let (guarded, place) = guard(buf, len);
+        let (guarded_addr, addr_place) = guard(addr, given as usize);
+        let ret = self.inside(|ud| f(ud, fd, place, len, flags, addr_place, addrlen));
+        let overrun = self
+            .unguard(guarded, buf, "recvfrom", "buffer")
+            .or_else(|| self.unguard(guarded_addr, addr.cast(), "recvfrom", "address"));
+        if let Some(fault) = overrun {
+            return fault;
+        }
         if ret >= 0 && !addrlen.is_null() {
             let limit = std::mem::size_of::<libc::sockaddr_storage>() as u64;
             if let Some(fault) =
@@ -335,7 +397,11 @@ unsafe impl Target for SoTarget {
     ) -> SysResult {
         let f = entry!(self, getsockopt);
         let given = if len.is_null() { 0 } else { *len };
-        let ret = self.inside(|ud| f(ud, fd, level, name, value, len));
+        let (guarded, place) = guard(value, given as usize);
+        let ret = self.inside(|ud| f(ud, fd, level, name, place, len));
+        if let Some(fault) = self.unguard(guarded, value, "getsockopt", "option value") {
+            return fault;
+        }
         if ret >= 0 && !len.is_null() {
             if let Some(fault) = length_grew(
                 self,

@@ -1,14 +1,12 @@
 //! A userspace stack's side of introspection: its socket table, one socket's tcp_info and the
 //! polling hang, all asked of its stack thread (the only one that calls into the library).
 
-use std::sync::mpsc::Sender;
-
-use super::driver::{ask, Query, Request};
+use super::driver::{ask, Query, Requests};
 use crate::sut::view::{Refusal, SocketRecord, StackView};
 
 /// A userspace stack as introspection and code blocks see it.
 pub struct LibraryView {
-    pub requests: Sender<Request>,
+    pub requests: Requests,
 }
 
 impl StackView for LibraryView {
