@@ -37,6 +37,7 @@ fn socket(bytes: &[u8]) -> TrackedSocket {
         ts_vals: HashMap::from([(word(16), word(20))]),
         first_ts: Some((word(16), word(20))),
         flow_label: None,
+        last_outbound_ip_id: None,
     }
 }
 
