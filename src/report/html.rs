@@ -585,7 +585,7 @@ fn escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::report::tests::{compared_sample, sample};
     use std::time::{Duration, UNIX_EPOCH};
@@ -600,7 +600,7 @@ mod tests {
     }
 
     /// Every opening tag of the page: none may carry a style or be a script or a style.
-    fn assert_no_inline_style_or_script(page: &str) {
+    pub(crate) fn assert_no_inline_style_or_script(page: &str) {
         for tag in page.split('<').skip(1) {
             let tag = tag
                 .split('>')
