@@ -8,10 +8,13 @@
 /// to the earlier candidate; `word` itself is never suggested.
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let wanted = word.to_ascii_lowercase();
-    let limit = (wanted.chars().count() / 4).max(1);
+    let wanted_length = wanted.chars().count();
+    let limit = (wanted_length / 4).max(1);
     let mut best: Option<(usize, &'a str)> = None;
     for candidate in candidates {
-        if candidate == word {
+        // The distance is at least the difference in length: most names of a large table are
+        // ruled out here, without the costlier comparison.
+        if candidate == word || candidate.chars().count().abs_diff(wanted_length) > limit {
             continue;
         }
         let distance = strsim::damerau_levenshtein(&wanted, &candidate.to_ascii_lowercase());
