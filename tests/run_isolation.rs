@@ -192,6 +192,13 @@ fn a_run_has_the_kernels_tcp_settings_and_reports_them() {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
     assert_eq!(environment["kernel"], release.trim());
     assert!(environment["net.ipv4.tcp_congestion_control"].is_string());
+    // How the suite was started, as the HTML header shows it.
+    let invocation = &json["invocation"];
+    assert_eq!(invocation["kernel"], release.trim());
+    assert!(invocation["command"]
+        .as_str()
+        .is_some_and(|command| command.contains("--json=")));
+    assert_eq!(invocation["version"], env!("CARGO_PKG_VERSION"));
     // Kept as the namespace copied them from the host when asked.
     let out = common::stackdrill(&["--inherit_sysctls", &script.display().to_string()]);
     assert!(out.status.success(), "{}", common::output_text(&out));

@@ -588,16 +588,6 @@ fn escape(text: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::report::tests::{compared_sample, sample};
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn invocation() -> Invocation {
-        Invocation {
-            command: "stackdrill '--html=a b.html' tests".to_string(),
-            version: "0.1.0".to_string(),
-            kernel: "6.18.0-test".to_string(),
-            started: UNIX_EPOCH + Duration::from_secs(1_796_482_079),
-        }
-    }
 
     /// Every opening tag of the page: none may carry a style or be a script or a style.
     pub(crate) fn assert_no_inline_style_or_script(page: &str) {
@@ -636,7 +626,7 @@ pub(crate) mod tests {
     #[test]
     fn header_says_how_and_where_the_suite_ran() {
         let options = PageOptions {
-            invocation: Some(invocation()),
+            invocation: Some(crate::report::tests::sample_invocation()),
             stylesheet: "my report.css".to_string(),
             ..PageOptions::default()
         };
@@ -754,7 +744,13 @@ pub(crate) mod tests {
         let dir = std::env::temp_dir().join(format!("stackdrill-html-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.html");
-        write(&path, &sample(), Some(invocation()), false).unwrap();
+        write(
+            &path,
+            &sample(),
+            Some(crate::report::tests::sample_invocation()),
+            false,
+        )
+        .unwrap();
         let page = std::fs::read_to_string(&path).unwrap();
         assert!(page.contains("<link rel=\"stylesheet\" href=\"r.css\">"));
         assert_eq!(

@@ -1,4 +1,4 @@
-//! JSON: the whole suite result (summary counts, then every run with its texts, with
+//! JSON: the whole suite result (how it was started, summary counts, then every run with its texts, with
 //! `--compare` the comparison matrix, and with tagged scripts the requirement matrix) for
 //! scripts and dashboards.
 
@@ -6,10 +6,14 @@ use serde::Serialize;
 
 use super::matrix::CompareMatrix;
 use super::requirements::RequirementMatrix;
-use super::{Counts, RunRecord, SuiteResult};
+use super::{Counts, Invocation, RunRecord, SuiteResult};
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    /// The command line, stackdrill's version, the kernel and the start time, as the HTML
+    /// header shows them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invocation: Option<&'a Invocation>,
     summary: Summary,
     /// With `--compare`: the targets and the matrix rows.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,9 +38,10 @@ struct Summary {
     environment: std::collections::BTreeMap<String, String>,
 }
 
-/// The report as pretty-printed JSON.
-pub fn render(suite: &SuiteResult) -> String {
+/// The report as pretty-printed JSON, with `invocation` (how the suite was started) first.
+pub fn render(suite: &SuiteResult, invocation: Option<&Invocation>) -> String {
     let report = JsonReport {
+        invocation,
         summary: Summary {
             line: suite.summary_line(),
             counts: suite.counts(),
@@ -60,7 +65,8 @@ mod tests {
 
     #[test]
     fn summary_and_runs() {
-        let value: serde_json::Value = serde_json::from_str(&render(&sample())).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&render(&sample(), None)).unwrap();
+        assert!(value.get("invocation").is_none());
         assert_eq!(value["summary"]["total"], 5);
         assert_eq!(value["summary"]["timed_out"], 1);
         assert_eq!(value["runs"][1]["status"], "failed");
@@ -78,8 +84,25 @@ mod tests {
     }
 
     #[test]
+    fn invocation_as_in_the_html_header() {
+        let invocation = crate::report::tests::sample_invocation();
+        let value: serde_json::Value =
+            serde_json::from_str(&render(&sample(), Some(&invocation))).unwrap();
+        assert_eq!(
+            value["invocation"],
+            serde_json::json!({
+                "command": "stackdrill '--html=a b.html' tests",
+                "version": "0.1.0",
+                "kernel": "6.18.0-test",
+                "started": crate::report::utc_text(invocation.started),
+            })
+        );
+    }
+
+    #[test]
     fn comparison_matrix() {
-        let value: serde_json::Value = serde_json::from_str(&render(&compared_sample())).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&render(&compared_sample(), None)).unwrap();
         let compare = &value["compare"];
         assert_eq!(
             compare["targets"],

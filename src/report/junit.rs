@@ -2,19 +2,31 @@
 //! testsuite, one testcase per script × variant (× `--compare` target, named in the case). Failures carry the message and the whole
 //! failure text; timeouts and crashes are errors; expected failures and runs an interruption
 //! stopped are skipped with the reason; a pass that needed a retry keeps its failed attempts as
-//! flaky failures. The kernel's release and TCP settings the runs recorded are `<properties>`.
+//! flaky failures. How the suite was started (command, version, start time) and the kernel's
+//! release and TCP settings the runs recorded are `<properties>`.
 
 use quick_junit::{
     NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite,
 };
 
-use super::{RunRecord, Status, SuiteResult};
+use super::{Invocation, RunRecord, Status, SuiteResult};
 
-/// The report as XML text.
-pub fn render(suite: &SuiteResult) -> String {
+/// The report as XML text; `invocation` (how the suite was started) as `stackdrill.*`
+/// properties.
+pub fn render(suite: &SuiteResult, invocation: Option<&Invocation>) -> String {
     let mut report = Report::new("stackdrill");
     let mut test_suite = TestSuite::new("stackdrill");
     test_suite.set_time(suite.wall);
+    if let Some(invocation) = invocation {
+        test_suite.add_properties([
+            Property::new("stackdrill.command", invocation.command.as_str()),
+            Property::new("stackdrill.version", invocation.version.as_str()),
+            Property::new(
+                "stackdrill.started",
+                super::utc_text(invocation.started).as_str(),
+            ),
+        ]);
+    }
     // The setting every run shared as the suite's properties; what a run had otherwise, as
     // its own.
     let common = suite.common_environment();
@@ -139,7 +151,7 @@ mod tests {
 
     #[test]
     fn one_testcase_per_run_with_failures_and_errors() {
-        let xml = render(&sample());
+        let xml = render(&sample(), Some(&crate::report::tests::sample_invocation()));
         let parsed = Report::deserialize_from_str(&xml).unwrap();
         assert_eq!(parsed.tests, 5);
         assert_eq!((parsed.failures, parsed.errors), (1, 1));
@@ -165,6 +177,9 @@ mod tests {
         assert_eq!(
             properties,
             [
+                ("stackdrill.command", "stackdrill '--html=a b.html' tests"),
+                ("stackdrill.version", "0.1.0"),
+                ("stackdrill.started", "2026-12-05 14:47:59 UTC"),
                 ("kernel", "6.18"),
                 ("net.ipv4.tcp_rmem", "4096 131072 6291456")
             ]
@@ -174,7 +189,7 @@ mod tests {
 
     #[test]
     fn compared_targets_are_in_the_case_names() {
-        let parsed = Report::deserialize_from_str(&render(&compared_sample())).unwrap();
+        let parsed = Report::deserialize_from_str(&render(&compared_sample(), None)).unwrap();
         let names: Vec<&str> = parsed.test_suites[0].test_cases[..2]
             .iter()
             .map(|case| case.name.as_str())

@@ -321,6 +321,16 @@ pub(crate) mod tests {
     }
 
     /// A small suite with one run of each kind, shared by the renderers' tests.
+    /// How a sample suite was started, for the reports' headers and properties.
+    pub fn sample_invocation() -> Invocation {
+        Invocation {
+            command: "stackdrill '--html=a b.html' tests".to_string(),
+            version: "0.1.0".to_string(),
+            kernel: "6.18.0-test".to_string(),
+            started: std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_482_079),
+        }
+    }
+
     pub fn sample() -> SuiteResult {
         let run = sample_run;
         let mut retried = run("tcp/b.pkt", Some("ipv6"), Status::Passed, "");

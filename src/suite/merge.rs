@@ -249,7 +249,7 @@ mod tests {
                     ..suite.clone()
                 };
                 // Through JSON, as the shards hand their results over.
-                let json = crate::report::json::render(&shard);
+                let json = crate::report::json::render(&shard, None);
                 (
                     PathBuf::from(format!("shard{k}.json")),
                     report_in::parse(&json).unwrap(),

@@ -805,7 +805,7 @@ pub(crate) fn invocation(started: std::time::SystemTime) -> report::Invocation {
 }
 
 /// Writes the reports `options` asks for (`--junit`, `--tap`, `--ktap`, `--json`, `--html`),
-/// the HTML one with `invocation` in its header.
+/// the HTML one with `invocation` in its header, JSON and JUnit with it as fields.
 pub(crate) fn write_reports(
     suite: &SuiteResult,
     options: &SuiteOptions,
@@ -823,7 +823,11 @@ pub(crate) fn write_reports(
         ReportTarget::File(path) => write(flag, path, text),
     };
     if let Some(path) = &options.junit {
-        write("junit", path, report::junit::render(suite))?;
+        write(
+            "junit",
+            path,
+            report::junit::render(suite, Some(&invocation)),
+        )?;
     }
     if let Some(target) = &options.tap {
         write_target("tap", target, report::tap::render_tap(suite))?;
@@ -832,7 +836,7 @@ pub(crate) fn write_reports(
         write_target("ktap", target, report::tap::render_ktap(suite))?;
     }
     if let Some(path) = &options.json {
-        write("json", path, report::json::render(suite))?;
+        write("json", path, report::json::render(suite, Some(&invocation)))?;
     }
     if let Some(path) = &options.html {
         report::html::write(

@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn a_report_reads_back_as_written() {
         let suite = sample();
-        let back = parse(&crate::report::json::render(&suite)).unwrap();
+        let back = parse(&crate::report::json::render(&suite, None)).unwrap();
         assert_eq!(back.runs.len(), suite.runs.len());
         for (a, b) in suite.runs.iter().zip(&back.runs) {
             assert_eq!(key_of(a), key_of(b));

@@ -246,7 +246,7 @@ mod tests {
         }
         earlier.runs[1].duration = Duration::from_secs(60);
         earlier.runs[0].status = Status::NotRun;
-        std::fs::write(&report, crate::report::json::render(&earlier)).unwrap();
+        std::fs::write(&report, crate::report::json::render(&earlier, None)).unwrap();
         let recorded = durations_from_report(&report).unwrap();
         assert_eq!(recorded.len(), 1, "the run not run says nothing");
         let e = durations_from_report(&dir.join("none.json")).unwrap_err();
