@@ -172,6 +172,25 @@ fn a_write_past_the_end_of_a_buffer_fails_the_line() {
          of the 4-byte option value getsockopt() was given",
         QUICK,
     );
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                  +0 readv(3, [{..., 10}, {..., 20}], 2) = 20\n";
+    let r = run("overrun_iovec.pkt", "overruns", script);
+    assert_fails(
+        &r,
+        "overrun_iovec.pkt:2: runtime error in readv call: the stack wrote past the end of the \
+         20-byte iov[1] buffer readv() was given",
+        QUICK,
+    );
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                  +0 recvmsg(3, {msg_name(...)=..., msg_iov(1)=[{..., 10}], msg_flags=0, \
+                  msg_control=[]}, 0) = 0\n";
+    let r = run("overrun_control.pkt", "overruns", script);
+    assert_fails(
+        &r,
+        "overrun_control.pkt:2: runtime error in recvmsg call: the stack wrote past the end of \
+         the 0-byte control buffer recvmsg() was given",
+        QUICK,
+    );
 }
 
 #[test]
@@ -388,6 +407,17 @@ fn a_stack_thread_stuck_in_the_stack_is_named_not_waited_for() {
     );
     let message = "1_broken.pkt:3: error handling packet: error reading packet: the stack's \
                    netdev_receive has not returned for 10 s: it spins or is deadlocked";
+    assert_first_fails_and_suite_goes_on(&runs, "failed", message);
+    // A code block's snapshot of the socket calls getsockopt on the stack thread.
+    let script = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ print(tcpi_state) }%\n";
+    let runs = suite(
+        "spin_getsockopt",
+        "spin_getsockopt",
+        script,
+        Duration::from_secs(30),
+    );
+    let message = "1_broken.pkt:2: runtime error in code: the stack's getsockopt for a %{ }% \
+                   snapshot has not returned for 10 s: it spins or is deadlocked";
     assert_first_fails_and_suite_goes_on(&runs, "failed", message);
 }
 

@@ -20,8 +20,10 @@
  *   spin_receive   netdev_receive() busy-loops forever (never sleeps)
  *   leak_fds       socket() opens /dev/null until no descriptor is left, and keeps them all
  *   overflow       read() writes 1 GiB past the end of the buffer it is given
- *   overruns       read() and getsockopt() write 8 bytes past the end of their buffer
+ *   overruns       read() and getsockopt() write 8 bytes past the end of their buffer,
+ *                  readv() past its last iovec's, recvmsg() past its control buffer
  *   never_inits    packetdrill_interface_init() never returns
+ *   spin_getsockopt getsockopt() busy-loops forever (never sleeps)
  *
  * Without flags it is merely silent: netdev_receive() never has a packet.
  */
@@ -39,7 +41,7 @@ struct broken {
 	int next_fd;
 	int null_entries, never_returns, spins, bogus_lengths, bogus_address, big_packet,
 	    frozen_clock, refuse_network, segfault, aborts, exits, exits_at_once, deadlock,
-	    spin_receive, leak_fds, overflow, overruns;
+	    spin_receive, leak_fds, overflow, overruns, spin_getsockopt;
 	/* Taken by listen() and never released with `deadlock`; waited for by every entry of
 	 * the stack thread. */
 	pthread_mutex_t lock;
@@ -150,6 +152,30 @@ static ssize_t broken_read(void *ud, int fd, void *buf, size_t count)
 	return -1;
 }
 
+static ssize_t broken_readv(void *ud, int fd, const struct iovec *iov, int iovcnt)
+{
+	struct broken *b = ud;
+	(void)fd;
+	if (b->overruns && iovcnt > 0) {
+		memset(iov[iovcnt - 1].iov_base, 'A', iov[iovcnt - 1].iov_len + 8);
+		return (ssize_t)iov[iovcnt - 1].iov_len;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
+static ssize_t broken_recvmsg(void *ud, int fd, struct msghdr *msg, int flags)
+{
+	struct broken *b = ud;
+	(void)fd, (void)flags;
+	if (b->overruns && msg->msg_control) {
+		memset(msg->msg_control, 0, msg->msg_controllen + 8);
+		return 0;
+	}
+	errno = EAGAIN;
+	return -1;
+}
+
 static int broken_close(void *ud, int fd)
 {
 	(void)ud, (void)fd;
@@ -159,7 +185,11 @@ static int broken_close(void *ud, int fd)
 static int broken_getsockopt(void *ud, int fd, int level, int name, void *value, socklen_t *len)
 {
 	struct broken *b = ud;
+	volatile unsigned long spins = 0;
 	(void)fd, (void)level, (void)name;
+	if (b->spin_getsockopt)
+		for (;;)
+			spins++;
 	memset(value, 0, *len + (b->overruns ? 8 : 0));
 	if (b->bogus_lengths)
 		*len += 100;
@@ -237,6 +267,7 @@ void packetdrill_interface_init(const char *flags, struct packetdrill_interface 
 	b->leak_fds = has_word(flags, "leak_fds");
 	b->overflow = has_word(flags, "overflow");
 	b->overruns = has_word(flags, "overruns");
+	b->spin_getsockopt = has_word(flags, "spin_getsockopt");
 
 	ifc->userdata = b;
 	ifc->free = broken_free;
@@ -252,6 +283,8 @@ void packetdrill_interface_init(const char *flags, struct packetdrill_interface 
 	ifc->connect = broken_connect;
 	ifc->accept = broken_accept;
 	ifc->read = broken_read;
+	ifc->readv = broken_readv;
+	ifc->recvmsg = broken_recvmsg;
 	ifc->close = broken_close;
 	ifc->getsockopt = broken_getsockopt;
 }

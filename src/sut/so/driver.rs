@@ -22,7 +22,7 @@ use crate::sut::socket_info;
 use crate::sut::target::Target;
 use crate::sut::view::SocketRecord;
 
-use super::watch::EntryWatch;
+use super::watch::{EntryWatch, ENTRY_DEADLINE};
 use super::PolledStack;
 
 /// Longest real time a call may run without returning or sleeping, and a call the script does
@@ -135,6 +135,9 @@ struct Driver {
     ends: Sender<JobEnd>,
     /// For `%{ }%` snapshots, made while no call runs.
     snapshot_target: Box<dyn Target>,
+    /// Where this thread says which entry it is inside (the stack's own entries mark it
+    /// themselves; a snapshot's socket calls are marked here).
+    watch: Arc<EntryWatch>,
     stalled_sleeps: u32,
     /// A `/pollinghang` in progress: until this time on the stack's clock, the stack is not
     /// polled, packets for it wait in `held`, and the ones it sent stay with it.
@@ -155,6 +158,7 @@ impl StackThread {
         let (ends_tx, ends) = channel::<JobEnd>();
         let worker = CallWatch::default();
         let thread_worker = worker.clone();
+        let thread_watch = watch.clone();
         let (started_tx, started_rx) = sync_channel::<Result<(), String>>(1);
         let (ended_tx, ended) = channel::<()>();
         let handle = std::thread::Builder::new()
@@ -171,6 +175,7 @@ impl StackThread {
                 let (jobs, done) = spawn_worker(worker_target, thread_worker.clone());
                 let mut driver = Driver {
                     snapshot_target: stack.call_target(Arc::default()),
+                    watch: thread_watch,
                     stack,
                     jobs,
                     done,
@@ -549,6 +554,9 @@ impl Driver {
                 let _ = answer.send(result);
             }
             Query::Snapshot(live_fd, answer) => {
+                let _inside = self
+                    .watch
+                    .inside("getsockopt for a %{ }% snapshot", ENTRY_DEADLINE);
                 let result = socket_info::snapshot(self.snapshot_target.as_mut(), live_fd, true);
                 let _ = answer.send(result);
             }

@@ -2,9 +2,10 @@
 //!
 //! Nothing the library returns is trusted: a NULL entry becomes "this stack does not implement
 //! NAME" at the line that needs it, and lengths, counts and address sizes are checked against
-//! the buffers handed over before anything reads them. The buffers of `read`, `recv`,
-//! `recvfrom`, `accept` and `getsockopt` go over as guarded copies (`guard.rs`): a stack that
-//! writes past their end fails the line instead of corrupting stackdrill's memory.
+//! the buffers handed over before anything reads them. The buffers of `read`, `readv`, `recv`,
+//! `recvfrom`, `recvmsg` (its name, control and every iovec buffer), `accept` and `getsockopt`
+//! go over as guarded copies (`guard.rs`): a stack that writes past their end fails the line
+//! instead of corrupting stackdrill's memory.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,6 +81,31 @@ impl SoTarget {
         None
     }
 
+    /// After the call: puts the guarded copies of the buffers `iov` points at back, or fails
+    /// the call when the stack wrote past the end of one.
+    ///
+    /// # Safety
+    /// `iov` is the array the copies were made from, its buffers valid for writes.
+    unsafe fn unguard_iovecs(
+        &mut self,
+        guarded: Option<GuardedIovecs>,
+        iov: *const iovec,
+        call: &str,
+    ) -> Option<SysResult> {
+        let guarded = guarded?;
+        // SAFETY: the caller's contract: as many iovecs as were copied.
+        let given = unsafe { std::slice::from_raw_parts(iov, guarded.copies.len()) };
+        for (i, (copy, vector)) in guarded.copies.into_iter().zip(given).enumerate() {
+            // SAFETY: the caller's contract, for this iovec's buffer.
+            let fault =
+                unsafe { self.unguard(copy, vector.iov_base, call, &format!("iov[{i}] buffer")) };
+            if fault.is_some() {
+                return fault;
+            }
+        }
+        None
+    }
+
     /// The call's result as a `SysResult`, rejecting a success above `limit`.
     fn checked(&mut self, call: &str, ret: i64, limit: Option<(u64, &str)>) -> SysResult {
         if ret < 0 {
@@ -129,6 +155,46 @@ unsafe fn guard<T>(buf: *mut T, len: usize) -> (Option<Guarded>, *mut T) {
     let mut guarded = unsafe { Guarded::of(buf.cast::<u8>().cast_const(), len) };
     let place = guarded.as_mut().map_or(buf, |g| g.as_mut_ptr().cast());
     (guarded, place)
+}
+
+/// Guarded copies of the buffers an iovec array points at, and the array the stack gets, which
+/// points at the copies.
+struct GuardedIovecs {
+    copies: Vec<Option<Guarded>>,
+    iovecs: Vec<iovec>,
+}
+
+impl GuardedIovecs {
+    /// None for a NULL array or a count of 0 or less (passed as they are: the stack must
+    /// reject them).
+    ///
+    /// # Safety
+    /// `iov` is NULL or valid for reads of `count` iovecs, each with a NULL base or one valid
+    /// for reads of its `iov_len` bytes (Target's contract).
+    unsafe fn of(iov: *const iovec, count: c_int) -> Option<Self> {
+        if iov.is_null() || count <= 0 {
+            return None;
+        }
+        // SAFETY: the caller's contract.
+        let given = unsafe { std::slice::from_raw_parts(iov, count as usize) };
+        let mut copies = Vec::with_capacity(given.len());
+        let mut iovecs = Vec::with_capacity(given.len());
+        for vector in given {
+            // SAFETY: the caller's contract, for this iovec's buffer.
+            let (copy, place) = unsafe { guard(vector.iov_base, vector.iov_len) };
+            copies.push(copy);
+            iovecs.push(iovec {
+                iov_base: place,
+                iov_len: vector.iov_len,
+            });
+        }
+        Some(GuardedIovecs { copies, iovecs })
+    }
+
+    /// The array for the stack: the copies', or `iov` itself when nothing was copied.
+    fn place(guarded: &Option<Self>, iov: *const iovec) -> *const iovec {
+        guarded.as_ref().map_or(iov, |g| g.iovecs.as_ptr())
+    }
 }
 
 fn iov_total(iov: *const iovec, iovcnt: c_int) -> u64 {
@@ -229,7 +295,12 @@ unsafe impl Target for SoTarget {
 
     unsafe fn readv(&mut self, fd: c_int, iov: *const iovec, iovcnt: c_int) -> SysResult {
         let f = entry!(self, readv);
-        let ret = self.inside(|ud| f(ud, fd, iov, iovcnt));
+        let guarded = GuardedIovecs::of(iov, iovcnt);
+        let place = GuardedIovecs::place(&guarded, iov);
+        let ret = self.inside(|ud| f(ud, fd, place, iovcnt));
+        if let Some(fault) = self.unguard_iovecs(guarded, iov, "readv") {
+            return fault;
+        }
         self.checked("readv", ret as i64, Some((iov_total(iov, iovcnt), "bytes")))
     }
 
@@ -287,7 +358,37 @@ unsafe impl Target for SoTarget {
             ),
             None => (0, 0, 0),
         };
-        let ret = self.inside(|ud| f(ud, fd, msg, flags));
+        // The stack gets a copy of the msghdr whose name, control and iovec buffers are
+        // guarded copies; what it wrote goes back when no guard was touched.
+        let mut guarded = None;
+        let mut shadow = None;
+        if let Some(m) = msg.as_ref() {
+            let (name, name_place) = guard(m.msg_name, m.msg_namelen as usize);
+            let (control, control_place) = guard(m.msg_control, m.msg_controllen);
+            let iovecs = GuardedIovecs::of(m.msg_iov, m.msg_iovlen as c_int);
+            let mut copy = *m;
+            copy.msg_name = name_place;
+            copy.msg_control = control_place;
+            copy.msg_iov = GuardedIovecs::place(&iovecs, m.msg_iov).cast_mut();
+            guarded = Some((name, control, iovecs));
+            shadow = Some(copy);
+        }
+        let place = shadow.as_mut().map_or(msg, |copy| copy as *mut msghdr);
+        let ret = self.inside(|ud| f(ud, fd, place, flags));
+        if let (Some((name, control, iovecs)), Some(m), Some(copy)) =
+            (guarded, msg.as_mut(), shadow)
+        {
+            let overrun = self
+                .unguard(name, m.msg_name, "recvmsg", "address")
+                .or_else(|| self.unguard(control, m.msg_control, "recvmsg", "control buffer"))
+                .or_else(|| self.unguard_iovecs(iovecs, m.msg_iov, "recvmsg"));
+            if let Some(fault) = overrun {
+                return fault;
+            }
+            m.msg_namelen = copy.msg_namelen;
+            m.msg_controllen = copy.msg_controllen;
+            m.msg_flags = copy.msg_flags;
+        }
         if let (true, Some(m)) = (ret >= 0, msg.as_ref()) {
             let name = length_grew(
                 self,
