@@ -104,6 +104,18 @@ impl Ladder {
         if let Some(failure) = &run.failure {
             mark_failure(&mut rows, failure);
         }
+        if run.status == Status::TimedOut {
+            // A call that never returned, or a command (its line is printed as it starts),
+            // last: what the run was doing when it was stopped.
+            if let Some(Row::Note {
+                returned: None,
+                mark: mark @ Mark::Plain,
+                ..
+            }) = rows.last_mut()
+            {
+                *mark = Mark::Failed(vec!["still going when the run timed out".to_string()]);
+            }
+        }
         let error = match (&run.failure, run.status) {
             (Some(failure), _) => failure.render(),
             (None, _) if !run.message.is_empty() => run.message.clone(),
@@ -960,6 +972,34 @@ outbound sniffed packet:  0.010972 . 1:1(0) ack 101 win 502 <nop,nop,sack 1:2>
             texts[note + 1],
             "Expected result 50 but got 100 with errno 0 (Success)"
         );
+    }
+
+    #[test]
+    fn a_timed_out_run_shows_what_was_still_going() {
+        let mut run = sample_run("t.pkt", None, Status::TimedOut, "timed out after 2 s");
+        run.transcript = format!("{HANDSHAKE}0.011199 `sleep 20`\n");
+        let elements = parse(&Ladder::of(&run, "kernel").render());
+        let texts = texts(&elements);
+        let note = texts.iter().position(|t| *t == "`sleep 20`").unwrap();
+        assert_eq!(texts[note + 1], "still going when the run timed out");
+        assert_eq!(texts.last(), Some(&"timed out after 2 s"));
+        // A call that returned is no culprit.
+        run.transcript = HANDSHAKE.replace("accept() returned 9", "accept() returned 4");
+        run.transcript
+            .push_str("0.02 close(4) = 0\n0.03 close() returned 0\n");
+        let texts_of = |run: &RunRecord| {
+            parse(&Ladder::of(run, "kernel").render())
+                .into_iter()
+                .filter(|e| e.name == "text")
+                .map(|e| e.text)
+                .collect::<Vec<String>>()
+        };
+        let texts = texts_of(&run);
+        assert!(
+            !texts.iter().any(|t| t.contains("still going")),
+            "{texts:?}"
+        );
+        assert!(texts.contains(&"accept(3, ..., ...) = 4".to_string()));
     }
 
     #[test]
