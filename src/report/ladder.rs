@@ -493,12 +493,19 @@ pub fn transcript_rows(transcript: &str) -> Vec<Row> {
             }
             continue;
         }
-        rows.push(Row::Note {
-            time: Some(time),
-            text,
-            returned: None,
-            mark: Mark::Plain,
+        // A call (`name(...)`) or a command (`` `...` ``); anything else is not the run's (a
+        // stack under test may print to the same output).
+        let is_call = text.split_once('(').is_some_and(|(name, _)| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         });
+        if is_call || text.starts_with('`') {
+            rows.push(Row::Note {
+                time: Some(time),
+                text,
+                returned: None,
+                mark: Mark::Plain,
+            });
+        }
     }
     rows
 }
@@ -508,16 +515,19 @@ pub fn transcript_rows(transcript: &str) -> Vec<Row> {
 fn timed(text: &str) -> (Option<String>, String) {
     let text = text.trim_start();
     match text.split_once(' ') {
-        Some((time, rest))
-            if !time.is_empty()
-                && time.parse::<f64>().is_ok()
-                && time
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || c == '.' || c == '-') =>
-        {
+        Some((time, rest)) if is_script_time(time) => {
             (Some(time.to_string()), rest.trim().to_string())
         }
         _ => (None, text.trim().to_string()),
+    }
+}
+
+/// Whether `word` is a script time as the transcript prints it: `0.010972` (`-0.000100`).
+fn is_script_time(word: &str) -> bool {
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match word.trim_start_matches('-').split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => false,
     }
 }
 
@@ -1040,11 +1050,14 @@ outbound sniffed packet:  0.010972 . 1:1(0) ack 101 win 502 <nop,nop,sack 1:2>
     fn control_characters_and_long_errors_stay_well_formed() {
         let mut run = sample_run("t.pkt", None, Status::Crashed, "");
         run.message = format!("killed \u{1b}[31m<&> {}", "word ".repeat(60));
-        run.transcript = "0.000001 `echo \u{7}<b>`\n".to_string();
+        run.transcript =
+            "0.000001 `echo \u{7}<b>`\n42 packets sent\n1.5 seconds (approx)\n".to_string();
         let svg = Ladder::of(&run, "kernel").render();
         let elements = parse(&svg);
         let texts = texts(&elements);
         assert!(texts.contains(&"`echo \u{fffd}<b>`"), "{texts:?}");
+        // Lines of the transcript that are not the run's events are left out.
+        assert_eq!(Ladder::of(&run, "kernel").rows.len(), 1);
         let error: Vec<&&str> = texts
             .iter()
             .filter(|t| t.starts_with("word") || t.starts_with("killed"))
