@@ -98,7 +98,7 @@ pub enum Mark {
 }
 
 impl Ladder {
-    /// The diagram of `run`; `stack` names the stack under test when the run names no target.
+    /// The diagram of `run`, its right lifeline named `stack` (the stack under test).
     pub fn of(run: &RunRecord, stack: &str) -> Ladder {
         let mut rows = transcript_rows(&run.transcript);
         if let Some(failure) = &run.failure {
@@ -116,15 +116,14 @@ impl Ladder {
                 *mark = Mark::Failed(vec!["still going when the run timed out".to_string()]);
             }
         }
-        let error = match (&run.failure, run.status) {
-            (Some(failure), _) => failure.render(),
-            (None, _) if !run.message.is_empty() => run.message.clone(),
-            (None, Status::Failed) => run.errors.trim_end().to_string(),
-            _ => String::new(),
+        let error = match &run.failure {
+            Some(failure) => failure.render(),
+            None if !run.message.is_empty() => run.message.clone(),
+            None => run.errors.trim_end().to_string(),
         };
         Ladder {
             title: format!("{} — {}", run.label(), run.status.label()),
-            stack: run.target.clone().unwrap_or_else(|| stack.to_string()),
+            stack: stack.to_string(),
             rows: capped(rows, MAX_ROWS),
             error: error.lines().map(str::to_string).collect(),
         }

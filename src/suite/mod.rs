@@ -948,6 +948,44 @@ mod tests {
     use crate::verdict::TimedEvent;
 
     #[test]
+    fn ladders_of_failing_runs_go_beside_their_capture_or_the_report() {
+        let dir = std::env::temp_dir().join(format!("stackdrill-ladders-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = crate::report::tests::sample_run;
+        let mut captured = run("tcp/a.pkt", Some("ipv4"), Status::Failed, "a.pkt:3: bad");
+        captured.pcap = Some(dir.join("pcaps/tcp/a.ipv4.pcap").display().to_string());
+        let mut compared = run("tcp/b.pkt", None, Status::TimedOut, "timed out after 2 s");
+        compared.target = Some("so:/x/lib x.so".to_string());
+        let records = &mut [
+            captured,
+            compared,
+            run("tcp/c.pkt", None, Status::Passed, ""),
+            run("tcp/d.pkt", None, Status::ExpectedFailure, "d.pkt:1: fine"),
+        ];
+        write_ladders(records, Some(&dir.join("r.html")), None);
+        let svg = dir.join("pcaps/tcp/a.ipv4.svg");
+        assert_eq!(records[0].ladder, Some(svg.display().to_string()));
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains(">kernel 6.18</text>"), "{text}");
+        let beside_report = dir.join("r-ladders/tcp/b.so__x_lib_x.so.svg");
+        assert_eq!(records[1].ladder, Some(beside_report.display().to_string()));
+        assert!(std::fs::read_to_string(&beside_report)
+            .unwrap()
+            .contains(">so:/x/lib x.so</text>"));
+        assert_eq!((&records[2].ladder, &records[3].ladder), (&None, &None));
+        // Without a capture or a report, nowhere; the library names the stack.
+        let mut alone = run("e.pkt", None, Status::Failed, "e.pkt:1: bad");
+        write_ladders(std::slice::from_mut(&mut alone), None, None);
+        assert_eq!(alone.ladder, None);
+        assert_eq!(
+            stack_name(&alone, Some(Path::new("/opt/libtcp.so"))),
+            "libtcp.so"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn children_get_an_absolute_library_path() {
         use crate::cli::OptionSetting;
         let relative = OptionSetting::new("so_filename", Some("target/libx.so"));
