@@ -343,7 +343,7 @@ fn draw_row(svg: &mut String, row: &Row, y: f64, right: f64) -> f64 {
         Row::Omitted { packets, notes } => {
             let _ = writeln!(
                 svg,
-                "<text x=\"{:.1}\" y=\"{y:.0}\" text-anchor=\"middle\" font-style=\"italic\" \
+                "<text x=\"{:.1}\" y=\"{y:.0}\" text-anchor=\"middle\" \
                  fill=\"{GREY}\">… {} not shown …</text>",
                 (LEFT + right) / 2.0,
                 omitted_text(*packets, *notes)
