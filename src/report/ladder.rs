@@ -1033,7 +1033,12 @@ outbound sniffed packet:  0.010972 . 1:1(0) ack 101 win 502 <nop,nop,sack 1:2>
                 notes: 0
             }
         );
-        let elements = parse(&ladder.render());
+        let svg = ladder.render();
+        assert!(
+            !svg.contains("style="),
+            "not even font-style, a presentation attribute"
+        );
+        let elements = parse(&svg);
         let texts = texts(&elements);
         assert!(
             texts.contains(&"… 602 more packets not shown …"),
