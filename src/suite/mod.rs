@@ -1,7 +1,7 @@
 //! Many scripts at once (suite mode): every `*.pkt` under the given paths × its IP-version
 //! variants (× the `--compare` targets), each run as a child process of this binary in its own process group, PID, mount
 //! and network namespaces, `--jobs` at a time, longest first; near misses in timing retried
-//! alone; the verdicts rendered as the reports asked for (and, comparing, as a matrix). Ctrl-C or SIGTERM stops every child
+//! alone; the verdicts rendered as the reports asked for (and, comparing, as a matrix), with a ladder diagram per failing run. Ctrl-C or SIGTERM stops every child
 //! and still writes the reports (with the runs that never ended marked not run).
 
 pub mod child;
