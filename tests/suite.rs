@@ -243,6 +243,123 @@ fn suite_reports_every_verdict() {
 }
 
 #[test]
+fn failing_runs_get_a_ladder_diagram_beside_their_pcap() {
+    if !tun_usable() {
+        return;
+    }
+    let missing = format!("{HANDSHAKE}+.05 > P. 1:11(10) ack 1\n");
+    let dir = suite_dir(
+        "ladder",
+        &[
+            ("tcp/passes.pkt", HANDSHAKE.to_string()),
+            ("tcp/wrong_ack.pkt", wrong_ack_script()),
+            ("tcp/missing.pkt", missing),
+        ],
+    );
+    let reports = dir.join("reports");
+    std::fs::create_dir_all(&reports).unwrap();
+    let html = reports.join("report.html");
+    let output = run(
+        &[
+            "--jobs=3",
+            &format!("--html={}", html.display()),
+            &format!("--pcap_dir={}", reports.join("pcaps").display()),
+            &format!("--json={}", reports.join("report.json").display()),
+        ],
+        &dir,
+    );
+    outputs_after_status(&output, 1);
+    let pcaps = reports.join("pcaps/tcp");
+    // Failing runs only, each beside its capture, with the same stem.
+    assert!(!pcaps.join("passes.svg").exists());
+    let svg = std::fs::read_to_string(pcaps.join("wrong_ack.svg")).unwrap();
+    assert!(pcaps.join("wrong_ack.pcap").exists());
+    assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
+    assert!(!svg.contains("style=") && !svg.contains("<script"));
+    // The handshake's arrows in order, then the data segment, then the differing ACK in red
+    // with its differing field; the error text last.
+    let order = [
+        ">S 0:0(0) win 32792 &lt;mss 1000,nop,wscale 7&gt;</text>",
+        ">S. 0:0(0) ack 1 ",
+        ">accept(3, ..., ...) = 4",
+        ">write(4, ..., 10) = 10</text>",
+        " fill=\"#c00\" xml:space=\"preserve\">P. 1:11(10) ack 1 win ",
+        ">expected: P. 1:11(10) ack 2</text>",
+        ">differs: tcp ack</text>",
+        ">wrong_ack.pkt:10: error handling packet: live packet field tcp_ack_seq: expected: 2 (0x2) vs actual: 1 (0x1)</text>",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|text| {
+            svg.find(text)
+                .unwrap_or_else(|| panic!("no {text:?} in\n{svg}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "{positions:?}\n{svg}"
+    );
+    assert!(
+        svg.contains(">kernel "),
+        "the stack's lifeline names the kernel:\n{svg}"
+    );
+    // The packet that never came: a dashed red arrow.
+    let missing = std::fs::read_to_string(pcaps.join("missing.svg")).unwrap();
+    assert!(
+        missing.contains(">expected P. 1:11(10) ack 1</text>")
+            && missing.contains("stroke-dasharray")
+            && missing.contains(">did not arrive</text>"),
+        "{missing}"
+    );
+    // The report links and shows both relative to its folder; JSON names them.
+    let page = std::fs::read_to_string(&html).unwrap();
+    for name in ["wrong_ack", "missing"] {
+        assert!(
+            page.contains(&format!(
+                "<img src=\"pcaps/tcp/{name}.svg\" alt=\"ladder diagram of tcp/{name}.pkt\">"
+            )) && page.contains(&format!("<a href=\"pcaps/tcp/{name}.svg\">ladder</a>")),
+            "{page}"
+        );
+    }
+    assert!(!page.contains("passes.svg") && !page.contains("src=\"/"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(reports.join("report.json")).unwrap())
+            .unwrap();
+    let ladders: Vec<&str> = json["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|run| run["ladder"].as_str())
+        .collect();
+    assert_eq!(ladders.len(), 2, "{ladders:?}");
+    assert!(ladders
+        .iter()
+        .all(|path| path.ends_with(".svg") && Path::new(path).is_absolute()));
+
+    // Without --pcap_dir the diagrams go beside the report, in REPORT-ladders/.
+    let bare = dir.join("bare");
+    std::fs::create_dir_all(&bare).unwrap();
+    let output = run(
+        &[&format!("--html={}", bare.join("r.html").display())],
+        &dir.join("tcp/wrong_ack.pkt"),
+    );
+    outputs_after_status(&output, 1);
+    // (The script named by its path: its folders kept under r-ladders/, as under --pcap_dir.)
+    let page = std::fs::read_to_string(bare.join("r.html")).unwrap();
+    let src = page
+        .split("<img src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no image in {page}"));
+    assert!(
+        src.starts_with("r-ladders/") && src.ends_with("/tcp/wrong_ack.svg"),
+        "{src}"
+    );
+    assert!(bare.join(src).exists(), "{src}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn near_misses_are_retried_alone_on_one_cpu() {
     if !tun_usable() {
         return;

@@ -10,7 +10,8 @@
 //! requirement matrix when scripts are tagged; the comparison matrix with `--compare`; the
 //! failures, one group per distinct first error with the scripts × variants that share it; a
 //! table of every run with its capture; and for each run that did not pass its failure text,
-//! its timeline (the --verbose transcript), the command that reproduces it and its capture.
+//! its timeline (the --verbose transcript), the command that reproduces it, its capture and its
+//! ladder diagram (an `<img>` of the SVG beside the capture, see [`super::ladder`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -42,6 +43,8 @@ summary{cursor:pointer;font-weight:bold}
 .group h3{margin:0.2em 0;padding:2px 6px}
 .group ul{margin:0.3em 0}
 .run h3{padding:2px 6px}
+.ladder{overflow:auto;max-height:60em;border:1px solid #ccc;margin:0 0 1em 0}
+.ladder img{display:block;max-width:none}
 ";
 
 /// What the page needs beyond the suite's result.
@@ -300,12 +303,17 @@ fn render_runs(suite: &SuiteResult, options: &PageOptions, page: &mut String) {
         } else {
             String::new()
         };
-        let pcap = run.pcap.as_deref().map_or_else(String::new, |pcap| {
-            format!(
-                "<a href=\"{}\">pcap</a>",
-                escape(&relative_href(pcap, options.directory.as_deref()))
-            )
-        });
+        let links: Vec<String> = [
+            (run.pcap.as_deref(), "pcap"),
+            (run.ladder.as_deref(), "ladder"),
+        ]
+        .into_iter()
+        .filter_map(|(path, name)| {
+            let href = relative_href(path?, options.directory.as_deref());
+            Some(format!("<a href=\"{}\">{name}</a>", escape(&href)))
+        })
+        .collect();
+        let pcap = links.join(" ");
         let _ = writeln!(
             page,
             "<tr class=\"{}\"><td>{script}</td><td>{}</td>{target}<td>{}</td><td>{:.2} s</td><td>{}</td><td>{pcap}</td></tr>",
@@ -367,6 +375,19 @@ fn render_details(suite: &SuiteResult, options: &PageOptions, page: &mut String)
                 "<p>capture: <a href=\"{}\">{}</a></p>",
                 escape(&href),
                 escape(&percent_decoded_for_display(&href))
+            );
+        }
+        if let Some(ladder) = &run.ladder {
+            let href = escape(&relative_href(ladder, options.directory.as_deref()));
+            let _ = writeln!(
+                page,
+                "<p>ladder diagram: <a href=\"{href}\">{}</a></p>\n<div class=\"ladder\">\
+                 <img src=\"{href}\" alt=\"ladder diagram of {}\"></div>",
+                escape(&percent_decoded_for_display(&relative_href(
+                    ladder,
+                    options.directory.as_deref()
+                ))),
+                escape(&run.label())
             );
         }
         page.push_str("</section>\n");
@@ -569,7 +590,7 @@ fn render_requirements(matrix: &RequirementMatrix, page: &mut String) {
 }
 
 /// Text made safe inside HTML elements and quoted attributes.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -719,10 +740,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn captures_are_linked_relative_to_the_page() {
+    fn captures_and_ladders_are_linked_relative_to_the_page() {
         let mut suite = sample();
         suite.runs[0].pcap = Some("/ci/job/out/pcaps/tcp/a.ipv4.pcap".to_string());
         suite.runs[1].pcap = Some("/ci/job/pcaps/tcp/a #1.ipv6.pcap".to_string());
+        suite.runs[1].ladder = Some("/ci/job/pcaps/tcp/a #1.ipv6.svg".to_string());
         let options = PageOptions {
             directory: Some(PathBuf::from("/ci/job/out")),
             ..PageOptions::default()
@@ -732,11 +754,21 @@ pub(crate) mod tests {
         assert!(page.contains(
             "<td>1.25 s</td><td></td><td><a href=\"pcaps/tcp/a.ipv4.pcap\">pcap</a></td></tr>"
         ));
-        assert!(page.contains("<a href=\"../pcaps/tcp/a%20%231.ipv6.pcap\">pcap</a>"));
+        assert!(page.contains(
+            "<td><a href=\"../pcaps/tcp/a%20%231.ipv6.pcap\">pcap</a> \
+             <a href=\"../pcaps/tcp/a%20%231.ipv6.svg\">ladder</a></td></tr>"
+        ));
         assert!(page.contains(
             "<p>capture: <a href=\"../pcaps/tcp/a%20%231.ipv6.pcap\">../pcaps/tcp/a #1.ipv6.pcap</a></p>"
         ));
+        // A failing run's ladder diagram: linked, and shown as an image.
+        assert!(page.contains(
+            "<p>ladder diagram: <a href=\"../pcaps/tcp/a%20%231.ipv6.svg\">../pcaps/tcp/a #1.ipv6.svg</a></p>\n\
+             <div class=\"ladder\"><img src=\"../pcaps/tcp/a%20%231.ipv6.svg\" \
+             alt=\"ladder diagram of tcp/a.pkt (ipv6)\"></div>"
+        ));
         assert!(!page.contains("/ci/job"));
+        assert_no_inline_style_or_script(&page);
     }
 
     #[test]

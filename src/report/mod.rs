@@ -5,6 +5,7 @@
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod ladder;
 pub mod matrix;
 pub mod requirements;
 pub mod tap;
@@ -86,6 +87,9 @@ pub struct RunRecord {
     pub injection_delay_max_us: Option<i64>,
     /// The run's capture, when `--pcap_dir` was given.
     pub pcap: Option<String>,
+    /// The run's ladder diagram (SVG), written for runs that did not pass: beside the capture,
+    /// or beside the HTML report without one ([`ladder`]).
+    pub ladder: Option<String>,
     /// The failure the run reported, as data (none for passes, time-outs and crashes).
     pub failure: Option<Failure>,
 }
@@ -316,6 +320,7 @@ pub(crate) mod tests {
             .collect(),
             injection_delay_max_us: Some(12),
             pcap: None,
+            ladder: None,
             failure: None,
         }
     }

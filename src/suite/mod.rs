@@ -1,7 +1,7 @@
 //! Many scripts at once (suite mode): every `*.pkt` under the given paths × its IP-version
 //! variants (× the `--compare` targets), each run as a child process of this binary in its own process group, PID, mount
 //! and network namespaces, `--jobs` at a time, longest first; near misses in timing retried
-//! alone; the verdicts rendered as the reports asked for (and, comparing, as a matrix). Ctrl-C or SIGTERM stops every child
+//! alone; the verdicts rendered as the reports asked for (and, comparing, as a matrix), with a ladder diagram per failing run. Ctrl-C or SIGTERM stops every child
 //! and still writes the reports (with the runs that never ended marked not run).
 
 pub mod child;
@@ -185,6 +185,7 @@ pub fn run_suite(command_line: &CommandLine, options: &SuiteOptions) -> i32 {
     let mut records = runner.run_all(&runs);
     runner.retry_near_misses(&runs, &mut records);
     runner.progress.done(&records);
+    write_ladders(&mut records, options.html.as_deref(), suite_library);
     let _ = std::fs::remove_dir_all(&scratch);
     drop(janitor);
 
@@ -557,31 +558,15 @@ impl Runner<'_> {
         }
     }
 
-    /// `DIR/NAME-without-.pkt[.VARIANT][.TARGET].pcap`, keeping the script's subdirectories
-    /// (the target's label with characters other than letters, digits, `.`, `-` and `_` as `_`).
+    /// `DIR/NAME-without-.pkt[.VARIANT][.TARGET].pcap` ([`run_file_stem`]).
     fn pcap_path(&self, run: &PlannedRun) -> Option<PathBuf> {
         let dir = self.options.pcap_dir.as_ref()?;
-        let stem = run.name.strip_suffix(".pkt").unwrap_or(&run.name);
-        let stem = stem.trim_start_matches("../").trim_start_matches('/');
-        let mut name = stem.to_string();
-        if let Some(variant) = run.variant {
-            name.push_str(&format!(".{variant}"));
-        }
-        if let Some(target) = &run.target {
-            let safe: String = target
-                .label
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            name.push_str(&format!(".{safe}"));
-        }
-        name.push_str(".pcap");
+        let variant = run.variant.map(|variant| variant.to_string());
+        let target = run.target.as_ref().map(|target| target.label.as_str());
+        let name = format!(
+            "{}.pcap",
+            run_file_stem(&run.name, variant.as_deref(), target)
+        );
         let path = std::path::absolute(dir.join(name)).ok()?;
         std::fs::create_dir_all(path.parent()?).ok()?;
         Some(path)
@@ -665,8 +650,104 @@ impl Runner<'_> {
                 .pcap_path(run)
                 .filter(|p| p.exists())
                 .map(|p| p.display().to_string()),
+            ladder: None,
             failure,
         }
+    }
+}
+
+/// `NAME-without-.pkt[.VARIANT][.TARGET]`: the name, before its extension, of a run's capture
+/// and ladder diagram, keeping the script's subdirectories (the target's label with
+/// characters other than letters, digits, `.`, `-` and `_` as `_`).
+pub(crate) fn run_file_stem(script: &str, variant: Option<&str>, target: Option<&str>) -> String {
+    let stem = script.strip_suffix(".pkt").unwrap_or(script);
+    let mut name = stem
+        .trim_start_matches("../")
+        .trim_start_matches('/')
+        .to_string();
+    if let Some(variant) = variant {
+        name.push_str(&format!(".{variant}"));
+    }
+    if let Some(target) = target {
+        let safe: String = target
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        name.push_str(&format!(".{safe}"));
+    }
+    name
+}
+
+/// Writes a ladder diagram for every run that did not pass (nor fail as expected) and sets
+/// its `ladder`: beside the run's capture (`a.ipv4.pcap`: `a.ipv4.svg`), or without one in
+/// `REPORT-ladders/` beside the HTML report; nowhere without either. `library` is the
+/// `--so_filename` the runs load, if any. A diagram that cannot be written is a warning: the
+/// verdicts stand.
+fn write_ladders(records: &mut [RunRecord], html: Option<&Path>, library: Option<&Path>) {
+    let folder = html.map(ladder_folder);
+    for record in records
+        .iter_mut()
+        .filter(|record| !record.status.is_ok() && record.status != Status::NotRun)
+    {
+        let path = match (&record.pcap, &folder) {
+            (Some(pcap), _) => Path::new(pcap).with_extension("svg"),
+            (None, Some(folder)) => folder.join(format!(
+                "{}.svg",
+                run_file_stem(
+                    &record.script,
+                    record.variant.as_deref(),
+                    record.target.as_deref()
+                )
+            )),
+            (None, None) => continue,
+        };
+        let stack = stack_name(record, library);
+        let svg = report::ladder::Ladder::of(record, &stack).render();
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, svg));
+        match written {
+            Ok(()) => {
+                let path = std::path::absolute(&path).unwrap_or(path);
+                record.ladder = Some(path.display().to_string());
+            }
+            Err(e) => eprintln!(
+                "stackdrill: warning: cannot write the ladder diagram '{}' ({e})",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// `REPORT-ladders` beside `REPORT.html`.
+fn ladder_folder(html: &Path) -> PathBuf {
+    let stem = html
+        .file_stem()
+        .map_or_else(|| "report".into(), |stem| stem.to_string_lossy());
+    html.with_file_name(format!("{stem}-ladders"))
+}
+
+/// The stack under test as a ladder names it: the run's `--compare` target, else the
+/// library's file name, else the kernel with its release (`kernel 6.18.0`).
+fn stack_name(record: &RunRecord, library: Option<&Path>) -> String {
+    let name = match (&record.target, library) {
+        (Some(target), _) => target.clone(),
+        (None, Some(library)) => library.file_name().map_or_else(
+            || library.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        ),
+        (None, None) => "kernel".to_string(),
+    };
+    match record.environment.get("kernel") {
+        Some(release) if name == "kernel" => format!("kernel {release}"),
+        _ => name,
     }
 }
 
@@ -869,6 +950,44 @@ fn setting_for_child(setting: &crate::cli::OptionSetting) -> String {
 mod tests {
     use super::*;
     use crate::verdict::TimedEvent;
+
+    #[test]
+    fn ladders_of_failing_runs_go_beside_their_capture_or_the_report() {
+        let dir = std::env::temp_dir().join(format!("stackdrill-ladders-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = crate::report::tests::sample_run;
+        let mut captured = run("tcp/a.pkt", Some("ipv4"), Status::Failed, "a.pkt:3: bad");
+        captured.pcap = Some(dir.join("pcaps/tcp/a.ipv4.pcap").display().to_string());
+        let mut compared = run("tcp/b.pkt", None, Status::TimedOut, "timed out after 2 s");
+        compared.target = Some("so:/x/lib x.so".to_string());
+        let records = &mut [
+            captured,
+            compared,
+            run("tcp/c.pkt", None, Status::Passed, ""),
+            run("tcp/d.pkt", None, Status::ExpectedFailure, "d.pkt:1: fine"),
+        ];
+        write_ladders(records, Some(&dir.join("r.html")), None);
+        let svg = dir.join("pcaps/tcp/a.ipv4.svg");
+        assert_eq!(records[0].ladder, Some(svg.display().to_string()));
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(text.contains(">kernel 6.18</text>"), "{text}");
+        let beside_report = dir.join("r-ladders/tcp/b.so__x_lib_x.so.svg");
+        assert_eq!(records[1].ladder, Some(beside_report.display().to_string()));
+        assert!(std::fs::read_to_string(&beside_report)
+            .unwrap()
+            .contains(">so:/x/lib x.so</text>"));
+        assert_eq!((&records[2].ladder, &records[3].ladder), (&None, &None));
+        // Without a capture or a report, nowhere; the library names the stack.
+        let mut alone = run("e.pkt", None, Status::Failed, "e.pkt:1: bad");
+        write_ladders(std::slice::from_mut(&mut alone), None, None);
+        assert_eq!(alone.ladder, None);
+        assert_eq!(
+            stack_name(&alone, Some(Path::new("/opt/libtcp.so"))),
+            "libtcp.so"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn children_get_an_absolute_library_path() {

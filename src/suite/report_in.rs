@@ -45,6 +45,8 @@ struct RunIn {
     #[serde(default)]
     pcap: Option<String>,
     #[serde(default)]
+    ladder: Option<String>,
+    #[serde(default)]
     failure: Option<Failure>,
 }
 
@@ -135,6 +137,7 @@ pub fn parse(text: &str) -> Result<SuiteResult, String> {
             environment: run.environment,
             injection_delay_max_us: run.injection_delay_max_us,
             pcap: run.pcap,
+            ladder: run.ladder,
             failure: run.failure,
         });
     }
