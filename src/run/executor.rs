@@ -482,6 +482,7 @@ impl<'a> Executor<'a> {
             }
             PacketBody::Udp(_) => (libc::IPPROTO_UDP, false, false, 0),
             PacketBody::UdpLite(_) => (libc::IPPROTO_UDPLITE, false, false, 0),
+            PacketBody::Sctp(_) => (libc::IPPROTO_SCTP, false, false, 0),
             PacketBody::Icmp(_) => (
                 if self.addresses.wire_ipv6() {
                     libc::IPPROTO_ICMPV6

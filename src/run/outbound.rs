@@ -30,7 +30,7 @@ pub fn script_payload_len(packet: &Packet) -> usize {
         PacketBody::Tcp(t) => usize::from(t.sequence.payload_len()),
         PacketBody::Udp(u) => usize::from(u.payload_len),
         PacketBody::UdpLite(u) => usize::from(u.payload_len),
-        PacketBody::Icmp(_) => 0,
+        PacketBody::Icmp(_) | PacketBody::Sctp(_) => 0,
     }
 }
 
@@ -71,6 +71,7 @@ pub fn verify(
         PacketBody::Tcp(_) => crate::wire::PROTO_TCP,
         PacketBody::Udp(_) => crate::wire::PROTO_UDP,
         PacketBody::UdpLite(_) => 136,
+        PacketBody::Sctp(_) => 132,
         PacketBody::Icmp(_) if rules.ipv6 => crate::wire::PROTO_ICMPV6,
         PacketBody::Icmp(_) => crate::wire::PROTO_ICMP,
     };

@@ -234,6 +234,7 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
         }
         PacketBody::UdpLite(_) => return Err("UDP-Lite packets are not supported yet".into()),
         PacketBody::Icmp(icmp) => build_icmp(icmp, ctx)?,
+        PacketBody::Sctp(_) => return Err("SCTP packets are not supported yet".into()),
     };
     Ok(PacketRepr { ip, l4, payload })
 }
@@ -478,6 +479,13 @@ pub fn describe_script_packet(packet: &Packet) -> String {
         PacketBody::Tcp(tcp) => describe_script_tcp(tcp),
         PacketBody::Udp(udp) => format!("udp ({})", udp.payload_len),
         PacketBody::UdpLite(u) => format!("udplite ({}, {})", u.payload_len, u.checksum_coverage),
+        PacketBody::Sctp(sctp) => match &sctp.chunks {
+            crate::script::ast::SctpChunks::List(chunks) => {
+                let names: Vec<&str> = chunks.iter().map(|c| c.name.value.as_str()).collect();
+                format!("sctp: {}", names.join("; "))
+            }
+            crate::script::ast::SctpChunks::Raw(bytes) => format!("sctp: [{} bytes]", bytes.len()),
+        },
         PacketBody::Icmp(icmp) => format!(
             "icmp {}{}",
             icmp.icmp_type.value,

@@ -13,6 +13,8 @@ use super::ast::*;
 use super::defines::{self, Expanded};
 use super::error::{LineIndex, ScriptError};
 
+mod sctp;
+
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/packetdrill.pest"]
 struct PacketdrillParser;
@@ -777,9 +779,6 @@ impl<'a> Builder<'a> {
         let mut body = None;
         for part in inner {
             match part.as_rule() {
-                Rule::unsupported_sctp => {
-                    return Err(self.error(&part, "not supported: SCTP packets (nplab dialect)"))
-                }
                 Rule::encapsulation => {
                     encapsulations.push(self.encapsulation(part.into_inner().next().unwrap())?)
                 }
@@ -1051,6 +1050,7 @@ impl<'a> Builder<'a> {
                 }))
             }
             Rule::icmp_packet => Ok(PacketBody::Icmp(self.icmp(pair)?)),
+            Rule::sctp_packet => Ok(PacketBody::Sctp(self.sctp_packet(pair)?)),
             Rule::tcp_packet => Ok(PacketBody::Tcp(self.tcp(pair, direction)?)),
             other => unreachable!("unexpected {other:?} as protocol"),
         }
@@ -2135,6 +2135,16 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::word => "a name",
         Rule::ip_address | Rule::ipv4_address | Rule::ipv6_address => "an IP address",
         Rule::code_block => "a code block %{ ... }%",
+        Rule::sctp_packet | Rule::sctp_header | Rule::sctp_header_item => {
+            "an SCTP header (sctp: or sctp(tag=N, bad_crc32c, zero_checksum):)"
+        }
+        Rule::sctp_chunks | Rule::sctp_item | Rule::sctp_item_name => {
+            "an SCTP chunk (DATA[...], INIT[...], SACK[...], ...)"
+        }
+        Rule::sctp_element | Rule::sctp_field | Rule::sctp_field_name => {
+            "an SCTP field (name=value), parameter or cause"
+        }
+        Rule::sctp_value | Rule::sctp_list | Rule::sctp_list_entry => "an SCTP field value",
         _ => return None,
     })
 }
