@@ -595,6 +595,7 @@ impl<'a> Executor<'a> {
         let ports = match &packet.l4 {
             L4Repr::Tcp(t) => Some((t.src_port, t.dst_port)),
             L4Repr::Udp(u) => Some((u.src_port, u.dst_port)),
+            L4Repr::UdpLite(u) => Some((u.src_port, u.dst_port)),
             L4Repr::Icmp(_) => None,
             L4Repr::Other(_) => return false,
         };
@@ -636,6 +637,7 @@ impl<'a> Executor<'a> {
         let protocol_matches = match &packet.l4 {
             L4Repr::Tcp(_) => socket.protocol == libc::IPPROTO_TCP,
             L4Repr::Udp(_) => socket.protocol == libc::IPPROTO_UDP,
+            L4Repr::UdpLite(_) => socket.protocol == libc::IPPROTO_UDPLITE,
             _ => false,
         };
         let src = SocketAddr::new(src_ip, src_port);
@@ -1250,6 +1252,13 @@ fn describe_passing(packet: &PacketRepr) -> String {
             u.src_port,
             u.dst_port,
             packet.payload.len()
+        ),
+        L4Repr::UdpLite(u) => format!(
+            "{src}:{} > {dst}:{} udplite ({}, {})",
+            u.src_port,
+            u.dst_port,
+            packet.payload.len(),
+            u.coverage
         ),
         L4Repr::Icmp(i) => format!("{src} > {dst} icmp type {} code {}", i.icmp_type, i.code),
         L4Repr::Other(p) => format!("{src} > {dst} protocol {p}"),

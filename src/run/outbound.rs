@@ -131,6 +131,20 @@ pub fn verify(
                 live_udp.length_field as u64,
             )?;
         }
+        (PacketBody::UdpLite(udplite), L4Repr::UdpLite(live_udplite)) => {
+            if !live_udplite.checksum_ok {
+                return Err("bad outbound UDP-Lite checksum".into());
+            }
+            // Coverage 0 and coverage = the datagram's length both mean "all of it" (RFC 3828
+            // §3.1): FreeBSD writes 0, Linux the length.
+            let whole = 8 + u64::from(udplite.payload_len);
+            let full = |c: u64| if c == whole { 0 } else { c };
+            field(
+                "udplite_checksum_coverage",
+                full(u64::from(udplite.checksum_coverage)),
+                full(u64::from(live_udplite.coverage)),
+            )?;
+        }
         (PacketBody::Icmp(icmp), L4Repr::Icmp(live_icmp)) => {
             let (icmp_type, code) = icmp_numbers(icmp, rules.ipv6)?;
             let prefix = if rules.ipv6 { "icmpv6" } else { "icmpv4" };
@@ -528,6 +542,7 @@ pub fn describe_live(live: &PacketRepr, socket: &TrackedSocket, ipv6: bool) -> S
             )
         }
         L4Repr::Udp(_) => format!("udp ({})", live.payload.len()),
+        L4Repr::UdpLite(u) => format!("udplite ({}, {})", live.payload.len(), u.coverage),
         L4Repr::Icmp(i) => format!(
             "{} type {} code {}",
             if ipv6 { "icmpv6" } else { "icmpv4" },

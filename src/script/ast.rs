@@ -496,9 +496,22 @@ pub enum IcmpEchoed {
         start: u32,
         end: u32,
         len: u16,
+        /// (nplab) `[START:END(LEN) / udp(SPORT > DPORT)]`: the echoed segment was TCP over UDP.
+        udp_encapsulation: Option<Ports>,
     },
     Udp {
         len: u16,
+    },
+    /// (nplab) `[udplite(LEN, COVERAGE)]`.
+    UdpLite {
+        len: u16,
+        checksum_coverage: u16,
+    },
+    /// (nplab) `[sctp(TAG)]` or `[sctp(TAG) / udp(SPORT > DPORT)]`: an SCTP common header
+    /// with this verification tag.
+    Sctp {
+        tag: u32,
+        udp_encapsulation: Option<Ports>,
     },
     /// `[raw (LEN)]`: no echoed header, LEN zero bytes.
     Raw {

@@ -1113,15 +1113,54 @@ impl<'a> Builder<'a> {
                 .unwrap();
             self.integer(&n, "length")
         };
+        let udp_encapsulation = |p: Option<Pair<Rule>>| -> Result<Option<Ports>> {
+            let Some(p) = p else { return Ok(None) };
+            let numbers: Vec<_> = p
+                .into_inner()
+                .filter(|x| x.as_rule() == Rule::integer)
+                .collect();
+            Ok(Some(Ports {
+                source: self.integer(&numbers[0], "port")?,
+                destination: self.integer(&numbers[1], "port")?,
+            }))
+        };
         Ok(match rule {
             Rule::echoed_udp => IcmpEchoed::Udp { len: len_of(pair)? },
             Rule::echoed_raw => IcmpEchoed::Raw { len: len_of(pair)? },
-            _ => match self.sequence(pair.into_inner().next().unwrap())? {
-                TcpSequence::Range {
-                    start, end, len, ..
-                } => IcmpEchoed::Tcp { start, end, len },
-                TcpSequence::Ignored { .. } => unreachable!("echoed TCP always has numbers"),
-            },
+            Rule::echoed_udplite => {
+                let numbers: Vec<_> = pair
+                    .into_inner()
+                    .filter(|x| x.as_rule() == Rule::integer)
+                    .collect();
+                IcmpEchoed::UdpLite {
+                    len: self.integer(&numbers[0], "UDPLite payload length")?,
+                    checksum_coverage: self.integer(&numbers[1], "UDPLite checksum coverage")?,
+                }
+            }
+            Rule::echoed_sctp => {
+                let mut inner = pair.into_inner().filter(|x| x.as_rule() != Rule::kw_sctp);
+                let tag = self.integer(&inner.next().unwrap(), "SCTP tag")?;
+                IcmpEchoed::Sctp {
+                    tag,
+                    udp_encapsulation: udp_encapsulation(inner.next())?,
+                }
+            }
+            _ => {
+                let mut inner = pair.into_inner();
+                match self.sequence(inner.next().unwrap())? {
+                    TcpSequence::Range {
+                        start, end, len, ..
+                    } => IcmpEchoed::Tcp {
+                        start,
+                        end,
+                        len,
+                        udp_encapsulation: udp_encapsulation(inner.next())?,
+                    },
+                    TcpSequence::Ignored { .. } => {
+                        unreachable!("echoed TCP always has numbers")
+                    }
+                }
+            }
         })
     }
 

@@ -70,6 +70,32 @@ pub fn transport(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8], field: 
     segment_checksum(pseudo, segment, field)
 }
 
+/// The UDP-Lite checksum (RFC 3828 §3.1) of `datagram` sent from `src` to `dst`: the
+/// pseudo-header with the datagram's whole length, then the bytes its coverage field (bytes
+/// 4..6) says, all when 0 (or beyond the datagram), the checksum field counted as zero.
+pub fn udplite(src: IpAddr, dst: IpAddr, datagram: &[u8]) -> u16 {
+    let coverage = match datagram.get(4..6) {
+        Some(c) => usize::from(u16::from_be_bytes([c[0], c[1]])),
+        None => datagram.len(),
+    };
+    let covered = if coverage == 0 || coverage > datagram.len() {
+        datagram.len()
+    } else {
+        coverage
+    };
+    let protocol = super::PROTO_UDPLITE;
+    let pseudo = match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            pseudo_header(&s.octets(), &d.octets(), protocol, datagram.len())
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            pseudo_header(&s.octets(), &d.octets(), protocol, datagram.len())
+        }
+        _ => return 0,
+    };
+    segment_checksum(pseudo, &datagram[..covered], 6)
+}
+
 /// Whether the TCP, UDP or ICMPv6 checksum in `segment` (at byte `field`) is right for `src`
 /// and `dst`: the computed value or its one's-complement twin (0x0000 and 0xffff are both
 /// zero, RFC 1071).
