@@ -249,6 +249,13 @@ impl<'a> Executor<'a> {
     }
 
     fn run_event(&mut self, event: &Event) -> Result<()> {
+        if let Some(problem) = super::dialect::check_event(event, &mut super::dialect::kernel_has_sctp)
+        {
+            let at = crate::script::ScriptError::at_span(self.path, self.source, problem.span, "");
+            let (line, column) = at.location.map_or((event.line, 1), |l| (l.line, l.column));
+            let message = format!("{}:{line}:{column}: error: {}", self.path, problem.message);
+            return Err(self.fail(event.line, FailureKind::Unsupported { message }));
+        }
         let anchor = self.anchor(event);
         let previous_time = self.previous.map_or(0, |p| p.0);
         let (start, range_end) = match &event.time {

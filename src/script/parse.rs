@@ -1256,7 +1256,7 @@ impl<'a> Builder<'a> {
         if text == "-" {
             return Ok(flags);
         }
-        for ch in text.chars() {
+        for ch in text.chars().filter(|c| !c.is_ascii_whitespace()) {
             match ch {
                 'F' => flags.fin = true,
                 'S' => flags.syn = true,
