@@ -95,7 +95,10 @@ pub static CHUNKS: &[SctpKind] = &[
     chunk("COOKIE_ACK", Some(11), &["flgs"], Nothing),
     chunk("ECNE", Some(12), &["flgs", "tsn"], Nothing),
     chunk("CWR", Some(13), &["flgs", "tsn"], Nothing),
-    flagged(chunk("SHUTDOWN_COMPLETE", Some(14), &["flgs"], Nothing), T_FLAG),
+    flagged(
+        chunk("SHUTDOWN_COMPLETE", Some(14), &["flgs"], Nothing),
+        T_FLAG,
+    ),
     chunk(
         "NR_SACK",
         Some(16),
@@ -118,11 +121,7 @@ pub static CHUNKS: &[SctpKind] = &[
 ];
 
 /// Chunk type names usable only as a value (`CHUNK[type=AUTH, ...]`, `types=[ASCONF]`).
-pub static CHUNK_TYPE_NAMES: &[(&str, u8)] = &[
-    ("AUTH", 15),
-    ("ASCONF_ACK", 128),
-    ("ASCONF", 193),
-];
+pub static CHUNK_TYPE_NAMES: &[(&str, u8)] = &[("AUTH", 15), ("ASCONF_ACK", 128), ("ASCONF", 193)];
 
 /// Parameters (RFC 9260 §3.3.2, RFC 6525 §4, RFC 5061, RFC 3758, RFC 4820, RFC 9653).
 pub static PARAMETERS: &[SctpKind] = &[
@@ -168,7 +167,12 @@ pub static PARAMETERS: &[SctpKind] = &[
         Nothing,
     ),
     chunk("ECN_CAPABLE", Some(0x8000), &[], Nothing),
-    chunk("ZERO_CHECKSUM_ACCEPTABLE", Some(0x8001), &["edmid"], Nothing),
+    chunk(
+        "ZERO_CHECKSUM_ACCEPTABLE",
+        Some(0x8001),
+        &["edmid"],
+        Nothing,
+    ),
     chunk("PAD", Some(0x8005), &["len", "val"], Nothing),
     chunk("SUPPORTED_EXTENSIONS", Some(0x8008), &["types"], Nothing),
     chunk("FORWARD_TSN_SUPPORTED", Some(0xC000), &[], Nothing),
@@ -239,7 +243,9 @@ pub fn find(table: Table, name: &str) -> Option<&'static SctpKind> {
 pub fn is_type_name(name: &str) -> bool {
     CHUNKS.iter().any(|k| k.name == name && k.code.is_some())
         || CHUNK_TYPE_NAMES.iter().any(|&(n, _)| n == name)
-        || PARAMETERS.iter().any(|k| k.name == name && k.code.is_some())
+        || PARAMETERS
+            .iter()
+            .any(|k| k.name == name && k.code.is_some())
         || ADDRESS_TYPE_NAMES.iter().any(|&(n, _)| n == name)
 }
 
@@ -252,7 +258,11 @@ mod tests {
         for table in [Table::Chunks, Table::Parameters, Table::Causes] {
             let kinds = table.kinds();
             for (i, a) in kinds.iter().enumerate() {
-                assert!(kinds[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+                assert!(
+                    kinds[i + 1..].iter().all(|b| b.name != a.name),
+                    "{}",
+                    a.name
+                );
                 if table == Table::Chunks {
                     assert!(a.code.is_none_or(|c| c <= 0xff), "{}", a.name);
                 }
@@ -263,7 +273,10 @@ mod tests {
     #[test]
     fn lookups() {
         assert_eq!(find(Table::Chunks, "INIT_ACK").unwrap().code, Some(2));
-        assert_eq!(find(Table::Parameters, "STATE_COOKIE").unwrap().code, Some(7));
+        assert_eq!(
+            find(Table::Parameters, "STATE_COOKIE").unwrap().code,
+            Some(7)
+        );
         assert_eq!(find(Table::Causes, "NO_USER_DATA").unwrap().code, Some(9));
         assert!(find(Table::Chunks, "STATE_COOKIE").is_none());
         assert!(is_type_name("ASCONF") && is_type_name("DATA") && is_type_name("IPv4"));

@@ -754,15 +754,15 @@ static NPLAB_LINUX: &[Entry] = &[
 /// BSD names glibc's headers also define with these numbers (netinet/ip.h, netinet/ip_icmp.h,
 /// netinet/icmp6.h, netinet/in.h), used by FreeBSD's and nplab's suites.
 static BSD_NAMES_ON_LINUX: &[Entry] = &[
-    ("IPTOS_DSCP_CS0", 0x00), // netinet/ip.h
-    ("IPTOS_DSCP_CS1", 0x20), // netinet/ip.h
-    ("IPTOS_DSCP_CS2", 0x40), // netinet/ip.h
-    ("IPTOS_DSCP_CS3", 0x60), // netinet/ip.h
-    ("IPTOS_DSCP_CS4", 0x80), // netinet/ip.h
-    ("IPTOS_DSCP_CS5", 0xa0), // netinet/ip.h
-    ("IPTOS_DSCP_CS6", 0xc0), // netinet/ip.h
-    ("IPTOS_DSCP_CS7", 0xe0), // netinet/ip.h
-    ("IPTOS_DSCP_EF", 0xb8),  // netinet/ip.h
+    ("IPTOS_DSCP_CS0", 0x00),     // netinet/ip.h
+    ("IPTOS_DSCP_CS1", 0x20),     // netinet/ip.h
+    ("IPTOS_DSCP_CS2", 0x40),     // netinet/ip.h
+    ("IPTOS_DSCP_CS3", 0x60),     // netinet/ip.h
+    ("IPTOS_DSCP_CS4", 0x80),     // netinet/ip.h
+    ("IPTOS_DSCP_CS5", 0xa0),     // netinet/ip.h
+    ("IPTOS_DSCP_CS6", 0xc0),     // netinet/ip.h
+    ("IPTOS_DSCP_CS7", 0xe0),     // netinet/ip.h
+    ("IPTOS_DSCP_EF", 0xb8),      // netinet/ip.h
     ("ICMP_UNREACH", 3),          // netinet/ip_icmp.h
     ("ICMP_UNREACH_NEEDFRAG", 4), // netinet/ip_icmp.h
     ("ICMP6_DST_UNREACH", 1),     // netinet/icmp6.h
@@ -1062,7 +1062,35 @@ mod tests {
             assert_eq!(cat, spec_cat);
             assert_eq!(entries.len(), n, "category {cat}");
         }
-        assert_eq!(all().count(), 21 + 402 + 12);
+        let nplab = NPLAB_LINUX.len() + BSD_NAMES_ON_LINUX.len();
+        assert_eq!(all().count(), 21 + 402 + 12 + nplab);
+    }
+
+    #[test]
+    fn nplab_names_have_linux_values() {
+        let origin = |name: &str| all().find(|(n, ..)| *n == name).map(|(_, _, o)| o);
+        assert_eq!(origin("SCTP_RTOINFO"), Some(SymbolOrigin::Nplab));
+        // include/uapi/linux/sctp.h
+        assert_eq!(lookup("SCTP_RTOINFO"), Some(0));
+        assert_eq!(lookup("SCTP_EVENT"), Some(127));
+        assert_eq!(lookup("SCTP_ASSOC_CHANGE"), Some(0x8001));
+        assert_eq!(lookup("SPP_HB_DISABLE"), Some(2));
+        assert_eq!(lookup("UDPLITE_SEND_CSCOV"), Some(10));
+        assert_eq!(lookup("IPV6_UNICAST_HOPS"), Some(16));
+    }
+
+    #[test]
+    fn other_platforms_names_are_not_linux_names() {
+        assert_eq!(lookup("TCP_NOOPT"), None);
+        assert_eq!(other_platform("TCP_NOOPT"), Some((Platform::FreeBsd, 8)));
+        assert_eq!(other_platform("TCP_KEEPINIT"), Some((Platform::FreeBsd, 128)));
+        assert_eq!(other_platform("TCP_CONNECTIONTIMEOUT"), Some((Platform::MacOs, 0x20)));
+        // A Linux name is never another platform's, whatever the tables say.
+        assert_eq!(other_platform("TCP_NODELAY"), None);
+        assert_eq!(other_platform("NO_SUCH"), None);
+        for (name, platform, _) in other_platforms() {
+            assert!(lookup(name).is_none(), "{name} ({}) is a Linux name", platform.name());
+        }
     }
 
     #[test]

@@ -4,9 +4,7 @@
 //! fails at the first event that needs them, naming `FILE:LINE:COL`.
 
 use crate::catalog::{symbols, syscalls};
-use crate::script::ast::{
-    Action, Event, Expr, ExprKind, IcmpEchoed, PacketBody, Span, Syscall,
-};
+use crate::script::ast::{Action, Event, Expr, ExprKind, IcmpEchoed, PacketBody, Span, Syscall};
 
 /// Why an event cannot run on this system, and where the script says so.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +150,10 @@ mod tests {
     fn first_problem(text: &str, sctp: Result<(), String>) -> Option<(usize, String)> {
         let script = crate::script::parse_source("t.pkt", text, &BTreeMap::new()).unwrap();
         let mut probe = || sctp.clone();
-        script.events.iter().find_map(|event| {
-            check_event(event, &mut probe).map(|u| (u.span.start, u.message))
-        })
+        script
+            .events
+            .iter()
+            .find_map(|event| check_event(event, &mut probe).map(|u| (u.span.start, u.message)))
     }
 
     #[test]
@@ -171,7 +170,10 @@ mod tests {
         let text = "0 < sctp: COOKIE_ACK[flgs=0]\n";
         let (at, message) = first_problem(text, Ok(())).unwrap();
         assert_eq!(at, text.find("sctp").unwrap());
-        assert!(message.starts_with("not supported: SCTP packets"), "{message}");
+        assert!(
+            message.starts_with("not supported: SCTP packets"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -249,7 +249,8 @@ impl<'a> Executor<'a> {
     }
 
     fn run_event(&mut self, event: &Event) -> Result<()> {
-        if let Some(problem) = super::dialect::check_event(event, &mut super::dialect::kernel_has_sctp)
+        if let Some(problem) =
+            super::dialect::check_event(event, &mut super::dialect::kernel_has_sctp)
         {
             let at = crate::script::ScriptError::at_span(self.path, self.source, problem.span, "");
             let (line, column) = at.location.map_or((event.line, 1), |l| (l.line, l.column));

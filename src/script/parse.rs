@@ -1607,10 +1607,12 @@ impl<'a> Builder<'a> {
                 let hint = suggest::did_you_mean(word, names, "");
                 // Like a word where a number is needed, most likely a `-D` define the command
                 // line did not give (CMSG_LEVEL_IP): a dry run warns, a run fails at the event.
-                let mut e = self.error_at(
-                    expr.span,
-                    format!("unknown symbol '{word}' (not a known constant; is a -D {word}=VALUE missing?){hint}"),
-                );
+                let message = if hint.is_empty() {
+                    format!("unknown symbol '{word}': give -D {word}=VALUE if it is a define")
+                } else {
+                    format!("unknown symbol '{word}'{hint}")
+                };
+                let mut e = self.error_at(expr.span, message);
                 e.undefined_word = Some(word.clone());
                 Err(e)
             }

@@ -143,9 +143,9 @@ impl Builder<'_> {
                 ),
             ));
         }
-        let repeated = before.iter().any(
-            |e| matches!(e, SctpElement::Field { name: n, .. } if n.value == name),
-        );
+        let repeated = before
+            .iter()
+            .any(|e| matches!(e, SctpElement::Field { name: n, .. } if n.value == name));
         if repeated {
             return Err(self.error(&name_pair, format!("field '{name}' given twice")));
         }
@@ -164,7 +164,12 @@ impl Builder<'_> {
     }
 
     /// `flgs=` is a number that fits 8 bits, `...`, or the letters the chunk defines.
-    fn check_sctp_flags(&self, pair: &Pair<Rule>, value: &SctpValue, kind: &SctpKind) -> Result<()> {
+    fn check_sctp_flags(
+        &self,
+        pair: &Pair<Rule>,
+        value: &SctpValue,
+        kind: &SctpKind,
+    ) -> Result<()> {
         match value {
             SctpValue::Any => Ok(()),
             SctpValue::Integer(n) if (0..=255).contains(n) => Ok(()),
@@ -188,10 +193,7 @@ impl Builder<'_> {
                 }
                 Ok(())
             }
-            _ => Err(self.error(
-                pair,
-                format!("{} flags must be a number or ...", kind.name),
-            )),
+            _ => Err(self.error(pair, format!("{} flags must be a number or ...", kind.name))),
         }
     }
 
