@@ -1083,13 +1083,23 @@ mod tests {
     fn other_platforms_names_are_not_linux_names() {
         assert_eq!(lookup("TCP_NOOPT"), None);
         assert_eq!(other_platform("TCP_NOOPT"), Some((Platform::FreeBsd, 8)));
-        assert_eq!(other_platform("TCP_KEEPINIT"), Some((Platform::FreeBsd, 128)));
-        assert_eq!(other_platform("TCP_CONNECTIONTIMEOUT"), Some((Platform::MacOs, 0x20)));
+        assert_eq!(
+            other_platform("TCP_KEEPINIT"),
+            Some((Platform::FreeBsd, 128))
+        );
+        assert_eq!(
+            other_platform("TCP_CONNECTIONTIMEOUT"),
+            Some((Platform::MacOs, 0x20))
+        );
         // A Linux name is never another platform's, whatever the tables say.
         assert_eq!(other_platform("TCP_NODELAY"), None);
         assert_eq!(other_platform("NO_SUCH"), None);
         for (name, platform, _) in other_platforms() {
-            assert!(lookup(name).is_none(), "{name} ({}) is a Linux name", platform.name());
+            assert!(
+                lookup(name).is_none(),
+                "{name} ({}) is a Linux name",
+                platform.name()
+            );
         }
     }
 
