@@ -581,6 +581,44 @@ mod tests {
     }
 
     #[test]
+    fn udplite_checksum_covers_only_the_coverage() {
+        for (src, dst) in [("192.0.2.1", "192.168.0.1"), ("fd3d::1", "fd3d::2")] {
+            let mut p = syn(src, dst);
+            p.payload = vec![0; 20];
+            p.l4 = L4Repr::UdpLite(UdpLiteRepr {
+                src_port: 1,
+                dst_port: 2,
+                coverage: 12,
+                checksum_ok: true,
+            });
+            let mut bytes = encode(&p);
+            let back = decode(&bytes).unwrap();
+            assert_eq!(back.l4, p.l4);
+            assert_eq!(back.protocol(), PROTO_UDPLITE);
+            assert_eq!(back.payload.len(), 20);
+            // A byte past the coverage may change; one inside may not.
+            let l4_start = back.ip.header_len;
+            *bytes.last_mut().unwrap() ^= 0xff;
+            let changed = decode(&bytes).unwrap();
+            assert!(matches!(changed.l4, L4Repr::UdpLite(u) if u.checksum_ok));
+            bytes[l4_start + 9] ^= 0xff;
+            let broken = decode(&bytes).unwrap();
+            assert!(matches!(broken.l4, L4Repr::UdpLite(u) if !u.checksum_ok));
+        }
+        // Coverage 0 is the whole datagram.
+        let mut p = syn("192.0.2.1", "192.168.0.1");
+        p.l4 = L4Repr::UdpLite(UdpLiteRepr {
+            src_port: 1,
+            dst_port: 2,
+            coverage: 0,
+            checksum_ok: true,
+        });
+        let mut bytes = encode(&p);
+        *bytes.last_mut().unwrap() ^= 0xff;
+        assert!(matches!(decode(&bytes).unwrap().l4, L4Repr::UdpLite(u) if !u.checksum_ok));
+    }
+
+    #[test]
     fn options_split_and_join() {
         let raw = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 4, 2];
         let opts = split_tcp_options(&raw).unwrap();
