@@ -183,6 +183,13 @@ impl<'a> Executor<'a> {
         Failure::at(self.path, line, kind)
     }
 
+    /// `FILE:LINE:COL: error: MESSAGE` for a problem at `span` of the event at `line`.
+    fn located(&self, span: crate::script::ast::Span, line: usize, message: &str) -> String {
+        let at = crate::script::ScriptError::at_span(self.path, self.source, span, "");
+        let (line, column) = at.location.map_or((line, 1), |l| (l.line, l.column));
+        format!("{}:{line}:{column}: error: {message}", self.path)
+    }
+
     /// A failure of the call at `line`.
     fn call_failed(&self, line: usize, call: &str, mismatch: CallMismatch) -> Failure {
         self.fail(
@@ -252,9 +259,7 @@ impl<'a> Executor<'a> {
         if let Some(problem) =
             super::dialect::check_event(event, &mut super::dialect::kernel_has_sctp)
         {
-            let at = crate::script::ScriptError::at_span(self.path, self.source, problem.span, "");
-            let (line, column) = at.location.map_or((event.line, 1), |l| (l.line, l.column));
-            let message = format!("{}:{line}:{column}: error: {}", self.path, problem.message);
+            let message = self.located(problem.span, event.line, &problem.message);
             return Err(self.fail(event.line, FailureKind::Unsupported { message }));
         }
         let anchor = self.anchor(event);
@@ -343,8 +348,8 @@ impl<'a> Executor<'a> {
                 self.previous = Some((event_time, false));
             }
             Action::NeedsDefine(missing) => {
-                let message = missing.message.clone();
-                return Err(self.fail(line, FailureKind::Other { message }));
+                let message = self.located(missing.name.span, line, &missing.message);
+                return Err(self.fail(line, FailureKind::Script { message }));
             }
         }
         Ok(())
