@@ -1056,6 +1056,18 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// `/ udp(SPORT > DPORT)`: the UDP header a packet is carried in (nplab).
+    fn udp_encap(&self, pair: Pair<Rule>) -> Result<Ports> {
+        let numbers: Vec<_> = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::integer)
+            .collect();
+        Ok(Ports {
+            source: self.integer(&numbers[0], "port")?,
+            destination: self.integer(&numbers[1], "port")?,
+        })
+    }
+
     fn ports(&self, pair: Pair<Rule>) -> Result<Ports> {
         let mut numbers = pair.into_inner();
         Ok(Ports {
@@ -1113,17 +1125,7 @@ impl<'a> Builder<'a> {
                 .unwrap();
             self.integer(&n, "length")
         };
-        let udp_encapsulation = |p: Option<Pair<Rule>>| -> Result<Option<Ports>> {
-            let Some(p) = p else { return Ok(None) };
-            let numbers: Vec<_> = p
-                .into_inner()
-                .filter(|x| x.as_rule() == Rule::integer)
-                .collect();
-            Ok(Some(Ports {
-                source: self.integer(&numbers[0], "port")?,
-                destination: self.integer(&numbers[1], "port")?,
-            }))
-        };
+        let udp_encapsulation = |p: Option<Pair<Rule>>| p.map(|p| self.udp_encap(p)).transpose();
         Ok(match rule {
             Rule::echoed_udp => IcmpEchoed::Udp { len: len_of(pair)? },
             Rule::echoed_raw => IcmpEchoed::Raw { len: len_of(pair)? },
@@ -1228,16 +1230,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Rule::tcp_options => packet.options = self.tcp_options(part, direction)?,
-                Rule::udp_encap => {
-                    let numbers: Vec<_> = part
-                        .into_inner()
-                        .filter(|p| p.as_rule() == Rule::integer)
-                        .collect();
-                    packet.udp_encapsulation = Some(Ports {
-                        source: self.integer(&numbers[0], "port")?,
-                        destination: self.integer(&numbers[1], "port")?,
-                    });
-                }
+                Rule::udp_encap => packet.udp_encapsulation = Some(self.udp_encap(part)?),
                 other => unreachable!("unexpected {other:?} in TCP packet"),
             }
         }

@@ -58,16 +58,23 @@ pub fn checksum(data: &[u8], field: usize) -> u16 {
 /// (at byte `field`) counted as zero. 0 for addresses of different families. (UDP sends a
 /// computed 0 as 0xffff: the caller's business.)
 pub fn transport(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8], field: usize) -> u16 {
-    let pseudo = match (src, dst) {
+    match pseudo_header_of(src, dst, protocol, segment.len()) {
+        Some(pseudo) => segment_checksum(pseudo, segment, field),
+        None => 0,
+    }
+}
+
+/// The pseudo-header sum for `src` and `dst`; None for addresses of different families.
+fn pseudo_header_of(src: IpAddr, dst: IpAddr, protocol: u8, len: usize) -> Option<u64> {
+    match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pseudo_header(&s.octets(), &d.octets(), protocol, segment.len())
+            Some(pseudo_header(&s.octets(), &d.octets(), protocol, len))
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            pseudo_header(&s.octets(), &d.octets(), protocol, segment.len())
+            Some(pseudo_header(&s.octets(), &d.octets(), protocol, len))
         }
-        _ => return 0,
-    };
-    segment_checksum(pseudo, segment, field)
+        _ => None,
+    }
 }
 
 /// The UDP-Lite checksum (RFC 3828 §3.1) of `datagram` sent from `src` to `dst`: the
@@ -83,17 +90,10 @@ pub fn udplite(src: IpAddr, dst: IpAddr, datagram: &[u8]) -> u16 {
     } else {
         coverage
     };
-    let protocol = super::PROTO_UDPLITE;
-    let pseudo = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pseudo_header(&s.octets(), &d.octets(), protocol, datagram.len())
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            pseudo_header(&s.octets(), &d.octets(), protocol, datagram.len())
-        }
-        _ => return 0,
-    };
-    segment_checksum(pseudo, &datagram[..covered], 6)
+    match pseudo_header_of(src, dst, super::PROTO_UDPLITE, datagram.len()) {
+        Some(pseudo) => segment_checksum(pseudo, &datagram[..covered], 6),
+        None => 0,
+    }
 }
 
 /// Whether the TCP, UDP or ICMPv6 checksum in `segment` (at byte `field`) is right for `src`

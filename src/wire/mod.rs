@@ -580,17 +580,23 @@ mod tests {
         ));
     }
 
+    /// A UDP-Lite datagram of 20 payload bytes whose checksum covers `coverage` bytes.
+    fn udplite(src: &str, dst: &str, coverage: u16) -> PacketRepr {
+        let mut p = syn(src, dst);
+        p.payload = vec![0; 20];
+        p.l4 = L4Repr::UdpLite(UdpLiteRepr {
+            src_port: 1,
+            dst_port: 2,
+            coverage,
+            checksum_ok: true,
+        });
+        p
+    }
+
     #[test]
     fn udplite_checksum_covers_only_the_coverage() {
         for (src, dst) in [("192.0.2.1", "192.168.0.1"), ("fd3d::1", "fd3d::2")] {
-            let mut p = syn(src, dst);
-            p.payload = vec![0; 20];
-            p.l4 = L4Repr::UdpLite(UdpLiteRepr {
-                src_port: 1,
-                dst_port: 2,
-                coverage: 12,
-                checksum_ok: true,
-            });
+            let p = udplite(src, dst, 12);
             let mut bytes = encode(&p);
             let back = decode(&bytes).unwrap();
             assert_eq!(back.l4, p.l4);
@@ -606,14 +612,7 @@ mod tests {
             assert!(matches!(broken.l4, L4Repr::UdpLite(u) if !u.checksum_ok));
         }
         // Coverage 0 is the whole datagram.
-        let mut p = syn("192.0.2.1", "192.168.0.1");
-        p.l4 = L4Repr::UdpLite(UdpLiteRepr {
-            src_port: 1,
-            dst_port: 2,
-            coverage: 0,
-            checksum_ok: true,
-        });
-        let mut bytes = encode(&p);
+        let mut bytes = encode(&udplite("192.0.2.1", "192.168.0.1", 0));
         *bytes.last_mut().unwrap() ^= 0xff;
         assert!(matches!(decode(&bytes).unwrap().l4, L4Repr::UdpLite(u) if !u.checksum_ok));
     }

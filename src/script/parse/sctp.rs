@@ -44,16 +44,7 @@ impl Builder<'_> {
                         ));
                     }
                 }
-                Rule::udp_encap => {
-                    let numbers: Vec<_> = part
-                        .into_inner()
-                        .filter(|p| p.as_rule() == Rule::integer)
-                        .collect();
-                    packet.udp_encapsulation = Some(Ports {
-                        source: self.integer(&numbers[0], "port")?,
-                        destination: self.integer(&numbers[1], "port")?,
-                    });
-                }
+                Rule::udp_encap => packet.udp_encapsulation = Some(self.udp_encap(part)?),
                 Rule::sctp_raw => {
                     let bytes = part
                         .into_inner()
