@@ -1,5 +1,6 @@
-//! Every script of ../shared/corpus/google passes `stackdrill --dry_run` with the `-D` defines
-//! upstream's run_all.py gives each IP-version variant.
+//! `stackdrill --dry_run` on the corpora of ../shared/corpus: every script of google passes with
+//! the `-D` defines upstream's run_all.py gives each IP-version variant; nplab's fork passes but
+//! for the scripts its own packetdrill rejects and two stackdrill checks earlier.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,4 +113,47 @@ fn google_corpus_variants_as_run_all_runs_them() {
         };
         assert_eq!(rejected, expected, "{name}");
     }
+}
+
+/// nplab's fork (../shared/corpus/nplab: SCTP, UDP-Lite, FreeBSD and Linux TCP) dry-runs as
+/// nplab's packetdrill does, each script from its directory without flags or defines: nplab
+/// rejects six of its 330 scripts, stackdrill those six and two it checks earlier (docs/
+/// compatibility.md, "nplab dialect").
+#[test]
+fn nplab_corpus_dry_runs_but_for_known_rejects() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/nplab");
+    let scripts = scripts_under(&dir);
+    assert_eq!(scripts.len(), 330, "the nplab corpus has 330 scripts");
+    let mut rejected = Vec::new();
+    for script in &scripts {
+        let out = Command::new(env!("CARGO_BIN_EXE_stackdrill"))
+            .arg("--dry_run")
+            .arg(script.file_name().unwrap())
+            .current_dir(script.parent().unwrap())
+            .output()
+            .expect("run stackdrill");
+        if !out.status.success() {
+            let parent = script.parent().unwrap().file_name().unwrap();
+            let name = script.file_name().unwrap();
+            rejected.push(format!(
+                "{}/{}",
+                parent.to_string_lossy(),
+                name.to_string_lossy()
+            ));
+        }
+    }
+    rejected.sort();
+    let expected = [
+        // `inet_addr()` of an IPv6 address: nplab calls inet_addr() at run time.
+        "cmsgs/sendmsg_sctp_dstaddrv6.pkt",
+        "cmsgs/sendmsg_sctp_dstaddrv6.pkt",
+        // The echoed header before `icmp`, and `I-DATA`: nplab rejects these too.
+        "pmtu_discovery/pmtud-10pkt-1460-to-1160.pkt",
+        "pmtu_discovery/pmtud-1pkt-1460-to-1160.pkt",
+        "sctp/sctp_i_data.pkt",
+        "sctp/sctp_icmp_active.pkt",
+        "sctp/sctp_icmp_passive.pkt",
+        "sctp/sctp_icmp_protocol_unreachable.pkt",
+    ];
+    assert_eq!(rejected, expected);
 }

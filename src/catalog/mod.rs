@@ -6,6 +6,7 @@
 
 pub mod icmp;
 pub mod requirements;
+pub mod sctp;
 pub mod suggest;
 pub mod symbols;
 pub mod syscalls;

@@ -22,6 +22,9 @@ pub enum SymbolOrigin {
     Linux,
     /// stackdrill additions upstream lacks.
     Extension,
+    /// Names of nplab's dialect (SCTP socket API, UDP-Lite, BSD names glibc also has) with
+    /// their Linux values.
+    Nplab,
 }
 
 /// One table row: the symbol and its value.
@@ -627,6 +630,255 @@ static EXTENSIONS: &[Entry] = &[
     ("IP_OPTIONS", libc::IP_OPTIONS as i64),
 ];
 
+// ---------------------------------------------------------------------------
+// nplab dialect: SCTP socket API and UDP-Lite names with their Linux values.
+// ---------------------------------------------------------------------------
+
+/// SCTP socket API names as Linux defines them (include/uapi/linux/sctp.h, values as this
+/// kernel's header gives them), SO_EE_ORIGIN_ICMP* (include/uapi/linux/errqueue.h) and the
+/// UDP-Lite socket options (include/net/udplite.h). Scripts of nplab's dialect use them
+/// without a define; a Linux build of nplab's packetdrill knows them.
+static NPLAB_LINUX: &[Entry] = &[
+    ("MSG_NOTIFICATION", 32768),
+    ("SCTP_ACTIVE", 2),
+    ("SCTP_ADAPTATION_INDICATION", 32775),
+    ("SCTP_ADAPTATION_LAYER", 7),
+    ("SCTP_ADDR_AVAILABLE", 0),
+    ("SCTP_ADDR_UNREACHABLE", 1),
+    ("SCTP_ADD_STREAMS", 121),
+    ("SCTP_ASSOCINFO", 1),
+    ("SCTP_ASSOC_CHANGE", 32769),
+    ("SCTP_ASSOC_RESET_EVENT", 32779),
+    ("SCTP_AUTHENTICATION_EVENT", 32776),
+    ("SCTP_AUTHINFO", 6),
+    ("SCTP_AUTH_ACTIVE_KEY", 24),
+    ("SCTP_AUTH_CHUNK", 21),
+    ("SCTP_AUTH_DEACTIVATE_KEY", 35),
+    ("SCTP_AUTH_DELETE_KEY", 25),
+    ("SCTP_AUTH_HMAC_ID_SHA1", 1),
+    ("SCTP_AUTH_HMAC_ID_SHA256", 3),
+    ("SCTP_AUTH_KEY", 23),
+    ("SCTP_AUTH_NO_AUTH", 2),
+    ("SCTP_AUTOCLOSE", 4),
+    ("SCTP_AUTO_ASCONF", 30),
+    ("SCTP_BINDX_ADD_ADDR", 1),
+    ("SCTP_COMM_UP", 0),
+    ("SCTP_CONTEXT", 17),
+    ("SCTP_DATA_SENT", 1),
+    ("SCTP_DEFAULT_PRINFO", 114),
+    ("SCTP_DEFAULT_SEND_PARAM", 10),
+    ("SCTP_DEFAULT_SNDINFO", 34),
+    ("SCTP_DELAYED_SACK", 16),
+    ("SCTP_DISABLE_FRAGMENTS", 8),
+    ("SCTP_DSTADDRV4", 7),
+    ("SCTP_DSTADDRV6", 8),
+    ("SCTP_ENABLE_CHANGE_ASSOC_REQ", 4),
+    ("SCTP_ENABLE_RESET_ASSOC_REQ", 2),
+    ("SCTP_ENABLE_RESET_STREAM_REQ", 1),
+    ("SCTP_ENABLE_STREAM_RESET", 118),
+    ("SCTP_ESTABLISHED", 4),
+    ("SCTP_EVENT", 127),
+    ("SCTP_EVENTS", 11),
+    ("SCTP_FRAGMENT_INTERLEAVE", 18),
+    ("SCTP_GET_ASSOC_ID_LIST", 29),
+    ("SCTP_GET_ASSOC_NUMBER", 28),
+    ("SCTP_GET_PEER_ADDR_INFO", 15),
+    ("SCTP_HMAC_IDENT", 22),
+    ("SCTP_INIT", 0),
+    ("SCTP_INITMSG", 2),
+    ("SCTP_INTERLEAVING_SUPPORTED", 125),
+    ("SCTP_I_WANT_MAPPED_V4_ADDR", 12),
+    ("SCTP_LOCAL_AUTH_CHUNKS", 27),
+    ("SCTP_MAXSEG", 13),
+    ("SCTP_MAX_BURST", 20),
+    ("SCTP_NODELAY", 3),
+    ("SCTP_NXTINFO", 4),
+    ("SCTP_PARTIAL_DELIVERY_ABORTED", 0),
+    ("SCTP_PARTIAL_DELIVERY_EVENT", 32774),
+    ("SCTP_PARTIAL_DELIVERY_POINT", 19),
+    ("SCTP_PEER_ADDR_CHANGE", 32770),
+    ("SCTP_PEER_ADDR_PARAMS", 9),
+    ("SCTP_PEER_AUTH_CHUNKS", 26),
+    ("SCTP_PRIMARY_ADDR", 6),
+    ("SCTP_PRINFO", 5),
+    ("SCTP_PR_SCTP_TTL", 16),
+    ("SCTP_RCVINFO", 3),
+    ("SCTP_RECVNXTINFO", 33),
+    ("SCTP_RECVRCVINFO", 32),
+    ("SCTP_REMOTE_ERROR", 32772),
+    ("SCTP_RESET_ASSOC", 120),
+    ("SCTP_RESET_STREAMS", 119),
+    ("SCTP_REUSE_PORT", 36),
+    ("SCTP_RTOINFO", 0),
+    ("SCTP_SENDALL", 64),
+    ("SCTP_SENDER_DRY_EVENT", 32777),
+    ("SCTP_SEND_FAILED", 32771),
+    ("SCTP_SEND_FAILED_EVENT", 32781),
+    ("SCTP_SET_PEER_PRIMARY_ADDR", 5),
+    ("SCTP_SHUTDOWN_COMP", 3),
+    ("SCTP_SHUTDOWN_EVENT", 32773),
+    ("SCTP_SNDINFO", 2),
+    ("SCTP_SNDRCV", 1),
+    ("SCTP_STATUS", 14),
+    ("SCTP_STREAM_CHANGE_EVENT", 32780),
+    ("SCTP_STREAM_RESET_EVENT", 32778),
+    ("SCTP_STREAM_RESET_INCOMING", 1),
+    ("SCTP_STREAM_RESET_OUTGOING", 2),
+    ("SCTP_UNORDERED", 1),
+    ("SO_EE_ORIGIN_ICMP", 2),
+    ("SO_EE_ORIGIN_ICMP6", 3),
+    ("SPP_DSCP", 512),
+    ("SPP_HB_DISABLE", 2),
+    ("SPP_HB_ENABLE", 1),
+    ("SPP_PMTUD_DISABLE", 16),
+    ("SPP_PMTUD_ENABLE", 8),
+    ("SPP_SACKDELAY_ENABLE", 32),
+    ("UDPLITE_SEND_CSCOV", 10), // include/net/udplite.h
+    ("UDPLITE_RECV_CSCOV", 11), // include/net/udplite.h
+    // RFC 6458 sctp_sendv()/sctp_recvv() info types and sctp_sendv_spa flags (lksctp-tools'
+    // netinet/sctp.h; the same numbers on every platform).
+    ("SCTP_SENDV_NOINFO", 0),
+    ("SCTP_SENDV_SNDINFO", 1),
+    ("SCTP_SENDV_PRINFO", 2),
+    ("SCTP_SENDV_AUTHINFO", 3),
+    ("SCTP_SENDV_SPA", 4),
+    ("SCTP_RECVV_NOINFO", 0),
+    ("SCTP_RECVV_RCVINFO", 1),
+    ("SCTP_RECVV_NXTINFO", 2),
+    ("SCTP_RECVV_RN", 3),
+    ("SCTP_SEND_SNDINFO_VALID", 1),
+    ("SCTP_SEND_PRINFO_VALID", 2),
+    ("SCTP_SEND_AUTHINFO_VALID", 4),
+];
+
+/// BSD names glibc's headers also define with these numbers (netinet/ip.h, netinet/ip_icmp.h,
+/// netinet/icmp6.h, netinet/in.h), used by FreeBSD's and nplab's suites.
+static BSD_NAMES_ON_LINUX: &[Entry] = &[
+    ("IPTOS_DSCP_CS0", 0x00),     // netinet/ip.h
+    ("IPTOS_DSCP_CS1", 0x20),     // netinet/ip.h
+    ("IPTOS_DSCP_CS2", 0x40),     // netinet/ip.h
+    ("IPTOS_DSCP_CS3", 0x60),     // netinet/ip.h
+    ("IPTOS_DSCP_CS4", 0x80),     // netinet/ip.h
+    ("IPTOS_DSCP_CS5", 0xa0),     // netinet/ip.h
+    ("IPTOS_DSCP_CS6", 0xc0),     // netinet/ip.h
+    ("IPTOS_DSCP_CS7", 0xe0),     // netinet/ip.h
+    ("IPTOS_DSCP_EF", 0xb8),      // netinet/ip.h
+    ("ICMP_UNREACH", 3),          // netinet/ip_icmp.h
+    ("ICMP_UNREACH_NEEDFRAG", 4), // netinet/ip_icmp.h
+    ("ICMP6_DST_UNREACH", 1),     // netinet/icmp6.h
+    ("ICMP6_PACKET_TOO_BIG", 2),  // netinet/icmp6.h
+    ("IPV6_UNICAST_HOPS", libc::IPV6_UNICAST_HOPS as i64),
+];
+
+// ---------------------------------------------------------------------------
+// Names of other platforms: known to a dry run, an error when a run on Linux uses them.
+// ---------------------------------------------------------------------------
+
+/// An operating system whose packetdrill builds know names Linux lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    FreeBsd,
+    NetBsd,
+    OpenBsd,
+    MacOs,
+}
+
+impl Platform {
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::FreeBsd => "FreeBSD",
+            Platform::NetBsd => "NetBSD",
+            Platform::OpenBsd => "OpenBSD",
+            Platform::MacOs => "macOS",
+        }
+    }
+}
+
+/// FreeBSD-only names with FreeBSD's values (netinet/tcp.h, sys/socket.h, netinet6/in6.h,
+/// netinet/sctp.h, netinet/sctp_uio.h, netinet/udplite.h).
+static FREEBSD_ONLY: &[Entry] = &[
+    ("TCP_NOPUSH", 4),
+    ("TCP_NOOPT", 8),
+    ("TCP_LOG", 34),
+    ("TCP_CCALGOOPT", 65),
+    ("TCP_REMOTE_UDP_ENCAPS_PORT", 71),
+    ("TCP_DELACK", 72),
+    ("TCP_FIN_IS_RST", 73),
+    ("TCP_KEEPINIT", 128),
+    ("TCP_PCAP_OUT", 2048),
+    ("TCP_PCAP_IN", 4096),
+    ("TCP_FUNCTION_BLK", 8192),
+    ("TCP_FUNCTION_ALIAS", 8193),
+    ("TCP_RACK_PACE_MAX_SEG", 1054),
+    ("TCP_RACK_PACE_ALWAYS", 1055),
+    ("TCP_RACK_PACE_RATE_CA", 1118),
+    ("TCP_RACK_PACE_RATE_SS", 1119),
+    ("TCP_RACK_PACE_RATE_REC", 1120),
+    ("SO_ACCEPTFILTER", 0x1000),
+    ("SO_NOSIGPIPE", 0x0800),
+    ("SO_SETFIB", 0x1008),
+    ("SO_USER_COOKIE", 0x1015),
+    ("SO_REUSEPORT_LB", 0x10000),
+    ("IPV6_USE_MIN_MTU", 42),
+    ("SCTP_USE_EXT_RCVINFO", 0x17),
+    ("SCTP_EXPLICIT_EOR", 0x1b),
+    ("SCTP_REMOTE_UDP_ENCAPS_PORT", 0x24),
+    ("SCTP_ACCEPT_ZERO_CHECKSUM", 0x33),
+    ("SCTP_EXTRCV", 0x0003),
+    ("SCTP_COMPLETE", 0x0020),
+    ("SCTP_NOTIFICATIONS_STOPPED_EVENT", 0x000b),
+    ("SCTP_ASSOC_SUPPORTS_MULTIBUF", 0x04),
+    ("SCTP_NEXT_MSG_AVAIL", 0x0001),
+    ("SCTP_NEXT_MSG_ISCOMPLETE", 0x0002),
+    ("SCTP_NEXT_MSG_IS_UNORDERED", 0x0004),
+    ("SCTP_NEXT_MSG_IS_NOTIFICATION", 0x0008),
+];
+
+/// NetBSD-only names (netinet/tcp.h, sys/socket.h).
+static NETBSD_ONLY: &[Entry] = &[("TCP_KEEPINIT", 7), ("SO_NOSIGPIPE", 0x0800)];
+
+/// OpenBSD-only names (netinet/tcp.h).
+static OPENBSD_ONLY: &[Entry] = &[("TCP_SACK_ENABLE", 0x08)];
+
+/// macOS-only names (netinet/tcp.h, sys/socket.h).
+static MACOS_ONLY: &[Entry] = &[
+    ("TCP_KEEPALIVE", 0x10),
+    ("TCP_CONNECTIONTIMEOUT", 0x20),
+    ("TCP_SENDMOREACKS", 0x103),
+    ("SO_NOSIGPIPE", 0x1022),
+    ("SO_NREAD", 0x1020),
+];
+
+static PLATFORMS: &[(Platform, &[Entry])] = &[
+    (Platform::FreeBsd, FREEBSD_ONLY),
+    (Platform::NetBsd, NETBSD_ONLY),
+    (Platform::OpenBsd, OPENBSD_ONLY),
+    (Platform::MacOs, MACOS_ONLY),
+];
+
+/// A name Linux lacks but another platform's packetdrill knows: the first platform (FreeBSD
+/// first, as most such scripts are FreeBSD's) and its value there.
+pub fn other_platform(name: &str) -> Option<(Platform, i64)> {
+    if lookup(name).is_some() {
+        return None;
+    }
+    PLATFORMS.iter().find_map(|&(platform, entries)| {
+        entries
+            .iter()
+            .find(|&&(n, _)| n == name)
+            .map(|&(_, value)| (platform, value))
+    })
+}
+
+/// Every platform-only name with its platform and value.
+pub fn other_platforms() -> impl Iterator<Item = (&'static str, Platform, i64)> {
+    PLATFORMS.iter().flat_map(|&(platform, entries)| {
+        entries
+            .iter()
+            .map(move |&(name, value)| (name, platform, value))
+    })
+}
+
 /// Errno symbols that alias a canonical name with the same number.
 const ERRNO_ALIASES: &[&str] = &["EWOULDBLOCK", "EDEADLOCK"];
 
@@ -678,7 +930,11 @@ pub fn all() -> impl Iterator<Item = (&'static str, i64, SymbolOrigin)> {
     let ext = EXTENSIONS
         .iter()
         .map(|&(name, value)| (name, value, SymbolOrigin::Extension));
-    cross.chain(linux).chain(ext)
+    let nplab = NPLAB_LINUX
+        .iter()
+        .chain(BSD_NAMES_ON_LINUX)
+        .map(|&(name, value)| (name, value, SymbolOrigin::Nplab));
+    cross.chain(linux).chain(ext).chain(nplab)
 }
 
 /// The errno symbol (e.g. "ECONNREFUSED") for a number, preferring the canonical name
@@ -806,7 +1062,45 @@ mod tests {
             assert_eq!(cat, spec_cat);
             assert_eq!(entries.len(), n, "category {cat}");
         }
-        assert_eq!(all().count(), 21 + 402 + 12);
+        let nplab = NPLAB_LINUX.len() + BSD_NAMES_ON_LINUX.len();
+        assert_eq!(all().count(), 21 + 402 + 12 + nplab);
+    }
+
+    #[test]
+    fn nplab_names_have_linux_values() {
+        let origin = |name: &str| all().find(|(n, ..)| *n == name).map(|(_, _, o)| o);
+        assert_eq!(origin("SCTP_RTOINFO"), Some(SymbolOrigin::Nplab));
+        // include/uapi/linux/sctp.h
+        assert_eq!(lookup("SCTP_RTOINFO"), Some(0));
+        assert_eq!(lookup("SCTP_EVENT"), Some(127));
+        assert_eq!(lookup("SCTP_ASSOC_CHANGE"), Some(0x8001));
+        assert_eq!(lookup("SPP_HB_DISABLE"), Some(2));
+        assert_eq!(lookup("UDPLITE_SEND_CSCOV"), Some(10));
+        assert_eq!(lookup("IPV6_UNICAST_HOPS"), Some(16));
+    }
+
+    #[test]
+    fn other_platforms_names_are_not_linux_names() {
+        assert_eq!(lookup("TCP_NOOPT"), None);
+        assert_eq!(other_platform("TCP_NOOPT"), Some((Platform::FreeBsd, 8)));
+        assert_eq!(
+            other_platform("TCP_KEEPINIT"),
+            Some((Platform::FreeBsd, 128))
+        );
+        assert_eq!(
+            other_platform("TCP_CONNECTIONTIMEOUT"),
+            Some((Platform::MacOs, 0x20))
+        );
+        // A Linux name is never another platform's, whatever the tables say.
+        assert_eq!(other_platform("TCP_NODELAY"), None);
+        assert_eq!(other_platform("NO_SUCH"), None);
+        for (name, platform, _) in other_platforms() {
+            assert!(
+                lookup(name).is_none(),
+                "{name} ({}) is a Linux name",
+                platform.name()
+            );
+        }
     }
 
     #[test]

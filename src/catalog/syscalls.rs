@@ -68,8 +68,8 @@ impl Syscall {
     }
 }
 
-/// (nplab) SCTP system calls: recognised, so that a script using them is told they are not
-/// supported rather than unknown.
+/// (nplab) SCTP system calls: a script using them parses (a dry run accepts it); running one
+/// fails at the call unless the kernel has SCTP.
 pub const SCTP_SYSCALLS: &[&str] = &[
     "sctp_bindx",
     "sctp_peeloff",

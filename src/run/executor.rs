@@ -183,6 +183,13 @@ impl<'a> Executor<'a> {
         Failure::at(self.path, line, kind)
     }
 
+    /// `FILE:LINE:COL: error: MESSAGE` for a problem at `span` of the event at `line`.
+    fn located(&self, span: crate::script::ast::Span, line: usize, message: &str) -> String {
+        let at = crate::script::ScriptError::at_span(self.path, self.source, span, "");
+        let (line, column) = at.location.map_or((line, 1), |l| (l.line, l.column));
+        format!("{}:{line}:{column}: error: {message}", self.path)
+    }
+
     /// A failure of the call at `line`.
     fn call_failed(&self, line: usize, call: &str, mismatch: CallMismatch) -> Failure {
         self.fail(
@@ -249,6 +256,12 @@ impl<'a> Executor<'a> {
     }
 
     fn run_event(&mut self, event: &Event) -> Result<()> {
+        if let Some(problem) =
+            super::dialect::check_event(event, &mut super::dialect::kernel_has_sctp)
+        {
+            let message = self.located(problem.span, event.line, &problem.message);
+            return Err(self.fail(event.line, FailureKind::Unsupported { message }));
+        }
         let anchor = self.anchor(event);
         let previous_time = self.previous.map_or(0, |p| p.0);
         let (start, range_end) = match &event.time {
@@ -335,8 +348,8 @@ impl<'a> Executor<'a> {
                 self.previous = Some((event_time, false));
             }
             Action::NeedsDefine(missing) => {
-                let message = missing.message.clone();
-                return Err(self.fail(line, FailureKind::Other { message }));
+                let message = self.located(missing.name.span, line, &missing.message);
+                return Err(self.fail(line, FailureKind::Script { message }));
             }
         }
         Ok(())
@@ -482,6 +495,7 @@ impl<'a> Executor<'a> {
             }
             PacketBody::Udp(_) => (libc::IPPROTO_UDP, false, false, 0),
             PacketBody::UdpLite(_) => (libc::IPPROTO_UDPLITE, false, false, 0),
+            PacketBody::Sctp(_) => (libc::IPPROTO_SCTP, false, false, 0),
             PacketBody::Icmp(_) => (
                 if self.addresses.wire_ipv6() {
                     libc::IPPROTO_ICMPV6
@@ -594,6 +608,7 @@ impl<'a> Executor<'a> {
         let ports = match &packet.l4 {
             L4Repr::Tcp(t) => Some((t.src_port, t.dst_port)),
             L4Repr::Udp(u) => Some((u.src_port, u.dst_port)),
+            L4Repr::UdpLite(u) => Some((u.src_port, u.dst_port)),
             L4Repr::Icmp(_) => None,
             L4Repr::Other(_) => return false,
         };
@@ -635,6 +650,7 @@ impl<'a> Executor<'a> {
         let protocol_matches = match &packet.l4 {
             L4Repr::Tcp(_) => socket.protocol == libc::IPPROTO_TCP,
             L4Repr::Udp(_) => socket.protocol == libc::IPPROTO_UDP,
+            L4Repr::UdpLite(_) => socket.protocol == libc::IPPROTO_UDPLITE,
             _ => false,
         };
         let src = SocketAddr::new(src_ip, src_port);
@@ -1249,6 +1265,13 @@ fn describe_passing(packet: &PacketRepr) -> String {
             u.src_port,
             u.dst_port,
             packet.payload.len()
+        ),
+        L4Repr::UdpLite(u) => format!(
+            "{src}:{} > {dst}:{} udplite ({}, {})",
+            u.src_port,
+            u.dst_port,
+            packet.payload.len(),
+            u.coverage
         ),
         L4Repr::Icmp(i) => format!("{src} > {dst} icmp type {} code {}", i.icmp_type, i.code),
         L4Repr::Other(p) => format!("{src} > {dst} protocol {p}"),

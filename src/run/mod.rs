@@ -6,6 +6,7 @@
 
 pub mod code;
 pub mod command;
+pub mod dialect;
 pub mod executor;
 pub mod link;
 pub mod outbound;

@@ -30,7 +30,7 @@ pub fn script_payload_len(packet: &Packet) -> usize {
         PacketBody::Tcp(t) => usize::from(t.sequence.payload_len()),
         PacketBody::Udp(u) => usize::from(u.payload_len),
         PacketBody::UdpLite(u) => usize::from(u.payload_len),
-        PacketBody::Icmp(_) => 0,
+        PacketBody::Icmp(_) | PacketBody::Sctp(_) => 0,
     }
 }
 
@@ -71,6 +71,7 @@ pub fn verify(
         PacketBody::Tcp(_) => crate::wire::PROTO_TCP,
         PacketBody::Udp(_) => crate::wire::PROTO_UDP,
         PacketBody::UdpLite(_) => 136,
+        PacketBody::Sctp(_) => 132,
         PacketBody::Icmp(_) if rules.ipv6 => crate::wire::PROTO_ICMPV6,
         PacketBody::Icmp(_) => crate::wire::PROTO_ICMP,
     };
@@ -128,6 +129,20 @@ pub fn verify(
                 "udp_len",
                 8 + u64::from(udp.payload_len),
                 live_udp.length_field as u64,
+            )?;
+        }
+        (PacketBody::UdpLite(udplite), L4Repr::UdpLite(live_udplite)) => {
+            if !live_udplite.checksum_ok {
+                return Err("bad outbound UDP-Lite checksum".into());
+            }
+            // Coverage 0 and coverage = the datagram's length both mean "all of it" (RFC 3828
+            // §3.1): FreeBSD writes 0, Linux the length.
+            let whole = 8 + u64::from(udplite.payload_len);
+            let full = |c: u64| if c == whole { 0 } else { c };
+            field(
+                "udplite_checksum_coverage",
+                full(u64::from(udplite.checksum_coverage)),
+                full(u64::from(live_udplite.coverage)),
             )?;
         }
         (PacketBody::Icmp(icmp), L4Repr::Icmp(live_icmp)) => {
@@ -527,6 +542,7 @@ pub fn describe_live(live: &PacketRepr, socket: &TrackedSocket, ipv6: bool) -> S
             )
         }
         L4Repr::Udp(_) => format!("udp ({})", live.payload.len()),
+        L4Repr::UdpLite(u) => format!("udplite ({}, {})", live.payload.len(), u.coverage),
         L4Repr::Icmp(i) => format!(
             "{} type {} code {}",
             if ipv6 { "icmpv6" } else { "icmpv4" },

@@ -10,7 +10,7 @@ use crate::script::ast::{
     TcpOptions, TcpPacket, TcpSequence,
 };
 use crate::wire::{
-    tcp_flags, IcmpRepr, IpRepr, L4Repr, PacketRepr, RawTcpOption, TcpRepr, UdpRepr,
+    tcp_flags, IcmpRepr, IpRepr, L4Repr, PacketRepr, RawTcpOption, TcpRepr, UdpLiteRepr, UdpRepr,
 };
 
 use super::sockets::TrackedSocket;
@@ -232,8 +232,23 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
                 vec![0u8; usize::from(udp.payload_len)],
             )
         }
-        PacketBody::UdpLite(_) => return Err("UDP-Lite packets are not supported yet".into()),
+        PacketBody::UdpLite(udplite) => {
+            let (src_port, dst_port) = match udplite.ports {
+                Some(p) => (p.source, p.destination),
+                None => (remote.port(), local.port()),
+            };
+            (
+                L4Repr::UdpLite(UdpLiteRepr {
+                    src_port,
+                    dst_port,
+                    coverage: udplite.checksum_coverage,
+                    checksum_ok: true,
+                }),
+                vec![0u8; usize::from(udplite.payload_len)],
+            )
+        }
         PacketBody::Icmp(icmp) => build_icmp(icmp, ctx)?,
+        PacketBody::Sctp(_) => return Err("SCTP packets are not supported yet".into()),
     };
     Ok(PacketRepr { ip, l4, payload })
 }
@@ -349,7 +364,24 @@ fn build_icmp(icmp: &IcmpPacket, ctx: &InboundContext) -> Result<(L4Repr, Vec<u8
     };
     let payload = match &icmp.echoed {
         IcmpEchoed::Default => tcp_inner(0, 0),
+        IcmpEchoed::Tcp {
+            udp_encapsulation: Some(_),
+            ..
+        } => return Err("an echoed TCP-over-UDP segment is not supported yet".into()),
         IcmpEchoed::Tcp { start, len, .. } => tcp_inner(*start, *len),
+        IcmpEchoed::UdpLite {
+            len,
+            checksum_coverage,
+        } => {
+            let udplite = UdpLiteRepr {
+                src_port: local.port(),
+                dst_port: remote.port(),
+                coverage: *checksum_coverage,
+                checksum_ok: true,
+            };
+            echoed_inner(L4Repr::UdpLite(udplite), *len)
+        }
+        IcmpEchoed::Sctp { .. } => return Err("SCTP packets are not supported yet".into()),
         IcmpEchoed::Udp { len } => {
             let udp = UdpRepr {
                 src_port: local.port(),
@@ -478,6 +510,13 @@ pub fn describe_script_packet(packet: &Packet) -> String {
         PacketBody::Tcp(tcp) => describe_script_tcp(tcp),
         PacketBody::Udp(udp) => format!("udp ({})", udp.payload_len),
         PacketBody::UdpLite(u) => format!("udplite ({}, {})", u.payload_len, u.checksum_coverage),
+        PacketBody::Sctp(sctp) => match &sctp.chunks {
+            crate::script::ast::SctpChunks::List(chunks) => {
+                let names: Vec<&str> = chunks.iter().map(|c| c.name.value.as_str()).collect();
+                format!("sctp: {}", names.join("; "))
+            }
+            crate::script::ast::SctpChunks::Raw(bytes) => format!("sctp: [{} bytes]", bytes.len()),
+        },
         PacketBody::Icmp(icmp) => format!(
             "icmp {}{}",
             icmp.icmp_type.value,

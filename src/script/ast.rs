@@ -352,6 +352,8 @@ pub enum PacketBody {
     Udp(UdpPacket),
     UdpLite(UdpLitePacket),
     Icmp(IcmpPacket),
+    /// (nplab) `sctp: CHUNK[...]; ...`.
+    Sctp(SctpPacket),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,14 +496,96 @@ pub enum IcmpEchoed {
         start: u32,
         end: u32,
         len: u16,
+        /// (nplab) `[START:END(LEN) / udp(SPORT > DPORT)]`: the echoed segment was TCP over UDP.
+        udp_encapsulation: Option<Ports>,
     },
     Udp {
         len: u16,
+    },
+    /// (nplab) `[udplite(LEN, COVERAGE)]`.
+    UdpLite {
+        len: u16,
+        checksum_coverage: u16,
+    },
+    /// (nplab) `[sctp(TAG)]` or `[sctp(TAG) / udp(SPORT > DPORT)]`: an SCTP common header
+    /// with this verification tag.
+    Sctp {
+        tag: u32,
+        udp_encapsulation: Option<Ports>,
     },
     /// `[raw (LEN)]`: no echoed header, LEN zero bytes.
     Raw {
         len: u16,
     },
+}
+
+// ---------------------------------------------------------------------------------------------
+// SCTP (nplab dialect)
+
+/// `sctp[(bad_crc32c|zero_checksum, tag=N)] [/ udp(A > B)]: CHUNKS`: an SCTP packet. The chunks
+/// are kept as written (names checked against `catalog::sctp`); nothing here is encoded yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SctpPacket {
+    pub ports: Option<Ports>,
+    /// `bad_crc32c`: an inbound packet with a wrong checksum.
+    pub bad_crc32c: bool,
+    /// `zero_checksum`: checksum field 0 (RFC 9653).
+    pub zero_checksum: bool,
+    /// `tag=N`: the verification tag, in place of the association's.
+    pub tag: Option<u32>,
+    /// `/ udp(SPORT > DPORT)`: SCTP over UDP (RFC 6951).
+    pub udp_encapsulation: Option<Ports>,
+    pub chunks: SctpChunks,
+    /// Where `sctp` is written.
+    pub keyword: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SctpChunks {
+    /// `CHUNK[...]; CHUNK[...]`, in order (none is allowed: a packet of the common header).
+    List(Vec<SctpItem>),
+    /// `[0x0A, 0x00, 0x00, 0x04]`: the chunk bytes as written.
+    Raw(Vec<u8>),
+}
+
+/// A chunk, parameter or error cause: `NAME[element, ...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SctpItem {
+    pub name: Spanned<String>,
+    pub elements: Vec<SctpElement>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SctpElement {
+    /// `name=value`.
+    Field {
+        name: Spanned<String>,
+        value: SctpValue,
+    },
+    /// A parameter or error cause inside a chunk (`STATE_COOKIE[...]` in `INIT_ACK[...]`).
+    Item(SctpItem),
+    /// `...`: the rest is not checked (outbound) or left out.
+    Ellipsis(Span),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SctpValue {
+    /// `...`: any value (outbound) or the tool's choice (inbound).
+    Any,
+    Integer(i64),
+    /// A name: chunk flags (`BE`, `T`), a chunk or parameter type name, a symbolic value.
+    Word(String),
+    Address(std::net::IpAddr),
+    Bytes(ByteString),
+    /// `[a, b, ...]`: bytes, stream ids, types, gap blocks, parameters.
+    List(Vec<SctpValue>),
+    /// `START:END` in a gap list.
+    Range(i64, i64),
+    /// `{a, b}` or `{a, b, c}` in a FORWARD-TSN id list.
+    Tuple(Vec<i64>),
+    /// A nested chunk or parameter (`chk=CHUNK[...]`, `param=HOSTNAME_ADDRESS[...]`).
+    Item(SctpItem),
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ use super::ast::*;
 use super::defines::{self, Expanded};
 use super::error::{LineIndex, ScriptError};
 
+mod sctp;
+
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/packetdrill.pest"]
 struct PacketdrillParser;
@@ -777,9 +779,6 @@ impl<'a> Builder<'a> {
         let mut body = None;
         for part in inner {
             match part.as_rule() {
-                Rule::unsupported_sctp => {
-                    return Err(self.error(&part, "not supported: SCTP packets (nplab dialect)"))
-                }
                 Rule::encapsulation => {
                     encapsulations.push(self.encapsulation(part.into_inner().next().unwrap())?)
                 }
@@ -1051,9 +1050,22 @@ impl<'a> Builder<'a> {
                 }))
             }
             Rule::icmp_packet => Ok(PacketBody::Icmp(self.icmp(pair)?)),
+            Rule::sctp_packet => Ok(PacketBody::Sctp(self.sctp_packet(pair)?)),
             Rule::tcp_packet => Ok(PacketBody::Tcp(self.tcp(pair, direction)?)),
             other => unreachable!("unexpected {other:?} as protocol"),
         }
+    }
+
+    /// `/ udp(SPORT > DPORT)`: the UDP header a packet is carried in (nplab).
+    fn udp_encap(&self, pair: Pair<Rule>) -> Result<Ports> {
+        let numbers: Vec<_> = pair
+            .into_inner()
+            .filter(|p| p.as_rule() == Rule::integer)
+            .collect();
+        Ok(Ports {
+            source: self.integer(&numbers[0], "port")?,
+            destination: self.integer(&numbers[1], "port")?,
+        })
     }
 
     fn ports(&self, pair: Pair<Rule>) -> Result<Ports> {
@@ -1113,15 +1125,44 @@ impl<'a> Builder<'a> {
                 .unwrap();
             self.integer(&n, "length")
         };
+        let udp_encapsulation = |p: Option<Pair<Rule>>| p.map(|p| self.udp_encap(p)).transpose();
         Ok(match rule {
             Rule::echoed_udp => IcmpEchoed::Udp { len: len_of(pair)? },
             Rule::echoed_raw => IcmpEchoed::Raw { len: len_of(pair)? },
-            _ => match self.sequence(pair.into_inner().next().unwrap())? {
-                TcpSequence::Range {
-                    start, end, len, ..
-                } => IcmpEchoed::Tcp { start, end, len },
-                TcpSequence::Ignored { .. } => unreachable!("echoed TCP always has numbers"),
-            },
+            Rule::echoed_udplite => {
+                let numbers: Vec<_> = pair
+                    .into_inner()
+                    .filter(|x| x.as_rule() == Rule::integer)
+                    .collect();
+                IcmpEchoed::UdpLite {
+                    len: self.integer(&numbers[0], "UDPLite payload length")?,
+                    checksum_coverage: self.integer(&numbers[1], "UDPLite checksum coverage")?,
+                }
+            }
+            Rule::echoed_sctp => {
+                let mut inner = pair.into_inner().filter(|x| x.as_rule() != Rule::kw_sctp);
+                let tag = self.integer(&inner.next().unwrap(), "SCTP tag")?;
+                IcmpEchoed::Sctp {
+                    tag,
+                    udp_encapsulation: udp_encapsulation(inner.next())?,
+                }
+            }
+            _ => {
+                let mut inner = pair.into_inner();
+                match self.sequence(inner.next().unwrap())? {
+                    TcpSequence::Range {
+                        start, end, len, ..
+                    } => IcmpEchoed::Tcp {
+                        start,
+                        end,
+                        len,
+                        udp_encapsulation: udp_encapsulation(inner.next())?,
+                    },
+                    TcpSequence::Ignored { .. } => {
+                        unreachable!("echoed TCP always has numbers")
+                    }
+                }
+            }
         })
     }
 
@@ -1189,16 +1230,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 Rule::tcp_options => packet.options = self.tcp_options(part, direction)?,
-                Rule::udp_encap => {
-                    let numbers: Vec<_> = part
-                        .into_inner()
-                        .filter(|p| p.as_rule() == Rule::integer)
-                        .collect();
-                    packet.udp_encapsulation = Some(Ports {
-                        source: self.integer(&numbers[0], "port")?,
-                        destination: self.integer(&numbers[1], "port")?,
-                    });
-                }
+                Rule::udp_encap => packet.udp_encapsulation = Some(self.udp_encap(part)?),
                 other => unreachable!("unexpected {other:?} in TCP packet"),
             }
         }
@@ -1217,7 +1249,7 @@ impl<'a> Builder<'a> {
         if text == "-" {
             return Ok(flags);
         }
-        for ch in text.chars() {
+        for ch in text.chars().filter(|c| !c.is_ascii_whitespace()) {
             match ch {
                 'F' => flags.fin = true,
                 'S' => flags.syn = true,
@@ -1494,13 +1526,9 @@ impl<'a> Builder<'a> {
         let mut parts = pair.into_inner();
         let name_pair = parts.next().unwrap();
         let name = name_pair.as_str();
-        if syscalls::SCTP_SYSCALLS.contains(&name) {
-            return Err(self.error(
-                &name_pair,
-                format!("not supported: SCTP system call '{name}' (nplab dialect)"),
-            ));
-        }
-        if syscalls::Syscall::from_name(name).is_none() {
+        // (nplab) SCTP calls parse; running one needs SCTP (run/executor.rs says so).
+        if syscalls::Syscall::from_name(name).is_none() && !syscalls::SCTP_SYSCALLS.contains(&name)
+        {
             let names = syscalls::Syscall::ALL.iter().map(|call| call.name());
             let hint = suggest::did_you_mean(name, names, "");
             return Err(self.error(&name_pair, format!("unknown system call '{name}'{hint}")));
@@ -1562,11 +1590,24 @@ impl<'a> Builder<'a> {
     /// Every bare word used as a value must be a known symbolic constant.
     fn check_symbols(&self, expr: &Expr) -> Result<()> {
         match &expr.kind {
-            ExprKind::Word(word) if symbols::lookup(word).is_none() => {
+            // Another platform's name parses (a dry run accepts the script); running it on
+            // Linux fails at the name (run/executor.rs).
+            ExprKind::Word(word)
+                if symbols::lookup(word).is_none() && symbols::other_platform(word).is_none() =>
+            {
                 let names = symbols::all().map(|(name, ..)| name);
                 let names = names.chain(self.define_names.iter().map(String::as_str));
                 let hint = suggest::did_you_mean(word, names, "");
-                Err(self.error_at(expr.span, format!("unknown symbol '{word}'{hint}")))
+                // Like a word where a number is needed, most likely a `-D` define the command
+                // line did not give (CMSG_LEVEL_IP): a dry run warns, a run fails at the event.
+                let message = if hint.is_empty() {
+                    format!("unknown symbol '{word}': give -D {word}=VALUE if it is a define")
+                } else {
+                    format!("unknown symbol '{word}'{hint}")
+                };
+                let mut e = self.error_at(expr.span, message);
+                e.undefined_word = Some(word.clone());
+                Err(e)
             }
             ExprKind::BitOr(items) | ExprKind::Array(items) | ExprKind::Struct(items) => {
                 items.iter().try_for_each(|e| self.check_symbols(e))
@@ -2135,6 +2176,16 @@ fn describe_rule(rule: Rule) -> Option<&'static str> {
         Rule::word => "a name",
         Rule::ip_address | Rule::ipv4_address | Rule::ipv6_address => "an IP address",
         Rule::code_block => "a code block %{ ... }%",
+        Rule::sctp_packet | Rule::sctp_header | Rule::sctp_header_item => {
+            "an SCTP header (sctp: or sctp(tag=N, bad_crc32c, zero_checksum):)"
+        }
+        Rule::sctp_chunks | Rule::sctp_item | Rule::sctp_item_name => {
+            "an SCTP chunk (DATA[...], INIT[...], SACK[...], ...)"
+        }
+        Rule::sctp_element | Rule::sctp_field | Rule::sctp_field_name => {
+            "an SCTP field (name=value), parameter or cause"
+        }
+        Rule::sctp_value | Rule::sctp_list | Rule::sctp_list_entry => "an SCTP field value",
         _ => return None,
     })
 }

@@ -58,16 +58,42 @@ pub fn checksum(data: &[u8], field: usize) -> u16 {
 /// (at byte `field`) counted as zero. 0 for addresses of different families. (UDP sends a
 /// computed 0 as 0xffff: the caller's business.)
 pub fn transport(src: IpAddr, dst: IpAddr, protocol: u8, segment: &[u8], field: usize) -> u16 {
-    let pseudo = match (src, dst) {
+    match pseudo_header_of(src, dst, protocol, segment.len()) {
+        Some(pseudo) => segment_checksum(pseudo, segment, field),
+        None => 0,
+    }
+}
+
+/// The pseudo-header sum for `src` and `dst`; None for addresses of different families.
+fn pseudo_header_of(src: IpAddr, dst: IpAddr, protocol: u8, len: usize) -> Option<u64> {
+    match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pseudo_header(&s.octets(), &d.octets(), protocol, segment.len())
+            Some(pseudo_header(&s.octets(), &d.octets(), protocol, len))
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            pseudo_header(&s.octets(), &d.octets(), protocol, segment.len())
+            Some(pseudo_header(&s.octets(), &d.octets(), protocol, len))
         }
-        _ => return 0,
+        _ => None,
+    }
+}
+
+/// The UDP-Lite checksum (RFC 3828 §3.1) of `datagram` sent from `src` to `dst`: the
+/// pseudo-header with the datagram's whole length, then the bytes its coverage field (bytes
+/// 4..6) says, all when 0 (or beyond the datagram), the checksum field counted as zero.
+pub fn udplite(src: IpAddr, dst: IpAddr, datagram: &[u8]) -> u16 {
+    let coverage = match datagram.get(4..6) {
+        Some(c) => usize::from(u16::from_be_bytes([c[0], c[1]])),
+        None => datagram.len(),
     };
-    segment_checksum(pseudo, segment, field)
+    let covered = if coverage == 0 || coverage > datagram.len() {
+        datagram.len()
+    } else {
+        coverage
+    };
+    match pseudo_header_of(src, dst, super::PROTO_UDPLITE, datagram.len()) {
+        Some(pseudo) => segment_checksum(pseudo, &datagram[..covered], 6),
+        None => 0,
+    }
 }
 
 /// Whether the TCP, UDP or ICMPv6 checksum in `segment` (at byte `field`) is right for `src`

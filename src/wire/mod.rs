@@ -21,6 +21,7 @@ pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_UDPLITE: u8 = 136;
 /// IPv6 destination options extension header.
 pub const PROTO_IPV6_DSTOPTS: u8 = 60;
 
@@ -113,6 +114,17 @@ pub struct UdpRepr {
     pub length_field: usize,
 }
 
+/// A UDP-Lite header (RFC 3828): the length field of UDP carries the checksum coverage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpLiteRepr {
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Bytes of the datagram (header included) the checksum covers; 0 is all of it.
+    pub coverage: u16,
+    /// Encoding: whether to write the right checksum. Decoding: whether it was right.
+    pub checksum_ok: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IcmpRepr {
     pub icmp_type: u8,
@@ -125,6 +137,7 @@ pub struct IcmpRepr {
 pub enum L4Repr {
     Tcp(TcpRepr),
     Udp(UdpRepr),
+    UdpLite(UdpLiteRepr),
     Icmp(IcmpRepr),
     /// Any other protocol, with its number.
     Other(u8),
@@ -150,6 +163,7 @@ impl PacketRepr {
         match &self.l4 {
             L4Repr::Tcp(_) => PROTO_TCP,
             L4Repr::Udp(_) => PROTO_UDP,
+            L4Repr::UdpLite(_) => PROTO_UDPLITE,
             L4Repr::Icmp(_) if self.ip.is_ipv6() => PROTO_ICMPV6,
             L4Repr::Icmp(_) => PROTO_ICMP,
             L4Repr::Other(p) => *p,
@@ -276,6 +290,22 @@ fn encode_l4(packet: &PacketRepr) -> Vec<u8> {
             buf[6..8].copy_from_slice(&sum.to_be_bytes());
             buf
         }
+        L4Repr::UdpLite(u) => {
+            let mut buf = vec![0u8; 8 + packet.payload.len()];
+            buf[0..2].copy_from_slice(&u.src_port.to_be_bytes());
+            buf[2..4].copy_from_slice(&u.dst_port.to_be_bytes());
+            buf[4..6].copy_from_slice(&u.coverage.to_be_bytes());
+            buf[8..].copy_from_slice(&packet.payload);
+            let mut sum = checksum::udplite(ip.src, ip.dst, &buf);
+            if sum == 0 {
+                sum = 0xffff;
+            }
+            if !u.checksum_ok {
+                sum ^= 1;
+            }
+            buf[6..8].copy_from_slice(&sum.to_be_bytes());
+            buf
+        }
         L4Repr::Icmp(i) => {
             let mut buf = vec![0u8; 8 + packet.payload.len()];
             buf[0] = i.icmp_type;
@@ -381,6 +411,21 @@ pub fn decode(bytes: &[u8]) -> Result<PacketRepr, DecodeError> {
                 length_field: usize::from(h.get_length()),
             };
             (L4Repr::Udp(udp), h.payload().to_vec())
+        }
+        PROTO_UDPLITE => {
+            if l4_bytes.len() < 8 {
+                return Err(err("UDP-Lite header overflows packet"));
+            }
+            let word = |at: usize| u16::from_be_bytes([l4_bytes[at], l4_bytes[at + 1]]);
+            let found = word(6);
+            let computed = checksum::udplite(ip.src, ip.dst, l4_bytes);
+            let udplite = UdpLiteRepr {
+                src_port: word(0),
+                dst_port: word(2),
+                coverage: word(4),
+                checksum_ok: found == computed || (found == 0xffff && computed == 0),
+            };
+            (L4Repr::UdpLite(udplite), l4_bytes[8..].to_vec())
         }
         p if p == IpNextHeaderProtocols::Icmp.0 || p == IpNextHeaderProtocols::Icmpv6.0 => {
             let (icmp_type, code) = if p == IpNextHeaderProtocols::Icmp.0 {
@@ -533,6 +578,43 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A UDP-Lite datagram of 20 payload bytes whose checksum covers `coverage` bytes.
+    fn udplite(src: &str, dst: &str, coverage: u16) -> PacketRepr {
+        let mut p = syn(src, dst);
+        p.payload = vec![0; 20];
+        p.l4 = L4Repr::UdpLite(UdpLiteRepr {
+            src_port: 1,
+            dst_port: 2,
+            coverage,
+            checksum_ok: true,
+        });
+        p
+    }
+
+    #[test]
+    fn udplite_checksum_covers_only_the_coverage() {
+        for (src, dst) in [("192.0.2.1", "192.168.0.1"), ("fd3d::1", "fd3d::2")] {
+            let p = udplite(src, dst, 12);
+            let mut bytes = encode(&p);
+            let back = decode(&bytes).unwrap();
+            assert_eq!(back.l4, p.l4);
+            assert_eq!(back.protocol(), PROTO_UDPLITE);
+            assert_eq!(back.payload.len(), 20);
+            // A byte past the coverage may change; one inside may not.
+            let l4_start = back.ip.header_len;
+            *bytes.last_mut().unwrap() ^= 0xff;
+            let changed = decode(&bytes).unwrap();
+            assert!(matches!(changed.l4, L4Repr::UdpLite(u) if u.checksum_ok));
+            bytes[l4_start + 9] ^= 0xff;
+            let broken = decode(&bytes).unwrap();
+            assert!(matches!(broken.l4, L4Repr::UdpLite(u) if !u.checksum_ok));
+        }
+        // Coverage 0 is the whole datagram.
+        let mut bytes = encode(&udplite("192.0.2.1", "192.168.0.1", 0));
+        *bytes.last_mut().unwrap() ^= 0xff;
+        assert!(matches!(decode(&bytes).unwrap().l4, L4Repr::UdpLite(u) if !u.checksum_ok));
     }
 
     #[test]
