@@ -19,6 +19,8 @@
 #   -o FILE         also write stackdrill's verdicts as TSV
 #   -j JOBS         scripts run at once (default 1: serially, as kselftest runs them)
 #   FILTER          only scripts whose name contains FILTER
+# A row is `same` or `DIFF`; `same*` when both fail but at different lines of the script (each
+# error then follows).
 # The folder must sit in a kselftest tree: ksft_runner.sh sources ../../kselftest/ktap_helpers.sh.
 # Set KSFT_MACHINE_SLOW=yes to run as the kernel's CI does on slow machines. Needs root.
 set -euo pipefail
@@ -118,6 +120,9 @@ def rows(path):
         script, version, verdict, error = (line.rstrip("\n").split("\t") + [""])[:4]
         table[(script, version)] = (verdict, error)
     return table
+def where(error):
+    """The FILE:LINE an error names."""
+    return ":".join(error.split(":")[:2])
 ours, base = rows(ours_path), rows(base_path)
 passes = upstream_passes = both = same = 0
 diffs = []
@@ -129,8 +134,11 @@ for key in sorted(ours):
     both += verdict == "pass" and up == "pass"
     agree = verdict == up
     same += agree
-    print(f"{'same' if agree else 'DIFF'}\t{key[1]}\t{key[0]}\tstackdrill={verdict}\tupstream={up}")
-    if not agree:
+    # Both failing, but at different lines: worth a look.
+    elsewhere = agree and verdict != "pass" and where(error) != where(up_error)
+    mark = "same*" if elsewhere else "same" if agree else "DIFF"
+    print(f"{mark}\t{key[1]}\t{key[0]}\tstackdrill={verdict}\tupstream={up}")
+    if not agree or elsewhere:
         diffs.append(key)
         if verdict != "pass":
             print(f"\t  stackdrill: {error}")
