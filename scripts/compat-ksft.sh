@@ -10,11 +10,13 @@
 # `timeout`, keeps its stderr for the table and, for upstream, gives it a private /tmp (the
 # selftests' set_sysctls.py writes there; stackdrill gives every run one already).
 #
-# usage: scripts/compat-ksft.sh [-u PACKETDRILL] [-U VERDICTS.tsv] [-t SECS] [-o OURS.tsv]
-#                               [-j JOBS] SELFTESTS/net/packetdrill [FILTER]
+# usage: scripts/compat-ksft.sh [-u PACKETDRILL] [-U VERDICTS.tsv] [-s STACKDRILL] [-t SECS]
+#                               [-o OURS.tsv] [-j JOBS] SELFTESTS/net/packetdrill [FILTER]
 #   -u PACKETDRILL  upstream's binary (default: ../scratch-upstream/gtests/net/packetdrill/packetdrill)
 #   -U FILE         upstream's verdicts: read when FILE exists, else measured once and written
 #                   there (default: upstream-verdicts.tsv beside the selftests folder)
+#   -s STACKDRILL   this stackdrill binary (e.g. an older build, for before/after figures)
+#                   instead of building the work tree's release binary
 #   -t SECS         timeout of one packetdrill run (default 120)
 #   -o FILE         also write stackdrill's verdicts as TSV
 #   -j JOBS         scripts run at once (default 1: serially, as kselftest runs them)
@@ -30,10 +32,12 @@ verdicts=""
 limit=120
 out=""
 jobs=1
-while getopts "u:U:t:o:j:" opt; do
+stackdrill=""
+while getopts "u:U:s:t:o:j:" opt; do
     case "$opt" in
         u) upstream="$OPTARG" ;;
         U) verdicts="$OPTARG" ;;
+        s) stackdrill="$(realpath "$OPTARG")" ;;
         t) limit="$OPTARG" ;;
         o) out="$OPTARG" ;;
         j) jobs="$OPTARG" ;;
@@ -42,15 +46,17 @@ while getopts "u:U:t:o:j:" opt; do
 done
 shift $((OPTIND - 1))
 if [ $# -lt 1 ] || [ $# -gt 2 ] || [ ! -f "$1/ksft_runner.sh" ]; then
-    echo "usage: $0 [-u PACKETDRILL] [-U VERDICTS.tsv] [-t SECS] [-o OURS.tsv] [-j JOBS] SELFTESTS/net/packetdrill [FILTER]" >&2
+    echo "usage: $0 [-u PACKETDRILL] [-U VERDICTS.tsv] [-s STACKDRILL] [-t SECS] [-o OURS.tsv] [-j JOBS] SELFTESTS/net/packetdrill [FILTER]" >&2
     exit 2
 fi
 suite="$(cd "$1" && pwd)"
 filter="${2:-}"
 [ -n "$verdicts" ] || verdicts="$(dirname "$suite")/upstream-verdicts.tsv"
 
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-stackdrill="$here/target/release/stackdrill"
+if [ -z "$stackdrill" ]; then
+    cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+    stackdrill="$here/target/release/stackdrill"
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
