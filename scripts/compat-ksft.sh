@@ -106,6 +106,10 @@ export suite work
 
 scripts="$(cd "$suite" && ls -- *.pkt | grep -F -- "$filter")"
 if [ ! -f "$verdicts" ]; then
+    if [ ! -x "$upstream" ]; then
+        echo "$0: no upstream packetdrill at $upstream to measure $verdicts (give -u PACKETDRILL)" >&2
+        exit 2
+    fi
     echo "measuring upstream packetdrill ($upstream) into $verdicts" >&2
     printf '%s\n' "$scripts" | xargs -P "$jobs" -I{} bash -c 'run_one upstream "$0"' {} |
         sort > "$work/upstream.tsv"

@@ -369,6 +369,20 @@ mod tests {
         (sockets, e)
     }
 
+    /// The listener's table after a SYN from port 40000 and `accept()` returning script fd 4.
+    fn accepted_from_port_40000() -> (Sockets, Endpoints) {
+        let (mut sockets, e) = listener();
+        sockets.for_inbound(6, true, 0, &e, || Ok(40000)).unwrap();
+        let accepted = SocketEffect::Accepted {
+            listener_script_fd: 3,
+            script_fd: 4,
+            live_fd: 8,
+            peer: None,
+        };
+        sockets.apply(&accepted, &e);
+        (sockets, e)
+    }
+
     #[test]
     fn passive_open_remaps_like_packetdrill() {
         let (mut sockets, e) = listener();
@@ -435,15 +449,7 @@ mod tests {
 
     #[test]
     fn sendto_on_an_accepted_socket_keeps_its_tuple() {
-        let (mut sockets, e) = listener();
-        sockets.for_inbound(6, true, 0, &e, || Ok(40000)).unwrap();
-        let accepted = SocketEffect::Accepted {
-            listener_script_fd: 3,
-            script_fd: 4,
-            live_fd: 8,
-            peer: None,
-        };
-        sockets.apply(&accepted, &e);
+        let (mut sockets, e) = accepted_from_port_40000();
         sockets.apply(&SocketEffect::Connecting { script_fd: 4 }, &e);
         assert_eq!(
             sockets.socket_under_test().unwrap().remote,
@@ -455,15 +461,7 @@ mod tests {
     /// (old tuple, old ISNs); the next `connect()` starts from scratch.
     #[test]
     fn disconnect_keeps_the_old_tuple_until_the_next_connect() {
-        let (mut sockets, e) = listener();
-        sockets.for_inbound(6, true, 0, &e, || Ok(40000)).unwrap();
-        let accepted = SocketEffect::Accepted {
-            listener_script_fd: 3,
-            script_fd: 4,
-            live_fd: 8,
-            peer: None,
-        };
-        sockets.apply(&accepted, &e);
+        let (mut sockets, e) = accepted_from_port_40000();
         sockets.socket_under_test_mut().unwrap().live_local_isn = Some(5555);
         sockets.apply(&SocketEffect::Disconnected { script_fd: 4 }, &e);
         let s = sockets.socket_under_test().unwrap();
