@@ -136,6 +136,7 @@ def where(error):
 ours, base = rows(ours_path), rows(base_path)
 passes = upstream_passes = both = same = 0
 diffs = []
+elsewhere_runs = 0
 for key in sorted(ours):
     verdict, error = ours[key]
     up, up_error = base.get(key, ("?", ""))
@@ -146,15 +147,18 @@ for key in sorted(ours):
     same += agree
     # Both failing, but at different lines: worth a look.
     elsewhere = agree and verdict != "pass" and where(error) != where(up_error)
+    elsewhere_runs += elsewhere
     mark = "same*" if elsewhere else "same" if agree else "DIFF"
     print(f"{mark}\t{key[1]}\t{key[0]}\tstackdrill={verdict}\tupstream={up}")
-    if not agree or elsewhere:
+    if not agree:
         diffs.append(key)
+    if not agree or elsewhere:
         if verdict != "pass":
             print(f"\t  stackdrill: {error}")
         if up != "pass":
             print(f"\t  upstream:   {up_error}")
 scripts = len({script for script, _ in ours})
 print(f"{scripts} scripts, {len(ours)} runs: upstream passes {upstream_passes}, stackdrill "
-      f"{passes}, both {both}; same verdict in {same}, different in {len(diffs)} ({wall} s)")
+      f"{passes}, both {both}; same verdict in {same} ({elsewhere_runs} failing at different "
+      f"lines), different in {len(diffs)} ({wall} s)")
 PY
