@@ -13,7 +13,8 @@
 //!   for upstream (up to a page linear), so truesize and the windows the kernel advertises
 //!   match upstream's runs (see `sut::packet_socket::packetdrill_gso_header`). The veth and
 //!   AF_XDP paths use the spec-conforming `NEEDS_CSUM` header of
-//!   `sut::packet_socket::gso_header` instead.
+//!   `sut::packet_socket::gso_header` instead, with an `hdr_len` that gets them tun's layout
+//!   (`sut/veth/netdev.rs`).
 //! - **Sniffing** ([`Netdev::receive`]): a [`PacketSocket`] bound to the tun device that keeps
 //!   only `PACKET_OUTGOING` packets (the kernel's transmissions; our injected packets appear
 //!   there as incoming and are dropped in the kernel), with capture times and completed
