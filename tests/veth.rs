@@ -1,7 +1,8 @@
 //! The kernel over a veth pair (`--netdev=veth`): the portable scripts pass, also as user
 //! nobody (no capabilities, in a user namespace the run makes itself); a segment above the MTU
-//! and a GSO super-packet reach the kernel whole, as over tun; a run that cannot open
-//! /dev/net/tun says in its one line how to run without it; nothing is left behind.
+//! and a GSO super-packet reach the kernel whole, as over tun, and leave it the receive window
+//! they leave over tun; a run that cannot open /dev/net/tun says in its one line how to run
+//! without it; nothing is left behind.
 
 mod common;
 
@@ -101,6 +102,22 @@ fn a_segment_above_the_mtu_and_a_gso_packet_reach_the_kernel_whole() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     std::fs::remove_file(&big).unwrap();
+}
+
+#[test]
+fn a_gso_packet_leaves_the_kernel_the_window_it_leaves_over_tun() {
+    if !root_or_skip("veth runs as root here") {
+        return;
+    }
+    // The window after a 12000-byte --mss segment depends on the skb's layout; over tun the
+    // kernel script suite checks it (tests/scripts/pass/mss_gso_window.pkt).
+    let out = common::stackdrill(&[
+        "--netdev=veth",
+        "--mss=1000",
+        "--tolerance_usecs=20000",
+        "tests/scripts/pass/mss_gso_window.pkt",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 #[test]

@@ -17,6 +17,10 @@ pub enum SocketRole {
     PassiveChild,
     /// `connect()` (or a TFO `sendto`) was called on it.
     Active,
+    /// `connect(fd, AF_UNSPEC, ...)` dissolved its association. Its tuple and sequence-number
+    /// mapping stay, as upstream's do, so the RST the kernel sends for the old connection
+    /// still maps to it; the next `connect()` starts a new connection from scratch.
+    Disconnected,
 }
 
 /// A TCP header as last seen on the wire for a socket (live space).
@@ -75,6 +79,15 @@ impl TrackedSocket {
             flow_label: None,
             last_outbound_ip_id: None,
         }
+    }
+
+    /// Forgets everything learned about the socket's connection (tuple, ISNs, timestamps),
+    /// keeping its descriptors: a fresh socket again.
+    fn forget_connection(&mut self) {
+        let (script_fd, live_fd) = (self.script_fd, self.live_fd);
+        *self = TrackedSocket::new(self.protocol, SocketRole::Fresh);
+        self.script_fd = script_fd;
+        self.live_fd = live_fd;
     }
 
     // ---- inbound: script → live ----
@@ -229,6 +242,9 @@ impl Sockets {
                 // accepted socket keeps its tuple.
                 if let Some(i) = self.by_script_fd(*script_fd) {
                     let s = &mut self.all[i];
+                    if s.role == SocketRole::Disconnected {
+                        s.forget_connection();
+                    }
                     if s.remote.is_none() {
                         s.role = SocketRole::Active;
                         s.remote =
@@ -239,11 +255,7 @@ impl Sockets {
             }
             SocketEffect::Disconnected { script_fd } => {
                 if let Some(i) = self.by_script_fd(*script_fd) {
-                    let s = &mut self.all[i];
-                    let (fd, live_fd, protocol) = (s.script_fd, s.live_fd, s.protocol);
-                    *s = TrackedSocket::new(protocol, SocketRole::Fresh);
-                    s.script_fd = fd;
-                    s.live_fd = live_fd;
+                    self.all[i].role = SocketRole::Disconnected;
                 }
             }
             SocketEffect::Accepted {
@@ -357,6 +369,20 @@ mod tests {
         (sockets, e)
     }
 
+    /// The listener's table after a SYN from port 40000 and `accept()` returning script fd 4.
+    fn accepted_from_port_40000() -> (Sockets, Endpoints) {
+        let (mut sockets, e) = listener();
+        sockets.for_inbound(6, true, 0, &e, || Ok(40000)).unwrap();
+        let accepted = SocketEffect::Accepted {
+            listener_script_fd: 3,
+            script_fd: 4,
+            live_fd: 8,
+            peer: None,
+        };
+        sockets.apply(&accepted, &e);
+        (sockets, e)
+    }
+
     #[test]
     fn passive_open_remaps_like_packetdrill() {
         let (mut sockets, e) = listener();
@@ -423,20 +449,35 @@ mod tests {
 
     #[test]
     fn sendto_on_an_accepted_socket_keeps_its_tuple() {
-        let (mut sockets, e) = listener();
-        sockets.for_inbound(6, true, 0, &e, || Ok(40000)).unwrap();
-        let accepted = SocketEffect::Accepted {
-            listener_script_fd: 3,
-            script_fd: 4,
-            live_fd: 8,
-            peer: None,
-        };
-        sockets.apply(&accepted, &e);
+        let (mut sockets, e) = accepted_from_port_40000();
         sockets.apply(&SocketEffect::Connecting { script_fd: 4 }, &e);
         assert_eq!(
             sockets.socket_under_test().unwrap().remote,
             Some("192.0.2.1:40000".parse().unwrap())
         );
+    }
+
+    /// After `connect(fd, AF_UNSPEC, ...)` the kernel's RST for the old connection still maps
+    /// (old tuple, old ISNs); the next `connect()` starts from scratch.
+    #[test]
+    fn disconnect_keeps_the_old_tuple_until_the_next_connect() {
+        let (mut sockets, e) = accepted_from_port_40000();
+        sockets.socket_under_test_mut().unwrap().live_local_isn = Some(5555);
+        sockets.apply(&SocketEffect::Disconnected { script_fd: 4 }, &e);
+        let s = sockets.socket_under_test().unwrap();
+        let (local, old_peer) = (
+            "192.168.0.1:8080".parse().unwrap(),
+            "192.0.2.1:40000".parse().unwrap(),
+        );
+        assert!(s.matches_outbound(local, old_peer, false), "the RST maps");
+        assert_eq!(s.outbound_seq(5556, false), 1);
+
+        sockets.apply(&SocketEffect::Connecting { script_fd: 4 }, &e);
+        let s = sockets.socket_under_test().unwrap();
+        assert_eq!(s.role, SocketRole::Active);
+        assert_eq!(s.remote, Some("192.0.2.1:8080".parse().unwrap()));
+        assert_eq!((s.local, s.live_local_isn), (None, None));
+        assert!(s.matches_outbound("192.168.0.1:8080".parse().unwrap(), s.remote.unwrap(), true));
     }
 
     #[test]

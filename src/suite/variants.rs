@@ -1,6 +1,7 @@
 //! IP-version variants: which families a script runs under in a suite, and the flags and
 //! `-D` defines each family adds — upstream's run_all.py convention (three variants, chosen by
-//! file name) and the Linux kselftest one (families from the script's `--ip_version` lines).
+//! file name) and the Linux kselftest one (families from the script's `--ip_version` lines, and
+//! ksft_runner.sh's `KSFT_MACHINE_SLOW` allowances).
 //! Values restated from ../shared/spec/packetdrill-cli.md §6.
 
 use crate::cli::OptionSetting;
@@ -29,6 +30,44 @@ impl VariantSelection {
     pub fn flags(&self, variant: Variant) -> Vec<OptionSetting> {
         let kselftest = matches!(self, Self::Kselftest);
         variant_flags(variant, kselftest)
+    }
+}
+
+/// ksft_runner.sh on a slow machine (`KSFT_MACHINE_SLOW` set and not empty, as the kernel's CI
+/// sets it for debug kernels): every run gets `--tolerance_usecs=14000`, and a run that fails
+/// is reported as an expected failure (KTAP `# XFAIL`) rather than a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MachineSlow(pub bool);
+
+/// The timing tolerance ksft_runner.sh adds on a slow machine, in microseconds.
+pub const SLOW_MACHINE_TOLERANCE_USECS: u32 = 14_000;
+
+impl MachineSlow {
+    /// Whether the kselftest convention applies and `value` (`KSFT_MACHINE_SLOW`'s value, if
+    /// set) marks the machine slow: any non-empty value does, as `[[ -n ... ]]` tests it.
+    pub fn of(selection: &VariantSelection, value: Option<&std::ffi::OsStr>) -> Self {
+        let slow = value.is_some_and(|v| !v.is_empty());
+        MachineSlow(slow && matches!(selection, VariantSelection::Kselftest))
+    }
+
+    /// The flags a slow machine adds after the variant's own (none otherwise).
+    pub fn flags(self) -> Vec<OptionSetting> {
+        if self.0 {
+            vec![OptionSetting::with_value(
+                "tolerance_usecs",
+                SLOW_MACHINE_TOLERANCE_USECS.to_string(),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The message of a run that failed (`message` its own) when it becomes an expected
+    /// failure here; None when the machine is not slow.
+    pub fn forgiven(self, message: &str) -> Option<String> {
+        self.0.then(|| {
+            format!("failed with KSFT_MACHINE_SLOW set (ksft_runner.sh: xfail): {message}")
+        })
     }
 }
 
@@ -146,6 +185,28 @@ mod tests {
             ksft.variants_of("x.pkt", "0 socket(...) = 3\n"),
             vec![Some(Variant::Ipv4), Some(Variant::Ipv6)]
         );
+    }
+
+    #[test]
+    fn a_slow_machine_widens_the_tolerance_and_forgives_failures() {
+        let ksft = VariantSelection::Kselftest;
+        let slow = MachineSlow::of(&ksft, Some(std::ffi::OsStr::new("yes")));
+        assert_eq!(rendered(&slow.flags()), "--tolerance_usecs=14000");
+        assert_eq!(
+            slow.forgiven("x.pkt:3: error handling packet: timing error").as_deref(),
+            Some("failed with KSFT_MACHINE_SLOW set (ksft_runner.sh: xfail): x.pkt:3: error handling packet: timing error")
+        );
+        for not_slow in [
+            MachineSlow::of(&ksft, Some(std::ffi::OsStr::new(""))),
+            MachineSlow::of(&ksft, None),
+            MachineSlow::of(
+                &VariantSelection::parse("all").unwrap(),
+                Some(std::ffi::OsStr::new("1")),
+            ),
+        ] {
+            assert!(not_slow.flags().is_empty());
+            assert_eq!(not_slow.forgiven("e"), None);
+        }
     }
 
     #[test]

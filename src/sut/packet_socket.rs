@@ -311,6 +311,33 @@ pub fn gso_header(
     Some((hdr, copy))
 }
 
+/// The virtio-net header upstream packetdrill writes to its tun device under `--mss`: for
+/// every TCP packet, whatever its length, only `gso_type` (TCPV4/TCPV6) and `gso_size`; no
+/// `NEEDS_CSUM`, `hdr_len` 0, and the packet's own full checksum, which the kernel then
+/// verifies. None when `packet` is no TCP packet or `gso_size` is 0.
+///
+/// The kernel itself decides from that header: a packet whose bytes past the bare IP and TCP
+/// headers exceed `gso_size` becomes a GSO packet (its receiver measures `gso_size` as the
+/// peer's MSS), a shorter one stays plain. And with `hdr_len` 0 the tun driver copies up to a
+/// page of the packet into the skb's linear part where [`gso_header`]'s `hdr_len` puts only
+/// the headers there: the skb's truesize, and with it the receive window the kernel
+/// advertises after a large segment, is then the one upstream's runs see (the kernel's
+/// selftests assert those windows).
+pub fn packetdrill_gso_header(packet: &[u8], gso_size: u16) -> Option<[u8; VIRTIO_NET_HDR_LEN]> {
+    let t = tcp_layout(packet)?;
+    if gso_size == 0 {
+        return None;
+    }
+    let mut hdr = [0u8; VIRTIO_NET_HDR_LEN];
+    hdr[1] = if t.at.ipv6 {
+        VIRTIO_NET_HDR_GSO_TCPV6
+    } else {
+        VIRTIO_NET_HDR_GSO_TCPV4
+    };
+    hdr[4..6].copy_from_slice(&gso_size.to_ne_bytes());
+    Some(hdr)
+}
+
 /// The TCP payload length of `packet`, if it is a TCP packet.
 pub fn tcp_payload_len(packet: &[u8]) -> Option<usize> {
     tcp_layout(packet).map(|t| packet.len() - t.hdr_len)
@@ -448,6 +475,23 @@ mod tests {
             gso_header(&p, 100, 0).is_none(),
             "one segment is no GSO packet"
         );
+    }
+
+    /// Upstream's header under `--mss`: type and size only, for short TCP packets too.
+    #[test]
+    fn packetdrill_header_marks_every_tcp_packet() {
+        let mut p = vec![0u8; 20 + 20 + 10];
+        p[0] = 0x45;
+        p[9] = PROTO_TCP;
+        p[20 + 12] = 0x50;
+        let hdr = packetdrill_gso_header(&p, 1000).unwrap();
+        let mut expected = [0u8; VIRTIO_NET_HDR_LEN];
+        expected[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        expected[4..6].copy_from_slice(&1000u16.to_ne_bytes());
+        assert_eq!(hdr, expected);
+        assert!(packetdrill_gso_header(&p, 0).is_none());
+        p[9] = 17; // UDP
+        assert!(packetdrill_gso_header(&p, 1000).is_none());
     }
 
     /// Control messages as the kernel lays them out: walked in order, data cut to length,

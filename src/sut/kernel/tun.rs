@@ -5,17 +5,16 @@
 //! Made by [`crate::sut::kernel::netns::create_tun`]. Details:
 //! - **Injection** ([`Netdev::send`]): one `writev` of a 10-byte `struct virtio_net_hdr` and the
 //!   IP packet. A plain packet gets an all-zero header, so the kernel verifies every checksum as
-//!   it would for a real NIC without receive offload. A GSO super-packet (TCP, `gso_size` given,
-//!   payload longer than `gso_size`) gets `gso_type` TCPV4/TCPV6 (| ECN when CWR is set),
-//!   `gso_size`, `hdr_len` = IP + TCP header length, and `VIRTIO_NET_HDR_F_NEEDS_CSUM` with
-//!   `csum_start` = the TCP header offset and `csum_offset` = 16, as the virtio spec requires
-//!   for GSO. Per that contract the TCP checksum field then holds the (uncomplemented, folded)
-//!   pseudo-header sum over the super-packet's full TCP length, as Linux's own
-//!   `tcp_v4_send_check` leaves it; `send` writes that value into a copy of the packet, so the
-//!   caller's TCP checksum is ignored (neither needed nor checked). The kernel marks the packet
-//!   `CHECKSUM_PARTIAL`, which local delivery trusts; the IPv4 header checksum is still
-//!   verified. (packetdrill itself sets only `gso_type`/`gso_size` and leaves the full checksum
-//!   in place; the kernel accepts that too, but the virtio spec requires `NEEDS_CSUM` for GSO.)
+//!   it would for a real NIC without receive offload. With `gso_size` (`--mss`) every TCP
+//!   packet gets the header upstream packetdrill writes: `gso_type` TCPV4/TCPV6 and `gso_size`,
+//!   nothing else (no `NEEDS_CSUM`, `hdr_len` 0, the full checksum kept and verified). The
+//!   kernel makes a GSO packet of one whose bytes past the bare IP and TCP headers exceed
+//!   `gso_size` and leaves a shorter one plain, and the tun driver lays the skb out as it does
+//!   for upstream (up to a page linear), so truesize and the windows the kernel advertises
+//!   match upstream's runs (see `sut::packet_socket::packetdrill_gso_header`). The veth and
+//!   AF_XDP paths use the spec-conforming `NEEDS_CSUM` header of
+//!   `sut::packet_socket::gso_header` instead, with an `hdr_len` that gets them tun's layout
+//!   (`sut/veth/netdev.rs`).
 //! - **Sniffing** ([`Netdev::receive`]): a [`PacketSocket`] bound to the tun device that keeps
 //!   only `PACKET_OUTGOING` packets (the kernel's transmissions; our injected packets appear
 //!   there as incoming and are dropped in the kernel), with capture times and completed
@@ -24,7 +23,8 @@
 //!   reads and discards those, so transmit completion runs (TCP small queues, "tcp: avoid
 //!   retransmits of TCP packets hanging in host queues") and the tun queue never overflows.
 //!
-//! System calls go through `nix`; the GSO header is `sut::packet_socket::gso_header`'s.
+//! System calls go through `nix`; the GSO header is
+//! `sut::packet_socket::packetdrill_gso_header`'s.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -34,7 +34,7 @@ use nix::sys::uio::writev;
 
 use crate::sut::netdev::Netdev;
 use crate::sut::packet_socket::{
-    gso_header, wait_readable, Framing, Keep, PacketSocket, VIRTIO_NET_HDR_LEN,
+    packetdrill_gso_header, wait_readable, Framing, Keep, PacketSocket, VIRTIO_NET_HDR_LEN,
 };
 
 /// Scratch for draining the tun fd: a virtio header and one byte consume a packet.
@@ -96,11 +96,10 @@ impl TunNetdev {
 
 impl Netdev for TunNetdev {
     fn send(&mut self, packet: &[u8], gso_size: Option<u16>) -> io::Result<()> {
-        let gso = gso_size.and_then(|gso| gso_header(packet, gso, 0));
-        let (hdr, data) = match &gso {
-            Some((hdr, copy)) => (*hdr, copy.as_slice()),
-            None => ([0u8; VIRTIO_NET_HDR_LEN], packet),
-        };
+        let hdr = gso_size
+            .and_then(|gso| packetdrill_gso_header(packet, gso))
+            .unwrap_or([0u8; VIRTIO_NET_HDR_LEN]);
+        let data = packet;
         let iov = [IoSlice::new(&hdr), IoSlice::new(data)];
         loop {
             match writev(&self.tun, &iov) {

@@ -4,7 +4,9 @@
 //! time, the checksum the device would compute completed, and neighbour queries for the peer's
 //! addresses answered on the spot (`wire::link_peer`).
 //!
-//! A GSO super-packet (`--mss`) goes out as one, marked in its virtio-net header, as over tun.
+//! A GSO super-packet (`--mss`) goes out as one, marked in its virtio-net header, as over tun,
+//! with as much of it in the skb's linear part as tun puts there for upstream packetdrill (so
+//! the kernel's receive windows come out the same).
 //! A TCP packet above the MTU, which tun takes whole, goes out the same way with segments one
 //! byte short of its payload: a veth drops a plain frame above the receiving end's MTU, but
 //! lets a GSO packet through whole, and TCP takes it as the one segment tun would give it.
@@ -23,6 +25,20 @@ use crate::wire::link_peer::{FromStack, LinkPeer};
 
 /// The Ethernet header's length, which the virtio-net header's offsets count.
 const ETHERNET_HEADER_LEN: usize = 14;
+
+/// The bytes of an IP packet the tun driver puts in an skb's linear part when packetdrill's
+/// header leaves `hdr_len` 0: `SKB_MAX_HEAD(NET_SKB_PAD)`, a 4 KiB page less the skb's 64-byte
+/// headroom and its 320-byte `skb_shared_info` (x86-64). The rest goes in page fragments.
+const TUN_LINEAR_MAX: usize = 4096 - 64 - 320;
+
+/// The `hdr_len` that makes the packet socket lay a GSO frame carrying an `ip_len`-byte packet
+/// out as tun does for upstream packetdrill: `hdr_len` is how many bytes the socket copies
+/// into the linear part. With only the headers there (the value `gso_header` computes) the
+/// skb's truesize is another one, and so are the receive windows the kernel advertises after a
+/// large segment (the kernel's tcp_rcv_* selftests check them).
+fn tun_like_linear(ip_len: usize) -> u16 {
+    (ETHERNET_HEADER_LEN + ip_len.min(TUN_LINEAR_MAX)) as u16
+}
 
 /// Sends the peer's packets on stackdrill's end of a veth through a packet socket (also used by
 /// the AF_XDP wire for what AF_XDP frames cannot carry: GSO packets).
@@ -65,7 +81,10 @@ impl PacketSender {
             None => None,
         };
         match gso {
-            Some((header, copy)) => self.send_packet(header, &copy),
+            Some((mut header, copy)) => {
+                header[2..4].copy_from_slice(&tun_like_linear(copy.len()).to_ne_bytes());
+                self.send_packet(header, &copy)
+            }
             None => self.send_packet([0; VIRTIO_NET_HDR_LEN], packet),
         }
     }
