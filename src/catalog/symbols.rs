@@ -627,6 +627,17 @@ static EXTENSIONS: &[Entry] = &[
     ("IP_OPTIONS", libc::IP_OPTIONS as i64),
 ];
 
+/// stackdrill extensions for MPTCP scripts (the multipath-tcp/packetdrill fork's names; the
+/// values of Linux's uapi headers, which the libc crate does not carry).
+static MPTCP_EXTENSIONS: &[Entry] = &[
+    ("IPPROTO_MPTCP", 262),
+    ("SOL_MPTCP", 284),
+    ("MPTCP_INFO", 1),
+    ("MPTCP_TCPINFO", 2),
+    ("MPTCP_SUBFLOW_ADDRS", 3),
+    ("MPTCP_FULL_INFO", 4),
+];
+
 /// Errno symbols that alias a canonical name with the same number.
 const ERRNO_ALIASES: &[&str] = &["EWOULDBLOCK", "EDEADLOCK"];
 
@@ -677,6 +688,7 @@ pub fn all() -> impl Iterator<Item = (&'static str, i64, SymbolOrigin)> {
     let linux = linux_entries().map(|&(name, value)| (name, value, SymbolOrigin::Linux));
     let ext = EXTENSIONS
         .iter()
+        .chain(MPTCP_EXTENSIONS)
         .map(|&(name, value)| (name, value, SymbolOrigin::Extension));
     cross.chain(linux).chain(ext)
 }

@@ -8,6 +8,7 @@ pub mod code;
 pub mod command;
 pub mod executor;
 pub mod link;
+pub mod mptcp;
 pub mod outbound;
 pub mod packets;
 pub mod sockets;

@@ -115,6 +115,7 @@ pub fn encode_options(
                 bytes.extend_from_slice(data);
                 (*kind, bytes)
             }
+            TcpOption::Mptcp(option) => (30, super::mptcp::template(option)),
         };
         out.push(RawTcpOption { kind, data });
     }
@@ -468,6 +469,7 @@ pub fn describe_option(option: &RawTcpOption) -> String {
                 .collect();
             format!("ECN {}", counters.join(" "))
         }
+        (30, _) => crate::wire::mptcp::describe(d),
         (kind, _) => format!("gen-{kind} {}", hex(d)).trim_end().to_string(),
     }
 }
@@ -497,7 +499,11 @@ fn describe_script_tcp(tcp: &TcpPacket) -> String {
             let values: Vec<TcpOption> = list.iter().map(|o| o.value.clone()).collect();
             let raw = encode_options(&values, &|x| x, &mut Ok).unwrap_or_default();
             raw.iter()
-                .map(describe_option)
+                .zip(&values)
+                .map(|(raw, value)| match value {
+                    TcpOption::Mptcp(option) => option.to_string(),
+                    _ => describe_option(raw),
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         }

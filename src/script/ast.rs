@@ -377,6 +377,8 @@ pub struct TcpPacket {
     pub udp_encapsulation: Option<Ports>,
     /// (stackdrill, inbound only) `bad_csum`: the segment carries a wrong TCP checksum.
     pub bad_checksum: bool,
+    /// (MPTCP fork) `addr[caddr1] > addr[saddr1]`: the subflow's named ends.
+    pub subflow: Option<super::mptcp::MptcpTuple>,
 }
 
 /// TCP header flags as written: `S.`, `P.5`, `SEWA`, `-`.
@@ -453,6 +455,8 @@ pub enum TcpOption {
         experiment_id: Option<u16>,
         data: Vec<u8>,
     },
+    /// (MPTCP fork) Kind 30, RFC 8684.
+    Mptcp(super::mptcp::MptcpOption),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,759 @@
+//! MPTCP options made live, as the multipath-tcp/packetdrill fork does: the connection's keys
+//! (named by the script, learned from the stack's packets or generated for the peer), the
+//! tokens, IDSNs and HMACs that follow from them, inbound options built as RFC 8684 bytes, and
+//! outbound options compared field by field in script space (data sequence numbers relative to
+//! their sender's IDSN).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::script::ast::{Packet, PacketBody, TcpOption, TcpOptions, TcpSequence};
+use crate::script::mptcp::{AddAddrHmac, MptcpHmac, MptcpOption, MptcpToken, MptcpVar, MPTCP_KIND};
+use crate::verdict::PacketMismatch;
+use crate::wire::mptcp::{self as layout, subtype, Field, Value};
+use crate::wire::{split_tcp_options, L4Repr, PacketRepr};
+
+use super::outbound::Difference;
+
+/// What the run knows of the MPTCP connection.
+#[derive(Debug, Default)]
+pub struct MptcpState {
+    /// Keys by the script's names.
+    vars: HashMap<String, u64>,
+    /// Addresses by the script's names (`addr[saddr1]`).
+    addresses: HashMap<String, IpAddr>,
+    /// The stack's key and the simulated peer's.
+    kernel_key: Option<u64>,
+    peer_key: Option<u64>,
+    /// The nonces of the subflow being joined.
+    kernel_nonce: Option<u32>,
+    peer_nonce: Option<u32>,
+    /// The names of the first subflow's ends (`addr[caddr0] > addr[saddr0]`).
+    subflow_names: Vec<String>,
+    /// Addresses made up for the peer so far (the next is the run's remote address plus one).
+    peer_addresses: u8,
+}
+
+/// A random number from the kernel's generator (keys and nonces of the simulated peer).
+fn random_u64() -> u64 {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    u64::from_be_bytes(bytes)
+}
+
+fn mask(value: u64, wide: bool) -> u64 {
+    if wide {
+        value
+    } else {
+        value & 0xffff_ffff
+    }
+}
+
+/// The MPTCP options of a script packet, in order.
+fn script_options(packet: &Packet) -> Vec<&MptcpOption> {
+    match &packet.body {
+        PacketBody::Tcp(tcp) => match &tcp.options {
+            TcpOptions::List(list) => list
+                .iter()
+                .filter_map(|o| match &o.value {
+                    TcpOption::Mptcp(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a script packet carries MPTCP options or names subflow ends.
+pub fn uses_mptcp(packet: &Packet) -> bool {
+    matches!(&packet.body, PacketBody::Tcp(t) if t.subflow.is_some())
+        || !script_options(packet).is_empty()
+}
+
+/// The packet with each MPTCP option replaced by the given option bytes (kind 30).
+fn with_option_bytes(packet: &Packet, mut bytes: Vec<Vec<u8>>) -> Packet {
+    let mut out = packet.clone();
+    bytes.reverse();
+    if let PacketBody::Tcp(tcp) = &mut out.body {
+        if let TcpOptions::List(list) = &mut tcp.options {
+            for option in list.iter_mut() {
+                if matches!(option.value, TcpOption::Mptcp(_)) {
+                    let data = bytes.pop().unwrap_or_default();
+                    option.value = TcpOption::Generic {
+                        kind: MPTCP_KIND,
+                        experiment_id: None,
+                        data,
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A script option's layout with its literal values and nothing resolved (for lengths and
+/// option lists shown before a run knows the keys).
+pub fn template(option: &MptcpOption) -> Vec<u8> {
+    let mut state = MptcpState::default();
+    let fields = state
+        .fields(option, Side::Template, false)
+        .unwrap_or_default();
+    layout::encode(&fields)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side<'a> {
+    /// Built for injection: every value resolved.
+    Inbound {
+        payload_len: u16,
+        relative_seq: u32,
+        remote_ip: IpAddr,
+    },
+    /// Expected from the stack: open values None, learning from the live option.
+    Outbound {
+        live: &'a [Field],
+    },
+    Template,
+}
+
+impl MptcpState {
+    fn key(&self, name: &str) -> Result<u64, String> {
+        self.vars
+            .get(name)
+            .copied()
+            .ok_or_else(|| format!("MPTCP key '{name}' has no value yet"))
+    }
+
+    fn keys(&self) -> Result<(u64, u64), String> {
+        match (self.kernel_key, self.peer_key) {
+            (Some(k), Some(p)) => Ok((k, p)),
+            _ => Err("MPTCP keys not known yet (no MP_CAPABLE handshake with keys seen)".into()),
+        }
+    }
+
+    fn kernel_idsn(&self) -> Result<u64, String> {
+        Ok(layout::idsn(self.keys()?.0))
+    }
+
+    fn peer_idsn(&self) -> Result<u64, String> {
+        Ok(layout::idsn(self.keys()?.1))
+    }
+
+    /// Binds a key variable: its script value, its earlier value, the live one, or (inbound) a
+    /// new random key.
+    fn bind_key(&mut self, var: &MptcpVar, live: Option<u64>, generate: bool) -> Option<u64> {
+        if let Some(value) = var.value {
+            self.vars.insert(var.name.clone(), value);
+        }
+        if let Some(value) = self.vars.get(&var.name) {
+            return Some(*value);
+        }
+        let value = live.or_else(|| generate.then(random_u64))?;
+        self.vars.insert(var.name.clone(), value);
+        Some(value)
+    }
+
+    /// The next address made up for the peer: the run's remote address plus one, two, ….
+    fn new_peer_address(&mut self, remote_ip: IpAddr) -> IpAddr {
+        self.peer_addresses = self.peer_addresses.saturating_add(1);
+        match remote_ip {
+            IpAddr::V4(a) => {
+                IpAddr::V4((u32::from(a).wrapping_add(u32::from(self.peer_addresses))).into())
+            }
+            IpAddr::V6(a) => {
+                IpAddr::V6((u128::from(a).wrapping_add(u128::from(self.peer_addresses))).into())
+            }
+        }
+    }
+
+    /// The fields of a script option, in its RFC 8684 layout. Outbound, open values are None
+    /// and data sequence numbers stay relative (the live option is mapped to match).
+    fn fields(
+        &mut self,
+        option: &MptcpOption,
+        side: Side,
+        ipv6: bool,
+    ) -> Result<Vec<Field>, String> {
+        let inbound = matches!(side, Side::Inbound { .. });
+        let template = side == Side::Template;
+        let live_number = |name: &str| match side {
+            Side::Outbound { live } => {
+                live.iter()
+                    .find(|f| f.name == name)
+                    .and_then(|f| match f.value {
+                        Some(Value::Number(n)) => Some(n),
+                        _ => None,
+                    })
+            }
+            _ => None,
+        };
+        let live_bytes = |name: &str| match side {
+            Side::Outbound { live } => live.iter().find(|f| f.name == name).and_then(|f| match &f
+                .value
+            {
+                Some(Value::Bytes(b)) => Some(b.clone()),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let mut f = vec![Field::new("subtype", 4, None)];
+        let sub = |n: u64| Field::new("subtype", 4, Some(n));
+        match option {
+            MptcpOption::Capable {
+                version,
+                flags,
+                keys,
+                data_len,
+            } => {
+                f[0] = sub(u64::from(subtype::MP_CAPABLE));
+                f.push(Field::new("version", 4, Some(u64::from(*version))));
+                f.push(Field::new("flags", 8, Some(u64::from(*flags))));
+                let names = ["sender key", "receiver key"];
+                let mut values = Vec::new();
+                for (var, name) in keys.iter().zip(names) {
+                    let value = if template {
+                        var.value.or(Some(0))
+                    } else {
+                        self.bind_key(var, live_number(name), inbound)
+                    };
+                    values.push(value);
+                    f.push(Field::new(name, 64, value));
+                }
+                if !template {
+                    // The stack's key is the sender's of its options, the peer's of ours.
+                    let (own, other) = if inbound {
+                        (&mut self.peer_key, &mut self.kernel_key)
+                    } else {
+                        (&mut self.kernel_key, &mut self.peer_key)
+                    };
+                    if let Some(Some(v)) = values.first() {
+                        own.get_or_insert(*v);
+                    }
+                    if let Some(Some(v)) = values.get(1) {
+                        other.get_or_insert(*v);
+                    }
+                }
+                if let Some(len) = data_len {
+                    f.push(Field::new("data-level length", 16, Some(u64::from(*len))));
+                }
+            }
+            MptcpOption::JoinSyn {
+                backup,
+                address_id,
+                token,
+                nonce,
+            } => {
+                f[0] = sub(u64::from(subtype::MP_JOIN));
+                f.push(Field::new("reserved", 3, Some(0)));
+                f.push(Field::new("backup", 1, Some(u64::from(*backup))));
+                f.push(Field::new(
+                    "address_id",
+                    8,
+                    address_id.map(u64::from).or(inbound.then_some(0)),
+                ));
+                let token = if template {
+                    Some(0)
+                } else {
+                    Some(u64::from(match token {
+                        MptcpToken::Value(v) => *v,
+                        MptcpToken::OfKey { name, sha1: false } => layout::token(self.key(name)?),
+                        MptcpToken::OfKey { sha1: true, .. } => {
+                            return Err("not supported: MPTCP v0 tokens (sha1_32)".into())
+                        }
+                        // The receiver's token.
+                        MptcpToken::Auto if inbound => layout::token(self.keys()?.0),
+                        MptcpToken::Auto => layout::token(self.keys()?.1),
+                    }))
+                };
+                f.push(Field::new("token", 32, token));
+                let nonce = if inbound {
+                    let n = nonce.unwrap_or_else(|| random_u64() as u32);
+                    self.peer_nonce = Some(n);
+                    Some(n)
+                } else {
+                    if let Some(n) = live_number("rand") {
+                        self.kernel_nonce = Some(n as u32);
+                    }
+                    *nonce
+                };
+                f.push(Field::new("rand", 32, nonce.map(u64::from)));
+            }
+            MptcpOption::JoinSynAck {
+                backup,
+                address_id,
+                hmac,
+                nonce,
+            } => {
+                f[0] = sub(u64::from(subtype::MP_JOIN));
+                f.push(Field::new("reserved", 3, Some(0)));
+                f.push(Field::new("backup", 1, Some(u64::from(*backup))));
+                f.push(Field::new(
+                    "address_id",
+                    8,
+                    address_id.map(u64::from).or(inbound.then_some(0)),
+                ));
+                let nonce = if inbound {
+                    let n = nonce.unwrap_or_else(|| random_u64() as u32);
+                    self.peer_nonce = Some(n);
+                    Some(n)
+                } else {
+                    if let Some(n) = live_number("rand") {
+                        self.kernel_nonce = Some(n as u32);
+                    }
+                    *nonce
+                };
+                let hmac = if template {
+                    Some(0)
+                } else {
+                    self.join_hmac(hmac, inbound)?
+                        .map(|h| u64::from_be_bytes(h[..8].try_into().expect("8 bytes")))
+                };
+                f.push(Field::new("sender_hmac", 64, hmac));
+                f.push(Field::new("rand", 32, nonce.map(u64::from)));
+            }
+            MptcpOption::JoinAck { hmac } => {
+                f[0] = sub(u64::from(subtype::MP_JOIN));
+                f.push(Field::new("reserved", 12, Some(0)));
+                let hmac = if template {
+                    Some(vec![0; 20])
+                } else {
+                    self.join_hmac(hmac, inbound)?.map(|h| h[..20].to_vec())
+                };
+                f.push(Field::bytes("sender_hmac", 160, hmac));
+            }
+            MptcpOption::Dss {
+                data_ack,
+                dsn,
+                ssn,
+                data_len,
+                checksum,
+                fin,
+            } => {
+                f[0] = sub(u64::from(subtype::DSS));
+                f.push(Field::new("reserved", 7, Some(0)));
+                f.push(Field::new("fin", 1, Some(u64::from(*fin))));
+                f.push(Field::new(
+                    "dsn8 flag",
+                    1,
+                    Some(u64::from(dsn.is_some_and(|d| d.wide))),
+                ));
+                f.push(Field::new("dsn flag", 1, Some(u64::from(dsn.is_some()))));
+                f.push(Field::new(
+                    "dack8 flag",
+                    1,
+                    Some(u64::from(data_ack.is_some_and(|d| d.wide))),
+                ));
+                f.push(Field::new(
+                    "dack flag",
+                    1,
+                    Some(u64::from(data_ack.is_some())),
+                ));
+                if let Some(ack) = data_ack {
+                    let name = if ack.wide { "dack8" } else { "dack4" };
+                    let value = match (side, ack.value) {
+                        (Side::Template, v) => Some(v.unwrap_or(0)),
+                        (Side::Inbound { .. }, Some(v)) => {
+                            Some(mask(self.kernel_idsn()?.wrapping_add(v), ack.wide))
+                        }
+                        (Side::Inbound { .. }, None) => {
+                            return Err(format!("{name} needs a value in an inbound packet"))
+                        }
+                        (Side::Outbound { .. }, v) => v,
+                    };
+                    f.push(Field::new(name, if ack.wide { 64 } else { 32 }, value));
+                }
+                if let Some(map) = dsn {
+                    let name = if map.wide { "dsn8" } else { "dsn4" };
+                    let full_dsn = match (side, map.value) {
+                        (Side::Inbound { .. }, Some(v)) => Some(self.peer_idsn()?.wrapping_add(v)),
+                        (Side::Inbound { .. }, None) => {
+                            return Err(format!("{name} needs a value in an inbound packet"))
+                        }
+                        _ => None,
+                    };
+                    let value = match side {
+                        Side::Inbound { .. } => full_dsn.map(|d| mask(d, map.wide)),
+                        Side::Template => Some(map.value.unwrap_or(0)),
+                        Side::Outbound { .. } => map.value,
+                    };
+                    f.push(Field::new(name, if map.wide { 64 } else { 32 }, value));
+                    let (ssn, dll) = match side {
+                        Side::Inbound {
+                            payload_len,
+                            relative_seq,
+                            ..
+                        } => (
+                            Some(ssn.unwrap_or(relative_seq)),
+                            Some(data_len.unwrap_or(payload_len + u16::from(*fin))),
+                        ),
+                        Side::Template => (Some(ssn.unwrap_or(0)), Some(data_len.unwrap_or(0))),
+                        Side::Outbound { .. } => (*ssn, *data_len),
+                    };
+                    f.push(Field::new("ssn", 32, ssn.map(u64::from)));
+                    f.push(Field::new("dll", 16, dll.map(u64::from)));
+                    if let Some(given) = checksum {
+                        let value = match (side, given, full_dsn, ssn, dll) {
+                            (_, Some(v), ..) => Some(u64::from(*v)),
+                            (Side::Inbound { .. }, None, Some(d), Some(s), Some(l)) => {
+                                Some(u64::from(layout::dss_checksum(d, s, l)))
+                            }
+                            (Side::Template, ..) => Some(0),
+                            _ => None,
+                        };
+                        f.push(Field::new("checksum", 16, value));
+                    }
+                }
+            }
+            MptcpOption::AddAddress {
+                address_id,
+                address,
+                address_value,
+                port,
+                hmac,
+            } => {
+                f[0] = sub(u64::from(subtype::ADD_ADDR));
+                f.push(Field::new("reserved", 3, Some(0)));
+                let echo = matches!(hmac, AddAddrHmac::Echo | AddAddrHmac::None);
+                f.push(Field::new("echo", 1, Some(u64::from(echo))));
+                if let Some(value) = address_value {
+                    self.addresses.insert(address.clone(), *value);
+                }
+                let live_address = live_bytes("address")
+                    .and_then(|b| match b.len() {
+                        4 => Some(IpAddr::from(<[u8; 4]>::try_from(b.as_slice()).ok()?)),
+                        16 => Some(IpAddr::from(<[u8; 16]>::try_from(b.as_slice()).ok()?)),
+                        _ => None,
+                    })
+                    .or_else(|| live_number("address").map(|n| IpAddr::V4((n as u32).into())));
+                let resolved = match (self.addresses.get(address), side) {
+                    (Some(a), _) => Some(*a),
+                    (None, Side::Inbound { remote_ip, .. }) => {
+                        Some(self.new_peer_address(remote_ip))
+                    }
+                    (None, Side::Outbound { .. }) => live_address,
+                    (None, Side::Template) => None,
+                };
+                if let (Some(a), false) = (resolved, template) {
+                    self.addresses.entry(address.clone()).or_insert(a);
+                }
+                let id = match (address_id, side) {
+                    (Some(id), _) => Some(u64::from(*id)),
+                    (None, Side::Inbound { .. }) => Some(u64::from(self.peer_addresses)),
+                    (None, Side::Outbound { .. }) => None,
+                    (None, Side::Template) => Some(0),
+                };
+                f.push(Field::new("address_id", 8, id));
+                let v6 = resolved.map_or(ipv6 || address_value.is_some_and(|a| a.is_ipv6()), |a| {
+                    a.is_ipv6()
+                });
+                let address_bytes = resolved.map(|a| match a {
+                    IpAddr::V4(a) => a.octets().to_vec(),
+                    IpAddr::V6(a) => a.octets().to_vec(),
+                });
+                if v6 {
+                    f.push(Field::bytes(
+                        "address",
+                        128,
+                        address_bytes.or(template.then(|| vec![0; 16])),
+                    ));
+                } else {
+                    f.push(Field::new(
+                        "address",
+                        32,
+                        address_bytes
+                            .map(|b| u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+                            .or(template.then_some(0)),
+                    ));
+                }
+                if let Some(p) = port {
+                    f.push(Field::new("port", 16, Some(u64::from(*p))));
+                }
+                match hmac {
+                    AddAddrHmac::Echo | AddAddrHmac::None => {}
+                    AddAddrHmac::Value(v) => f.push(Field::new("hmac", 64, Some(*v))),
+                    AddAddrHmac::Auto if template => f.push(Field::new("hmac", 64, Some(0))),
+                    AddAddrHmac::Auto => {
+                        let (kernel, peer) = self.keys()?;
+                        let (first, second) = if inbound {
+                            (peer, kernel)
+                        } else {
+                            (kernel, peer)
+                        };
+                        let id = id.or_else(|| live_number("address_id"));
+                        let value = match (id, resolved) {
+                            (Some(id), Some(a)) => Some(layout::add_addr_hmac(
+                                first,
+                                second,
+                                id as u8,
+                                a,
+                                port.unwrap_or(0),
+                            )),
+                            _ => None,
+                        };
+                        f.push(Field::new("hmac", 64, value));
+                    }
+                }
+            }
+            MptcpOption::RemoveAddress { ids } => {
+                f[0] = sub(u64::from(subtype::REMOVE_ADDR));
+                f.push(Field::new("reserved", 4, Some(0)));
+                for id in ids {
+                    f.push(Field::new("address_id", 8, Some(u64::from(*id))));
+                }
+            }
+            MptcpOption::Prio { backup, address_id } => {
+                f[0] = sub(u64::from(subtype::MP_PRIO));
+                f.push(Field::new("reserved", 3, Some(0)));
+                f.push(Field::new("backup", 1, Some(u64::from(*backup))));
+                if let Some(id) = address_id {
+                    f.push(Field::new("address_id", 8, Some(u64::from(*id))));
+                }
+            }
+            MptcpOption::Fail { dsn } => {
+                f[0] = sub(u64::from(subtype::MP_FAIL));
+                f.push(Field::new("reserved", 12, Some(0)));
+                let value = match side {
+                    Side::Inbound { .. } => Some(self.peer_idsn()?.wrapping_add(dsn.unwrap_or(0))),
+                    Side::Template => Some(dsn.unwrap_or(0)),
+                    Side::Outbound { .. } => *dsn,
+                };
+                f.push(Field::new("dsn8", 64, value));
+            }
+            MptcpOption::FastClose { key } => {
+                f[0] = sub(u64::from(subtype::MP_FASTCLOSE));
+                f.push(Field::new("reserved", 12, Some(0)));
+                let value = match (key, side) {
+                    (_, Side::Template) => Some(0),
+                    (Some(var), _) => self.bind_key(var, live_number("receiver key"), inbound),
+                    (None, Side::Inbound { .. }) => Some(self.keys()?.0),
+                    (None, _) => None,
+                };
+                f.push(Field::new("receiver key", 64, value));
+            }
+            MptcpOption::Reset { reason, transient } => {
+                f[0] = sub(u64::from(subtype::MP_TCPRST));
+                f.push(Field::new("flags", 3, Some(0)));
+                f.push(Field::new("transient", 1, Some(u64::from(*transient))));
+                f.push(Field::new("reason", 8, Some(u64::from(*reason))));
+            }
+        }
+        Ok(f)
+    }
+
+    /// MP_JOIN's HMAC as the sender computes it (the stack when outbound, the peer inbound).
+    fn join_hmac(&self, hmac: &MptcpHmac, inbound: bool) -> Result<Option<[u8; 32]>, String> {
+        let nonces = || match (self.kernel_nonce, self.peer_nonce) {
+            (Some(k), Some(p)) => Ok(if inbound { (p, k) } else { (k, p) }),
+            _ => Err("MP_JOIN nonces not known yet (no MP_JOIN SYN seen)".to_string()),
+        };
+        Ok(match hmac {
+            MptcpHmac::Value(v) => {
+                let mut out = [0u8; 32];
+                out[..8].copy_from_slice(&v.to_be_bytes());
+                Some(out)
+            }
+            MptcpHmac::Auto => {
+                let (kernel, peer) = self.keys()?;
+                let (first, second) = if inbound {
+                    (peer, kernel)
+                } else {
+                    (kernel, peer)
+                };
+                let (n1, n2) = nonces()?;
+                Some(layout::join_hmac(first, second, n1, n2))
+            }
+            MptcpHmac::OfKeys { first, second } => {
+                let (n1, n2) = nonces()?;
+                Some(layout::join_hmac(
+                    self.key(first)?,
+                    self.key(second)?,
+                    n1,
+                    n2,
+                ))
+            }
+        })
+    }
+
+    /// The inbound packet with its MPTCP options as bytes; Err names what is missing.
+    pub fn resolve_inbound(
+        &mut self,
+        packet: &Packet,
+        remote_ip: IpAddr,
+        ipv6: bool,
+    ) -> Result<Packet, String> {
+        self.check_subflow(packet)?;
+        let options = script_options(packet);
+        if options.is_empty() {
+            return Ok(packet.clone());
+        }
+        let PacketBody::Tcp(tcp) = &packet.body else {
+            return Ok(packet.clone());
+        };
+        let relative_seq = match tcp.sequence {
+            TcpSequence::Range { start, .. } => start,
+            TcpSequence::Ignored { .. } => 0,
+        };
+        let side = Side::Inbound {
+            payload_len: tcp.sequence.payload_len(),
+            relative_seq,
+            remote_ip,
+        };
+        let mut bytes = Vec::new();
+        for option in options {
+            let fields = self
+                .fields(option, side, ipv6)
+                .map_err(|e| format!("{}: {e}", option.name()))?;
+            bytes.push(layout::encode(&fields));
+        }
+        Ok(with_option_bytes(packet, bytes))
+    }
+
+    /// Compares the MPTCP options of an outbound packet with the live one's, learning keys,
+    /// nonces and addresses as it goes. Returns the script packet with the live option bytes
+    /// in place of its MPTCP options (for the TCP-level comparison) and every MPTCP field
+    /// that differs, in script space.
+    pub fn check_outbound(
+        &mut self,
+        packet: &Packet,
+        live: &PacketRepr,
+        ipv6: bool,
+    ) -> (Packet, Vec<Difference>) {
+        let options = script_options(packet);
+        let mut differences = Vec::new();
+        if let Err(e) = self.check_subflow(packet) {
+            differences.push(Difference::new("mptcp subflow", "supported", e));
+        }
+        if options.is_empty() {
+            return (packet.clone(), differences);
+        }
+        let live_options: Vec<Vec<u8>> = match &live.l4 {
+            L4Repr::Tcp(t) => split_tcp_options(&t.options)
+                .map(|opts| {
+                    opts.into_iter()
+                        .filter(|o| o.kind == MPTCP_KIND)
+                        .map(|o| o.data)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut bytes = Vec::new();
+        for (i, option) in options.iter().enumerate() {
+            let Some(live_data) = live_options.get(i) else {
+                bytes.push(template(option));
+                continue;
+            };
+            bytes.push(live_data.clone());
+            let prefix = format!("mptcp {}", option.name());
+            let live_fields = match layout::decode(live_data) {
+                Ok(f) => f,
+                Err(e) => {
+                    differences.push(Difference::new(format!("{prefix} layout"), "RFC 8684", e));
+                    continue;
+                }
+            };
+            let expected = match self.fields(option, Side::Outbound { live: &live_fields }, ipv6) {
+                Ok(f) => f,
+                Err(e) => {
+                    differences.push(Difference::new(prefix, "computable", e));
+                    continue;
+                }
+            };
+            let shape = |f: &[Field]| f.iter().map(|x| (x.name, x.bits)).collect::<Vec<_>>();
+            if shape(&expected) != shape(&live_fields) {
+                let names = |f: &[Field]| {
+                    let len: u16 = f.iter().map(|x| x.bits).sum::<u16>() / 8 + 2;
+                    let sub = match f.first().and_then(|x| x.value.clone()) {
+                        Some(Value::Number(n)) => layout::subtype_name(n as u8),
+                        _ => "?",
+                    };
+                    format!(
+                        "{sub} ({len} bytes: {})",
+                        f.iter()
+                            .skip(1)
+                            .filter(|x| x.name != "reserved" && !x.name.ends_with(" flag"))
+                            .map(|x| x.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                differences.push(Difference::new(
+                    format!("{prefix} layout"),
+                    names(&expected),
+                    names(&live_fields),
+                ));
+                continue;
+            }
+            for (e, a) in expected.iter().zip(&live_fields) {
+                let Some(want) = &e.value else { continue };
+                let actual = match (e.name, &a.value) {
+                    // Data sequence numbers compare relative to their sender's IDSN.
+                    ("dack4" | "dack8", Some(Value::Number(n))) => match self.peer_idsn() {
+                        Ok(base) => Value::Number(mask(n.wrapping_sub(base), e.name == "dack8")),
+                        Err(_) => Value::Number(*n),
+                    },
+                    ("dsn4" | "dsn8", Some(Value::Number(n))) => match self.kernel_idsn() {
+                        Ok(base) => Value::Number(mask(n.wrapping_sub(base), e.name == "dsn8")),
+                        Err(_) => Value::Number(*n),
+                    },
+                    (_, Some(v)) => v.clone(),
+                    (_, None) => continue,
+                };
+                if *want != actual {
+                    differences.push(Difference::new(
+                        format!("{prefix} {}", e.name),
+                        want,
+                        actual,
+                    ));
+                }
+            }
+        }
+        (with_option_bytes(packet, bytes), differences)
+    }
+
+    /// Subflows on other addresses than the run's are not supported yet: the names of the first
+    /// `addr[A] > addr[B]` are the connection's own ends, and later packets may name only those.
+    fn check_subflow(&mut self, packet: &Packet) -> Result<(), String> {
+        let PacketBody::Tcp(tcp) = &packet.body else {
+            return Ok(());
+        };
+        let Some(tuple) = &tcp.subflow else {
+            return Ok(());
+        };
+        let names: Vec<&String> = tuple
+            .source
+            .iter()
+            .chain(std::iter::once(&tuple.destination))
+            .collect();
+        if self.subflow_names.is_empty() {
+            self.subflow_names = names.iter().map(|n| n.to_string()).collect();
+            return Ok(());
+        }
+        match names.iter().find(|n| !self.subflow_names.contains(**n)) {
+            None => Ok(()),
+            Some(name) => Err(format!(
+                "not supported yet: a second MPTCP subflow (addr[{name}] is not an end of the first)"
+            )),
+        }
+    }
+}
+
+/// The first difference as a packet mismatch (`live packet field mptcp dss dack8: …`).
+pub fn mismatch(difference: &Difference) -> PacketMismatch {
+    PacketMismatch::FieldText {
+        name: difference.field.clone(),
+        expected: difference.expected.clone(),
+        actual: difference.actual.clone(),
+    }
+}
