@@ -76,6 +76,8 @@ pub struct Executor<'a> {
     pub sut: StackUnderTest,
     pub script_start_usecs: i64,
     sockets: Sockets,
+    /// The MPTCP connection's keys, nonces and named addresses (`run::mptcp`).
+    mptcp: super::mptcp::MptcpState,
     endpoints: Endpoints,
     /// Script time of the previous event, and whether it was an inbound packet.
     previous: Option<(i64, bool)>,
@@ -155,6 +157,7 @@ impl<'a> Executor<'a> {
             sut,
             script_start_usecs,
             sockets: Sockets::default(),
+            mptcp: Default::default(),
             endpoints,
             previous: None,
             pending_blocking: None,
@@ -517,6 +520,20 @@ impl<'a> Executor<'a> {
             // it from its SYN); later SYNs, e.g. into an established connection, do not change it.
             self.sockets.all[index].remote_isn = Some(seq);
         }
+        let resolved;
+        let packet = if super::mptcp::uses_mptcp(packet) {
+            resolved = self
+                .mptcp
+                .resolve_inbound(
+                    packet,
+                    self.addresses.remote_ip,
+                    self.addresses.wire_ipv6(),
+                )
+                .map_err(|e| self.packet_failed(line, e))?;
+            &resolved
+        } else {
+            packet
+        };
         let ctx = InboundContext {
             socket: &self.sockets.all[index],
             local_ip: self.addresses.local_ip,
@@ -846,6 +863,15 @@ impl<'a> Executor<'a> {
             }
         }
         let happened = captured - self.script_start_usecs;
+        // MPTCP options are compared (and their keys learned) here; the TCP-level comparison
+        // sees the live option bytes in their place.
+        let (checked, mptcp_differences) = if super::mptcp::uses_mptcp(packet) {
+            self.mptcp
+                .check_outbound(packet, &live, self.addresses.wire_ipv6())
+        } else {
+            (packet.clone(), Vec::new())
+        };
+        let (script_packet, packet) = (packet, &checked);
         let socket = self.sockets.socket_under_test_mut().expect("checked above");
         if let L4Repr::Tcp(t) = &live.l4 {
             socket.last_sent = Some(seen(t, live.payload.len()));
@@ -865,7 +891,11 @@ impl<'a> Executor<'a> {
                 actual: live.payload.len(),
             })
         } else {
-            verify(packet, &live, socket, &rules)
+            verify(packet, &live, socket, &rules).and_then(|()| {
+                mptcp_differences
+                    .first()
+                    .map_or(Ok(()), |d| Err(super::mptcp::mismatch(d)))
+            })
         };
         let socket: &TrackedSocket = self.sockets.socket_under_test().expect("checked above");
         self.verbose(|| {
@@ -881,7 +911,7 @@ impl<'a> Executor<'a> {
                 format!(
                     "script packet: {} {}",
                     secs(expected),
-                    describe_script_packet(packet)
+                    describe_script_packet(script_packet)
                 ),
                 format!(
                     "actual packet: {} {}",
@@ -889,9 +919,9 @@ impl<'a> Executor<'a> {
                     describe_live(&live, socket, rules.ipv6)
                 ),
             ];
-            failure.details.extend(render_differences(&differences(
-                packet, &live, socket, rules.ipv6,
-            )));
+            let mut all = differences(packet, &live, socket, rules.ipv6);
+            all.extend(mptcp_differences);
+            failure.details.extend(render_differences(&all));
             return self.packet_mismatch(failure, happened);
         }
         Ok(happened)

@@ -7,6 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::syscall::SocketEffect;
 
+/// Linux's protocol number of MPTCP sockets (uapi `linux/in.h`).
+const IPPROTO_MPTCP: i32 = 262;
+
 /// How a tracked socket came to be and where it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketRole {
@@ -208,6 +211,8 @@ impl Sockets {
                 let protocol = match (*protocol, *ty) {
                     (0, libc::SOCK_STREAM) => libc::IPPROTO_TCP,
                     (0, libc::SOCK_DGRAM) => libc::IPPROTO_UDP,
+                    // An MPTCP socket's packets are TCP segments (RFC 8684).
+                    (IPPROTO_MPTCP, _) => libc::IPPROTO_TCP,
                     (p, _) => p,
                 };
                 let mut socket = TrackedSocket::new(protocol, SocketRole::Fresh);
