@@ -177,8 +177,10 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
                 TcpSequence::Range { start, len, .. } => (socket.inbound_seq(start, syn), len),
                 TcpSequence::Ignored { len } => (socket.inbound_seq(0, syn), len),
             };
+            // As packetdrill: with the ACK flag the field is mapped even when the line gives
+            // no `ack N` (script value 0, the stack's ISN on the wire).
             let ack = match tcp.ack {
-                Some(ack) if ack_flag => socket.inbound_ack(ack, syn),
+                _ if ack_flag => socket.inbound_ack(tcp.ack.unwrap_or(0), syn),
                 Some(ack) => ack,
                 None => 0,
             };
