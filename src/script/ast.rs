@@ -360,7 +360,7 @@ pub struct Ports {
     pub destination: u16,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct TcpPacket {
     /// `encap psp spi N`.
     pub psp_spi: Option<u32>,
@@ -379,6 +379,27 @@ pub struct TcpPacket {
     pub bad_checksum: bool,
     /// (MPTCP fork) `addr[caddr1] > addr[saddr1]`: the subflow's named ends.
     pub subflow: Option<super::mptcp::MptcpTuple>,
+}
+
+/// As derived, but the MPTCP subflow ends only when a packet names them (the AST of a script
+/// without MPTCP reads as it did before they existed).
+impl std::fmt::Debug for TcpPacket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("TcpPacket");
+        s.field("psp_spi", &self.psp_spi).field("ports", &self.ports);
+        if let Some(subflow) = &self.subflow {
+            s.field("subflow", subflow);
+        }
+        s.field("flags", &self.flags)
+            .field("sequence", &self.sequence)
+            .field("ack", &self.ack)
+            .field("window", &self.window)
+            .field("urgent", &self.urgent)
+            .field("options", &self.options)
+            .field("udp_encapsulation", &self.udp_encapsulation)
+            .field("bad_checksum", &self.bad_checksum)
+            .finish()
+    }
 }
 
 /// TCP header flags as written: `S.`, `P.5`, `SEWA`, `-`.
