@@ -60,19 +60,33 @@ pub fn network_env(
     network: &crate::sut::network::Addresses,
 ) -> Vec<(String, String)> {
     let netmask = match network.local_ip {
-        std::net::IpAddr::V4(_) => {
-            std::net::Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(network.local_prefix_len)).unwrap_or(0))
-                .to_string()
-        }
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::from(
+            u32::MAX
+                .checked_shl(32 - u32::from(network.local_prefix_len))
+                .unwrap_or(0),
+        )
+        .to_string(),
         std::net::IpAddr::V6(_) => config.netmask_ip.to_string(),
     };
     [
         ("OPT_IP_VERSION", network.ip_version.as_str().to_string()),
-        ("OPT_LOCAL_IP", network.socket_view(network.local_ip).to_string()),
-        ("OPT_REMOTE_IP", network.socket_view(network.remote_ip).to_string()),
-        ("OPT_GATEWAY_IP", network.socket_view(network.gateway_ip).to_string()),
+        (
+            "OPT_LOCAL_IP",
+            network.socket_view(network.local_ip).to_string(),
+        ),
+        (
+            "OPT_REMOTE_IP",
+            network.socket_view(network.remote_ip).to_string(),
+        ),
+        (
+            "OPT_GATEWAY_IP",
+            network.socket_view(network.gateway_ip).to_string(),
+        ),
         ("OPT_NETMASK_IP", netmask),
-        ("OPT_LOCAL_DEV", config.tun_dev.clone().unwrap_or_else(|| "tun0".to_string())),
+        (
+            "OPT_LOCAL_DEV",
+            config.tun_dev.clone().unwrap_or_else(|| "tun0".to_string()),
+        ),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))

@@ -524,11 +524,7 @@ impl<'a> Executor<'a> {
         let packet = if super::mptcp::uses_mptcp(packet) {
             resolved = self
                 .mptcp
-                .resolve_inbound(
-                    packet,
-                    self.addresses.remote_ip,
-                    self.addresses.wire_ipv6(),
-                )
+                .resolve_inbound(packet, self.addresses.remote_ip, self.addresses.wire_ipv6())
                 .map_err(|e| self.packet_failed(line, e))?;
             &resolved
         } else {
@@ -898,11 +894,12 @@ impl<'a> Executor<'a> {
             })
         };
         let socket: &TrackedSocket = self.sockets.socket_under_test().expect("checked above");
+        let shown = self.mptcp.script_space(&live);
         self.verbose(|| {
             format!(
                 "outbound sniffed packet: {} {}",
                 secs(happened),
-                describe_live(&live, socket, rules.ipv6)
+                describe_live(&shown, socket, rules.ipv6)
             )
         });
         if let Err(mismatch) = result {
@@ -916,7 +913,7 @@ impl<'a> Executor<'a> {
                 format!(
                     "actual packet: {} {}",
                     secs(happened),
-                    describe_live(&live, socket, rules.ipv6)
+                    describe_live(&shown, socket, rules.ipv6)
                 ),
             ];
             let mut all = differences(packet, &live, socket, rules.ipv6);

@@ -722,6 +722,39 @@ impl MptcpState {
         (with_option_bytes(packet, bytes), differences)
     }
 
+    /// The live packet with the data sequence numbers of its MPTCP options made relative to
+    /// their sender's IDSN, as scripts write them (for "actual packet:" lines).
+    pub fn script_space(&self, live: &PacketRepr) -> PacketRepr {
+        let mut out = live.clone();
+        let (Ok(kernel), Ok(peer)) = (self.kernel_idsn(), self.peer_idsn()) else {
+            return out;
+        };
+        let L4Repr::Tcp(tcp) = &mut out.l4 else {
+            return out;
+        };
+        let Ok(mut options) = split_tcp_options(&tcp.options) else {
+            return out;
+        };
+        for option in options.iter_mut().filter(|o| o.kind == MPTCP_KIND) {
+            let Ok(mut fields) = layout::decode(&option.data) else {
+                continue;
+            };
+            for field in &mut fields {
+                let base = match field.name {
+                    "dack4" | "dack8" => peer,
+                    "dsn4" | "dsn8" => kernel,
+                    _ => continue,
+                };
+                if let Some(Value::Number(n)) = field.value {
+                    field.value = Some(Value::Number(mask(n.wrapping_sub(base), field.bits == 64)));
+                }
+            }
+            option.data = layout::encode(&fields);
+        }
+        tcp.options = crate::wire::join_tcp_options(&options);
+        out
+    }
+
     /// Subflows on other addresses than the run's are not supported yet: the names of the first
     /// `addr[A] > addr[B]` are the connection's own ends, and later packets may name only those.
     fn check_subflow(&mut self, packet: &Packet) -> Result<(), String> {

@@ -386,7 +386,8 @@ pub struct TcpPacket {
 impl std::fmt::Debug for TcpPacket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("TcpPacket");
-        s.field("psp_spi", &self.psp_spi).field("ports", &self.ports);
+        s.field("psp_spi", &self.psp_spi)
+            .field("ports", &self.ports);
         if let Some(subflow) = &self.subflow {
             s.field("subflow", subflow);
         }
