@@ -818,7 +818,15 @@ mod tests {
             assert_eq!(cat, spec_cat);
             assert_eq!(entries.len(), n, "category {cat}");
         }
-        assert_eq!(all().count(), 21 + 402 + 12);
+        assert_eq!(all().count(), 21 + 402 + 12 + MPTCP_EXTENSIONS.len());
+    }
+
+    #[test]
+    fn mptcp_numbers_are_linuxs() {
+        // linux/in.h, linux/socket.h, linux/mptcp.h.
+        assert_eq!(lookup("IPPROTO_MPTCP"), Some(262));
+        assert_eq!(lookup("SOL_MPTCP"), Some(284));
+        assert_eq!(lookup("MPTCP_FULL_INFO"), Some(4));
     }
 
     #[test]

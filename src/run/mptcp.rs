@@ -790,3 +790,120 @@ pub fn mismatch(difference: &Difference) -> PacketMismatch {
         actual: difference.actual.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::ast::Action;
+    use crate::wire::{IpRepr, RawTcpOption, TcpRepr};
+
+    fn packets(text: &str) -> Vec<Packet> {
+        crate::script::parse_source("t.pkt", text, &Default::default())
+            .unwrap()
+            .events
+            .into_iter()
+            .filter_map(|e| match e.action {
+                Action::Packet(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A live segment from the stack carrying one MPTCP option.
+    fn live_with(option: Vec<u8>) -> PacketRepr {
+        let options = crate::wire::join_tcp_options(&[RawTcpOption {
+            kind: MPTCP_KIND,
+            data: option,
+        }]);
+        PacketRepr {
+            ip: IpRepr::new("192.168.0.1".parse().unwrap(), "192.0.2.1".parse().unwrap()),
+            l4: L4Repr::Tcp(TcpRepr {
+                src_port: 8080,
+                dst_port: 40000,
+                seq: 1,
+                ack: 1,
+                flags: crate::wire::tcp_flags::SYN | crate::wire::tcp_flags::ACK,
+                window: 1000,
+                urgent: 0,
+                options,
+                header_len: 0,
+                reserved: 0,
+                checksum_ok: true,
+            }),
+            payload: vec![],
+        }
+    }
+
+    fn option_bytes(packet: &Packet) -> Vec<u8> {
+        let PacketBody::Tcp(tcp) = &packet.body else {
+            panic!("tcp")
+        };
+        let TcpOptions::List(list) = &tcp.options else {
+            panic!("options")
+        };
+        list.iter()
+            .find_map(|o| match &o.value {
+                TcpOption::Generic { kind: 30, data, .. } => Some(data.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    const SCRIPT: &str = "\
+0 socket(..., SOCK_STREAM, IPPROTO_MPTCP) = 3
++0 > S. 0:0(0) ack 1 <mpcapable v1 flags[flag_h] key[skey]>
++0 < . 1:1(0) ack 1 win 257 <mpcapable v1 flags[flag_h] key[ckey=2, skey]>
++0 < P. 1:11(10) ack 1 win 257 <dss dack8=1 dsn8=1 ssn=1 dll=10 nocs, nop, nop>
++0 > . 1:1(0) ack 11 <dss dack8=12 nocs>
+";
+
+    #[test]
+    fn the_kernel_key_is_learned_and_data_numbers_count_from_each_idsn() {
+        let p = packets(SCRIPT);
+        let kernel_key = 0x0102_0304_0506_0708u64;
+        let mut syn_ack = vec![0x01, 0x01];
+        syn_ack.extend_from_slice(&kernel_key.to_be_bytes());
+        let mut state = MptcpState::default();
+        let (_, differences) = state.check_outbound(&p[0], &live_with(syn_ack), false);
+        assert!(differences.is_empty(), "{differences:?}");
+
+        // The third ACK carries the peer's key (2) then the learned one.
+        let ack = state
+            .resolve_inbound(&p[1], "192.0.2.1".parse().unwrap(), false)
+            .unwrap();
+        let mut expected = vec![0x01, 0x01];
+        expected.extend_from_slice(&2u64.to_be_bytes());
+        expected.extend_from_slice(&kernel_key.to_be_bytes());
+        assert_eq!(option_bytes(&ack), expected);
+
+        // Data: DATA_ACK = the kernel's IDSN + 1, DSN = the peer's IDSN + 1.
+        let data = state
+            .resolve_inbound(&p[2], "192.0.2.1".parse().unwrap(), false)
+            .unwrap();
+        let bytes = option_bytes(&data);
+        assert_eq!(&bytes[..2], &[0x20, 0x0f]);
+        let word = |at: usize| u64::from_be_bytes(bytes[at..at + 8].try_into().unwrap());
+        assert_eq!(word(2), layout::idsn(kernel_key).wrapping_add(1));
+        assert_eq!(word(10), layout::idsn(2).wrapping_add(1));
+        assert_eq!(&bytes[18..24], &[0, 0, 0, 1, 0, 10]);
+
+        // The kernel acknowledges 11: the script's 12 is named as the MPTCP field, relative.
+        let mut dack = vec![0x20, 0x03];
+        dack.extend_from_slice(&layout::idsn(2).wrapping_add(11).to_be_bytes());
+        let (_, differences) = state.check_outbound(&p[3], &live_with(dack), false);
+        assert_eq!(
+            differences,
+            vec![Difference::new("mptcp dss dack8", 12, 11)]
+        );
+    }
+
+    #[test]
+    fn an_inbound_dss_before_the_keys_is_refused_with_a_reason() {
+        let p = packets(SCRIPT);
+        let mut state = MptcpState::default();
+        let error = state
+            .resolve_inbound(&p[2], "192.0.2.1".parse().unwrap(), false)
+            .unwrap_err();
+        assert!(error.contains("MPTCP keys not known yet"), "{error}");
+    }
+}

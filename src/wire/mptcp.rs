@@ -467,8 +467,8 @@ mod tests {
             Field::new("dll", 16, Some(1000)),
         ];
         let data = encode(&fields);
-        assert_eq!(data.len() + 2, 24);
-        assert_eq!(&data[..2], &[0x20, 0x05]);
+        assert_eq!(data.len() + 2, 22);
+        assert_eq!(&data[..2], &[0x20, 0x0d]); // m, M and A set
         assert_eq!(decode(&data).unwrap(), fields);
         assert_eq!(
             describe(&data),
