@@ -102,6 +102,19 @@ fn with_option_bytes(packet: &Packet, mut bytes: Vec<Vec<u8>>) -> Packet {
     out
 }
 
+/// The flags and address ID of an MP_JOIN SYN or SYN/ACK (inbound, the address ID defaults to 0).
+fn join_header(backup: bool, address_id: Option<u8>, inbound: bool) -> [Field; 3] {
+    [
+        Field::new("reserved", 3, Some(0)),
+        Field::new("backup", 1, Some(u64::from(backup))),
+        Field::new(
+            "address_id",
+            8,
+            address_id.map(u64::from).or(inbound.then_some(0)),
+        ),
+    ]
+}
+
 /// A script option's layout with its literal values and nothing resolved (for lengths and
 /// option lists shown before a run knows the keys).
 pub fn template(option: &MptcpOption) -> Vec<u8> {
@@ -255,13 +268,7 @@ impl MptcpState {
                 nonce,
             } => {
                 f[0] = sub(u64::from(subtype::MP_JOIN));
-                f.push(Field::new("reserved", 3, Some(0)));
-                f.push(Field::new("backup", 1, Some(u64::from(*backup))));
-                f.push(Field::new(
-                    "address_id",
-                    8,
-                    address_id.map(u64::from).or(inbound.then_some(0)),
-                ));
+                f.extend(join_header(*backup, *address_id, inbound));
                 let token = if template {
                     Some(0)
                 } else {
@@ -277,16 +284,7 @@ impl MptcpState {
                     }))
                 };
                 f.push(Field::new("token", 32, token));
-                let nonce = if inbound {
-                    let n = nonce.unwrap_or_else(|| random_u64() as u32);
-                    self.peer_nonce = Some(n);
-                    Some(n)
-                } else {
-                    if let Some(n) = live_number("rand") {
-                        self.kernel_nonce = Some(n as u32);
-                    }
-                    *nonce
-                };
+                let nonce = self.join_nonce(*nonce, inbound, live_number("rand"));
                 f.push(Field::new("rand", 32, nonce.map(u64::from)));
             }
             MptcpOption::JoinSynAck {
@@ -296,23 +294,8 @@ impl MptcpState {
                 nonce,
             } => {
                 f[0] = sub(u64::from(subtype::MP_JOIN));
-                f.push(Field::new("reserved", 3, Some(0)));
-                f.push(Field::new("backup", 1, Some(u64::from(*backup))));
-                f.push(Field::new(
-                    "address_id",
-                    8,
-                    address_id.map(u64::from).or(inbound.then_some(0)),
-                ));
-                let nonce = if inbound {
-                    let n = nonce.unwrap_or_else(|| random_u64() as u32);
-                    self.peer_nonce = Some(n);
-                    Some(n)
-                } else {
-                    if let Some(n) = live_number("rand") {
-                        self.kernel_nonce = Some(n as u32);
-                    }
-                    *nonce
-                };
+                f.extend(join_header(*backup, *address_id, inbound));
+                let nonce = self.join_nonce(*nonce, inbound, live_number("rand"));
                 let hmac = if template {
                     Some(0)
                 } else {
@@ -549,6 +532,20 @@ impl MptcpState {
             }
         }
         Ok(f)
+    }
+
+    /// The nonce of an MP_JOIN SYN or SYN/ACK: the peer's (given or random) inbound, expected
+    /// (if given) and learned from the live option outbound.
+    fn join_nonce(&mut self, given: Option<u32>, inbound: bool, live: Option<u64>) -> Option<u32> {
+        if inbound {
+            let n = given.unwrap_or_else(|| random_u64() as u32);
+            self.peer_nonce = Some(n);
+            return Some(n);
+        }
+        if let Some(n) = live {
+            self.kernel_nonce = Some(n as u32);
+        }
+        given
     }
 
     /// MP_JOIN's HMAC as the sender computes it (the stack when outbound, the peer inbound).
