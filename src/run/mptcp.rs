@@ -613,7 +613,20 @@ impl MptcpState {
                 .map_err(|e| format!("{}: {e}", option.name()))?;
             bytes.push(layout::encode(&fields));
         }
-        Ok(with_option_bytes(packet, bytes))
+        let resolved = with_option_bytes(packet, bytes);
+        if let PacketBody::Tcp(tcp) = &resolved.body {
+            if let TcpOptions::List(list) = &tcp.options {
+                let values: Vec<TcpOption> = list.iter().map(|o| o.value.clone()).collect();
+                let raw = super::packets::encode_options(&values, &|x| x, &mut Ok)?;
+                let len = crate::wire::join_tcp_options(&raw).len();
+                if len > 40 {
+                    return Err(format!(
+                        "TCP options too long once the MPTCP values are known: {len} bytes (at most 40; an IPv6 address in ADD_ADDR takes 12 more bytes than an IPv4 one)"
+                    ));
+                }
+            }
+        }
+        Ok(resolved)
     }
 
     /// Compares the MPTCP options of an outbound packet with the live one's, learning keys,
