@@ -484,6 +484,19 @@ mod tests {
     }
 
     #[test]
+    fn hmacs_key_with_the_senders_key_first() {
+        // Reference values from Python's hmac module over the same bytes: key = 1 ‖ 2 (64 bits
+        // each, network order); MP_JOIN message = nonces 3 ‖ 4; ADD_ADDR message = ID 1,
+        // 192.0.2.2, port 0.
+        let join = join_hmac(1, 2, 3, 4);
+        assert_eq!(&join[..8], &0xe5c5_265e_f877_e594u64.to_be_bytes());
+        assert_eq!(join[31], 0xdf);
+        let address = std::net::IpAddr::from([192, 0, 2, 2]);
+        assert_eq!(add_addr_hmac(1, 2, 1, address, 0), 0xa67d_c78c_cb23_08eb);
+        assert_eq!(token(2), 0xcd04_a475);
+    }
+
+    #[test]
     fn lengths_without_a_layout_are_refused() {
         assert!(layout(&[0x00, 0x81, 0, 0, 0]).is_err());
         assert!(layout(&[0x20, 0x01]).is_err());
