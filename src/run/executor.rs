@@ -504,6 +504,31 @@ impl<'a> Executor<'a> {
         } else {
             protocol
         };
+        let subflow = self
+            .mptcp
+            .subflow_ips(
+                packet,
+                true,
+                self.addresses.local_ip,
+                self.addresses.remote_ip,
+            )
+            .map_err(|e| self.packet_failed(line, e))?;
+        if let Some((source, destination)) = subflow {
+            let main = source.is_none_or(|s| s == self.addresses.remote_ip)
+                && destination == self.addresses.local_ip;
+            if !self.sockets.select_subflow(destination, source) && !main {
+                if !syn_without_ack {
+                    let message = "no MPTCP subflow between these addresses yet (a SYN opens one)";
+                    return Err(self.packet_failed(line, message.to_string()));
+                }
+                let port = Self::reserve_remote_port(&mut self.reserved_ports)
+                    .map_err(|e| self.packet_failed(line, e))?;
+                let local = std::net::SocketAddr::new(destination, self.endpoints.bind_port);
+                let remote =
+                    std::net::SocketAddr::new(source.unwrap_or(self.addresses.remote_ip), port);
+                self.sockets.new_subflow(local, remote, seq);
+            }
+        }
         let reserved = &mut self.reserved_ports;
         let index = self
             .sockets
@@ -530,10 +555,18 @@ impl<'a> Executor<'a> {
         } else {
             packet
         };
+        // Once a script names MPTCP subflow ends, a line goes between its subflow's addresses.
+        let (local_ip, remote_ip) = match (self.mptcp.names_subflows(), &self.sockets.all[index]) {
+            (true, s) => (
+                s.local.map_or(self.addresses.local_ip, |a| a.ip()),
+                s.remote.map_or(self.addresses.remote_ip, |a| a.ip()),
+            ),
+            (false, _) => (self.addresses.local_ip, self.addresses.remote_ip),
+        };
         let ctx = InboundContext {
             socket: &self.sockets.all[index],
-            local_ip: self.addresses.local_ip,
-            remote_ip: self.addresses.remote_ip,
+            local_ip,
+            remote_ip,
             ipv6: self.addresses.wire_ipv6(),
             tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
         };
@@ -817,6 +850,21 @@ impl<'a> Executor<'a> {
         if self.sockets.socket_under_test().is_none() {
             let message = "no socket under test to expect packets from".to_string();
             return Err(self.packet_failed(line, message));
+        }
+        // A line naming an MPTCP subflow's ends expects a packet of that subflow.
+        match self.mptcp.subflow_ips(
+            packet,
+            false,
+            self.addresses.local_ip,
+            self.addresses.remote_ip,
+        ) {
+            Ok(Some((source, destination))) => {
+                if let Some(source) = source {
+                    self.sockets.select_subflow(source, Some(destination));
+                }
+            }
+            Ok(None) => {}
+            Err(message) => return Err(self.packet_failed(line, message)),
         }
         // Addresses the line names in place of the run's (checked by `verify`).
         self.stand_ins

@@ -28,8 +28,8 @@ pub struct MptcpState {
     /// The nonces of the subflow being joined.
     kernel_nonce: Option<u32>,
     peer_nonce: Option<u32>,
-    /// The names of the first subflow's ends (`addr[caddr0] > addr[saddr0]`).
-    subflow_names: Vec<String>,
+    /// Whether a packet named subflow ends yet (the first names the run's own).
+    subflows_named: bool,
     /// Addresses made up for the peer so far (the next is the run's remote address plus one).
     peer_addresses: u8,
 }
@@ -589,7 +589,6 @@ impl MptcpState {
         remote_ip: IpAddr,
         ipv6: bool,
     ) -> Result<Packet, String> {
-        self.check_subflow(packet)?;
         let options = script_options(packet);
         if options.is_empty() {
             return Ok(packet.clone());
@@ -641,9 +640,6 @@ impl MptcpState {
     ) -> (Packet, Vec<Difference>) {
         let options = script_options(packet);
         let mut differences = Vec::new();
-        if let Err(e) = self.check_subflow(packet) {
-            differences.push(Difference::new("mptcp subflow", "supported", e));
-        }
         if options.is_empty() {
             return (packet.clone(), differences);
         }
@@ -765,30 +761,75 @@ impl MptcpState {
         out
     }
 
-    /// Subflows on other addresses than the run's are not supported yet: the names of the first
-    /// `addr[A] > addr[B]` are the connection's own ends, and later packets may name only those.
-    fn check_subflow(&mut self, packet: &Packet) -> Result<(), String> {
+    /// Whether the script has named subflow ends (its packets then go between their subflow's
+    /// own addresses).
+    pub fn names_subflows(&self) -> bool {
+        self.subflows_named
+    }
+
+    /// The addresses a packet's `addr[A] > addr[B]` names, as (source, destination); None
+    /// without a tuple. The first tuple's names are the run's own two ends; later, a name is
+    /// what it was bound to (here or by an ADD_ADDR), and an unbound inbound source is a new
+    /// address of the peer (the run's remote address plus one, two, …).
+    pub fn subflow_ips(
+        &mut self,
+        packet: &Packet,
+        inbound: bool,
+        local_ip: IpAddr,
+        remote_ip: IpAddr,
+    ) -> Result<Option<(Option<IpAddr>, IpAddr)>, String> {
         let PacketBody::Tcp(tcp) = &packet.body else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(tuple) = &tcp.subflow else {
-            return Ok(());
+            return Ok(None);
         };
-        let names: Vec<&String> = tuple
-            .source
-            .iter()
-            .chain(std::iter::once(&tuple.destination))
-            .collect();
-        if self.subflow_names.is_empty() {
-            self.subflow_names = names.iter().map(|n| n.to_string()).collect();
-            return Ok(());
+        let (own_source, own_destination) = if inbound {
+            (remote_ip, local_ip)
+        } else {
+            (local_ip, remote_ip)
+        };
+        if !self.subflows_named {
+            self.subflows_named = true;
+            if let Some(source) = &tuple.source {
+                self.addresses.entry(source.clone()).or_insert(own_source);
+            }
+            self.addresses
+                .entry(tuple.destination.clone())
+                .or_insert(own_destination);
         }
-        match names.iter().find(|n| !self.subflow_names.contains(**n)) {
-            None => Ok(()),
-            Some(name) => Err(format!(
-                "not supported yet: a second MPTCP subflow (addr[{name}] is not an end of the first)"
-            )),
-        }
+        let source = match &tuple.source {
+            None => None,
+            Some(name) => Some(match self.addresses.get(name) {
+                Some(ip) => *ip,
+                None if inbound => {
+                    let ip = self.new_peer_address(remote_ip);
+                    self.addresses.insert(name.clone(), ip);
+                    ip
+                }
+                None => {
+                    return Err(format!(
+                        "not supported yet: a subflow the stack opens from a new address (addr[{name}])"
+                    ))
+                }
+            }),
+        };
+        let destination = match self.addresses.get(&tuple.destination) {
+            Some(ip) => *ip,
+            None if inbound => {
+                return Err(format!(
+                    "addr[{}] has no address yet (no ADD_ADDR or earlier packet named it)",
+                    tuple.destination
+                ))
+            }
+            None => {
+                return Err(format!(
+                    "not supported yet: a subflow the stack opens to a new address (addr[{}])",
+                    tuple.destination
+                ))
+            }
+        };
+        Ok(Some((source, destination)))
     }
 }
 

@@ -288,6 +288,32 @@ impl Sockets {
         }
     }
 
+    /// Makes the latest connection between `local` and `remote` (any remote when None) the
+    /// socket under test; false when there is none. For MPTCP lines that name a subflow's ends.
+    pub fn select_subflow(&mut self, local: IpAddr, remote: Option<IpAddr>) -> bool {
+        let found = self.all.iter().rposition(|s| {
+            s.local.is_some_and(|l| l.ip() == local)
+                && s.remote
+                    .is_some_and(|r| remote.is_none_or(|ip| r.ip() == ip))
+        });
+        if let Some(i) = found {
+            self.under_test = Some(i);
+        }
+        found.is_some()
+    }
+
+    /// A new passive connection (an MPTCP subflow joining from another address) started by an
+    /// inbound SYN with `seq`, made the socket under test.
+    pub fn new_subflow(&mut self, local: SocketAddr, remote: SocketAddr, seq: u32) -> usize {
+        let mut child = TrackedSocket::new(libc::IPPROTO_TCP, SocketRole::PassiveChild);
+        child.local = Some(local);
+        child.remote = Some(remote);
+        child.remote_isn = Some(seq);
+        self.all.push(child);
+        self.under_test = Some(self.all.len() - 1);
+        self.all.len() - 1
+    }
+
     /// The socket an inbound packet goes to. An inbound SYN (without ACK) while a listener (or
     /// nothing) is under test starts a new passive connection from `remote_port`; `seq` of that
     /// SYN becomes the peer's ISN.
