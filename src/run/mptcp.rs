@@ -949,6 +949,25 @@ mod tests {
     }
 
     #[test]
+    fn subflow_names_bind_to_the_run_then_to_new_peer_addresses() {
+        let p = packets(
+            "0 socket(..., SOCK_STREAM, IPPROTO_MPTCP) = 3\n\
+             +0 < addr[c0] > addr[s0] S 0:0(0) win 1000\n\
+             +0 < addr[c1] > addr[s0] S 0:0(0) win 1000\n\
+             +0 < addr[c2] > addr[s9] S 0:0(0) win 1000\n",
+        );
+        let (local, remote): (IpAddr, IpAddr) =
+            ("192.168.0.1".parse().unwrap(), "192.0.2.1".parse().unwrap());
+        let mut state = MptcpState::default();
+        let first = state.subflow_ips(&p[0], true, local, remote).unwrap();
+        assert_eq!(first, Some((Some(remote), local)));
+        let second = state.subflow_ips(&p[1], true, local, remote).unwrap();
+        assert_eq!(second, Some((Some("192.0.2.2".parse().unwrap()), local)));
+        let error = state.subflow_ips(&p[2], true, local, remote).unwrap_err();
+        assert!(error.contains("addr[s9] has no address yet"), "{error}");
+    }
+
+    #[test]
     fn an_inbound_dss_before_the_keys_is_refused_with_a_reason() {
         let p = packets(SCRIPT);
         let mut state = MptcpState::default();
