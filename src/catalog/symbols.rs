@@ -879,6 +879,17 @@ pub fn other_platforms() -> impl Iterator<Item = (&'static str, Platform, i64)> 
     })
 }
 
+/// stackdrill extensions for MPTCP scripts (the multipath-tcp/packetdrill fork's names; the
+/// values of Linux's uapi headers, which the libc crate does not carry).
+static MPTCP_EXTENSIONS: &[Entry] = &[
+    ("IPPROTO_MPTCP", 262),
+    ("SOL_MPTCP", 284),
+    ("MPTCP_INFO", 1),
+    ("MPTCP_TCPINFO", 2),
+    ("MPTCP_SUBFLOW_ADDRS", 3),
+    ("MPTCP_FULL_INFO", 4),
+];
+
 /// Errno symbols that alias a canonical name with the same number.
 const ERRNO_ALIASES: &[&str] = &["EWOULDBLOCK", "EDEADLOCK"];
 
@@ -929,6 +940,7 @@ pub fn all() -> impl Iterator<Item = (&'static str, i64, SymbolOrigin)> {
     let linux = linux_entries().map(|&(name, value)| (name, value, SymbolOrigin::Linux));
     let ext = EXTENSIONS
         .iter()
+        .chain(MPTCP_EXTENSIONS)
         .map(|&(name, value)| (name, value, SymbolOrigin::Extension));
     let nplab = NPLAB_LINUX
         .iter()
@@ -1063,7 +1075,10 @@ mod tests {
             assert_eq!(entries.len(), n, "category {cat}");
         }
         let nplab = NPLAB_LINUX.len() + BSD_NAMES_ON_LINUX.len();
-        assert_eq!(all().count(), 21 + 402 + 12 + nplab);
+        assert_eq!(
+            all().count(),
+            21 + 402 + 12 + MPTCP_EXTENSIONS.len() + nplab
+        );
     }
 
     #[test]
@@ -1101,6 +1116,14 @@ mod tests {
                 platform.name()
             );
         }
+    }
+
+    #[test]
+    fn mptcp_numbers_are_linuxs() {
+        // linux/in.h, linux/socket.h, linux/mptcp.h.
+        assert_eq!(lookup("IPPROTO_MPTCP"), Some(262));
+        assert_eq!(lookup("SOL_MPTCP"), Some(284));
+        assert_eq!(lookup("MPTCP_FULL_INFO"), Some(4));
     }
 
     #[test]

@@ -52,6 +52,47 @@ pub fn defines_for_commands(defines: &BTreeMap<String, String>) -> Vec<(String, 
         .collect()
 }
 
+/// The run's network settings as packetdrill exports them to commands (`OPT_IP_VERSION`,
+/// `OPT_LOCAL_IP`, …; the MPTCP fork's helper scripts read them), plus `OPT_LOCAL_DEV`, the
+/// test device's name. Defines of the same name win.
+pub fn network_env(
+    config: &crate::cli::Config,
+    network: &crate::sut::network::Addresses,
+) -> Vec<(String, String)> {
+    let netmask = match network.local_ip {
+        std::net::IpAddr::V4(_) => std::net::Ipv4Addr::from(
+            u32::MAX
+                .checked_shl(32 - u32::from(network.local_prefix_len))
+                .unwrap_or(0),
+        )
+        .to_string(),
+        std::net::IpAddr::V6(_) => config.netmask_ip.to_string(),
+    };
+    [
+        ("OPT_IP_VERSION", network.ip_version.as_str().to_string()),
+        (
+            "OPT_LOCAL_IP",
+            network.socket_view(network.local_ip).to_string(),
+        ),
+        (
+            "OPT_REMOTE_IP",
+            network.socket_view(network.remote_ip).to_string(),
+        ),
+        (
+            "OPT_GATEWAY_IP",
+            network.socket_view(network.gateway_ip).to_string(),
+        ),
+        ("OPT_NETMASK_IP", netmask),
+        (
+            "OPT_LOCAL_DEV",
+            config.tun_dev.clone().unwrap_or_else(|| "tun0".to_string()),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_string(), value))
+    .collect()
+}
+
 /// Where `nstat` keeps its counter history for this run. Its default is one file per user in
 /// /tmp, which parallel runs would share (and corrupt each other's deltas); each run has its
 /// own namespace and so its own counters, and gets its own history file.

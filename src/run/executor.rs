@@ -76,6 +76,8 @@ pub struct Executor<'a> {
     pub sut: StackUnderTest,
     pub script_start_usecs: i64,
     sockets: Sockets,
+    /// The MPTCP connection's keys, nonces and named addresses (`run::mptcp`).
+    mptcp: super::mptcp::MptcpState,
     endpoints: Endpoints,
     /// Script time of the previous event, and whether it was an inbound packet.
     previous: Option<(i64, bool)>,
@@ -155,6 +157,7 @@ impl<'a> Executor<'a> {
             sut,
             script_start_usecs,
             sockets: Sockets::default(),
+            mptcp: Default::default(),
             endpoints,
             previous: None,
             pending_blocking: None,
@@ -515,6 +518,31 @@ impl<'a> Executor<'a> {
         } else {
             protocol
         };
+        let subflow = self
+            .mptcp
+            .subflow_ips(
+                packet,
+                true,
+                self.addresses.local_ip,
+                self.addresses.remote_ip,
+            )
+            .map_err(|e| self.packet_failed(line, e))?;
+        if let Some((source, destination)) = subflow {
+            let main = source.is_none_or(|s| s == self.addresses.remote_ip)
+                && destination == self.addresses.local_ip;
+            if !self.sockets.select_subflow(destination, source) && !main {
+                if !syn_without_ack {
+                    let message = "no MPTCP subflow between these addresses yet (a SYN opens one)";
+                    return Err(self.packet_failed(line, message.to_string()));
+                }
+                let port = Self::reserve_remote_port(&mut self.reserved_ports)
+                    .map_err(|e| self.packet_failed(line, e))?;
+                let local = std::net::SocketAddr::new(destination, self.endpoints.bind_port);
+                let remote =
+                    std::net::SocketAddr::new(source.unwrap_or(self.addresses.remote_ip), port);
+                self.sockets.new_subflow(local, remote, seq);
+            }
+        }
         let reserved = &mut self.reserved_ports;
         let index = self
             .sockets
@@ -531,10 +559,28 @@ impl<'a> Executor<'a> {
             // it from its SYN); later SYNs, e.g. into an established connection, do not change it.
             self.sockets.all[index].remote_isn = Some(seq);
         }
+        let resolved;
+        let packet = if super::mptcp::uses_mptcp(packet) {
+            resolved = self
+                .mptcp
+                .resolve_inbound(packet, self.addresses.remote_ip, self.addresses.wire_ipv6())
+                .map_err(|e| self.packet_failed(line, e))?;
+            &resolved
+        } else {
+            packet
+        };
+        // Once a script names MPTCP subflow ends, a line goes between its subflow's addresses.
+        let (local_ip, remote_ip) = match (self.mptcp.names_subflows(), &self.sockets.all[index]) {
+            (true, s) => (
+                s.local.map_or(self.addresses.local_ip, |a| a.ip()),
+                s.remote.map_or(self.addresses.remote_ip, |a| a.ip()),
+            ),
+            (false, _) => (self.addresses.local_ip, self.addresses.remote_ip),
+        };
         let ctx = InboundContext {
             socket: &self.sockets.all[index],
-            local_ip: self.addresses.local_ip,
-            remote_ip: self.addresses.remote_ip,
+            local_ip,
+            remote_ip,
             ipv6: self.addresses.wire_ipv6(),
             tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
         };
@@ -821,6 +867,21 @@ impl<'a> Executor<'a> {
             let message = "no socket under test to expect packets from".to_string();
             return Err(self.packet_failed(line, message));
         }
+        // A line naming an MPTCP subflow's ends expects a packet of that subflow.
+        match self.mptcp.subflow_ips(
+            packet,
+            false,
+            self.addresses.local_ip,
+            self.addresses.remote_ip,
+        ) {
+            Ok(Some((source, destination))) => {
+                if let Some(source) = source {
+                    self.sockets.select_subflow(source, Some(destination));
+                }
+            }
+            Ok(None) => {}
+            Err(message) => return Err(self.packet_failed(line, message)),
+        }
         // Addresses the line names in place of the run's (checked by `verify`).
         self.stand_ins
             .add(packet.ip.src, packet.ip.dst, &self.addresses);
@@ -862,6 +923,15 @@ impl<'a> Executor<'a> {
             }
         }
         let happened = captured - self.script_start_usecs;
+        // MPTCP options are compared (and their keys learned) here; the TCP-level comparison
+        // sees the live option bytes in their place.
+        let (checked, mptcp_differences) = if super::mptcp::uses_mptcp(packet) {
+            self.mptcp
+                .check_outbound(packet, &live, self.addresses.wire_ipv6())
+        } else {
+            (packet.clone(), Vec::new())
+        };
+        let (script_packet, packet) = (packet, &checked);
         let socket = self.sockets.socket_under_test_mut().expect("checked above");
         if let L4Repr::Tcp(t) = &live.l4 {
             socket.last_sent = Some(seen(t, live.payload.len()));
@@ -881,14 +951,19 @@ impl<'a> Executor<'a> {
                 actual: live.payload.len(),
             })
         } else {
-            verify(packet, &live, socket, &rules)
+            verify(packet, &live, socket, &rules).and_then(|()| {
+                mptcp_differences
+                    .first()
+                    .map_or(Ok(()), |d| Err(super::mptcp::mismatch(d)))
+            })
         };
         let socket: &TrackedSocket = self.sockets.socket_under_test().expect("checked above");
+        let shown = self.mptcp.script_space(&live);
         self.verbose(|| {
             format!(
                 "outbound sniffed packet: {} {}",
                 secs(happened),
-                describe_live(&live, socket, rules.ipv6)
+                describe_live(&shown, socket, rules.ipv6)
             )
         });
         if let Err(mismatch) = result {
@@ -897,17 +972,17 @@ impl<'a> Executor<'a> {
                 format!(
                     "script packet: {} {}",
                     secs(expected),
-                    describe_script_packet(packet)
+                    describe_script_packet(script_packet)
                 ),
                 format!(
                     "actual packet: {} {}",
                     secs(happened),
-                    describe_live(&live, socket, rules.ipv6)
+                    describe_live(&shown, socket, rules.ipv6)
                 ),
             ];
-            failure.details.extend(render_differences(&differences(
-                packet, &live, socket, rules.ipv6,
-            )));
+            let mut all = differences(packet, &live, socket, rules.ipv6);
+            all.extend(mptcp_differences);
+            failure.details.extend(render_differences(&all));
             return self.packet_mismatch(failure, happened);
         }
         Ok(happened)

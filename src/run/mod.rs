@@ -9,6 +9,7 @@ pub mod command;
 pub mod dialect;
 pub mod executor;
 pub mod link;
+pub mod mptcp;
 pub mod outbound;
 pub mod packets;
 pub mod sockets;
@@ -70,7 +71,10 @@ pub fn run_script(path: &Path, loaded: &LoadedScript) -> Result<(), Failure> {
         crate::sut::open(&loaded.backend, config, &network, &host_files(path)).map_err(setup)?;
 
     crate::verdict::write_environment_for_parent(&backend.environment);
-    let command_env = command::defines_for_commands(&loaded.defines());
+    let mut command_env = command::network_env(config, &network);
+    let defines = command::defines_for_commands(&loaded.defines());
+    command_env.retain(|(name, _)| !defines.iter().any(|(d, _)| d == name));
+    command_env.extend(defines);
     // As packetdrill: `--init_scripts` before each script, here inside the run's namespaces.
     for init_script in &config.init_scripts {
         command::run_shell_command(init_script, directory, &command_env)

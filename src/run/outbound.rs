@@ -588,7 +588,7 @@ pub struct Difference {
 }
 
 impl Difference {
-    fn new(field: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
+    pub fn new(field: impl Into<String>, expected: impl ToString, actual: impl ToString) -> Self {
         Difference {
             field: field.into(),
             expected: expected.to_string(),
@@ -826,6 +826,7 @@ fn option_name(kind: u8) -> String {
         34 => "FO",
         172 | 174 => "ECN",
         254 => "FOEXP",
+        30 => "mptcp",
         _ => return format!("gen-{kind}"),
     };
     name.to_string()

@@ -115,6 +115,7 @@ pub fn encode_options(
                 bytes.extend_from_slice(data);
                 (*kind, bytes)
             }
+            TcpOption::Mptcp(option) => (30, super::mptcp::template(option)),
         };
         out.push(RawTcpOption { kind, data });
     }
@@ -176,8 +177,10 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
                 TcpSequence::Range { start, len, .. } => (socket.inbound_seq(start, syn), len),
                 TcpSequence::Ignored { len } => (socket.inbound_seq(0, syn), len),
             };
+            // As packetdrill: with the ACK flag the field is mapped even when the line gives
+            // no `ack N` (script value 0, the stack's ISN on the wire).
             let ack = match tcp.ack {
-                Some(ack) if ack_flag => socket.inbound_ack(ack, syn),
+                _ if ack_flag => socket.inbound_ack(tcp.ack.unwrap_or(0), syn),
                 Some(ack) => ack,
                 None => 0,
             };
@@ -500,6 +503,7 @@ pub fn describe_option(option: &RawTcpOption) -> String {
                 .collect();
             format!("ECN {}", counters.join(" "))
         }
+        (30, _) => crate::wire::mptcp::describe(d),
         (kind, _) => format!("gen-{kind} {}", hex(d)).trim_end().to_string(),
     }
 }
@@ -536,7 +540,11 @@ fn describe_script_tcp(tcp: &TcpPacket) -> String {
             let values: Vec<TcpOption> = list.iter().map(|o| o.value.clone()).collect();
             let raw = encode_options(&values, &|x| x, &mut Ok).unwrap_or_default();
             raw.iter()
-                .map(describe_option)
+                .zip(&values)
+                .map(|(raw, value)| match value {
+                    TcpOption::Mptcp(option) => option.to_string(),
+                    _ => describe_option(raw),
+                })
                 .collect::<Vec<_>>()
                 .join(",")
         }

@@ -7,6 +7,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::syscall::SocketEffect;
 
+/// Linux's protocol number of MPTCP sockets (uapi `linux/in.h`).
+const IPPROTO_MPTCP: i32 = 262;
+
 /// How a tracked socket came to be and where it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketRole {
@@ -221,6 +224,8 @@ impl Sockets {
                 let protocol = match (*protocol, *ty) {
                     (0, libc::SOCK_STREAM) => libc::IPPROTO_TCP,
                     (0, libc::SOCK_DGRAM) => libc::IPPROTO_UDP,
+                    // An MPTCP socket's packets are TCP segments (RFC 8684).
+                    (IPPROTO_MPTCP, _) => libc::IPPROTO_TCP,
                     (p, _) => p,
                 };
                 let mut socket = TrackedSocket::new(protocol, SocketRole::Fresh);
@@ -293,6 +298,32 @@ impl Sockets {
                 }
             }
         }
+    }
+
+    /// Makes the latest connection between `local` and `remote` (any remote when None) the
+    /// socket under test; false when there is none. For MPTCP lines that name a subflow's ends.
+    pub fn select_subflow(&mut self, local: IpAddr, remote: Option<IpAddr>) -> bool {
+        let found = self.all.iter().rposition(|s| {
+            s.local.is_some_and(|l| l.ip() == local)
+                && s.remote
+                    .is_some_and(|r| remote.is_none_or(|ip| r.ip() == ip))
+        });
+        if let Some(i) = found {
+            self.under_test = Some(i);
+        }
+        found.is_some()
+    }
+
+    /// A new passive connection (an MPTCP subflow joining from another address) started by an
+    /// inbound SYN with `seq`, made the socket under test.
+    pub fn new_subflow(&mut self, local: SocketAddr, remote: SocketAddr, seq: u32) -> usize {
+        let mut child = TrackedSocket::new(libc::IPPROTO_TCP, SocketRole::PassiveChild);
+        child.local = Some(local);
+        child.remote = Some(remote);
+        child.remote_isn = Some(seq);
+        self.all.push(child);
+        self.under_test = Some(self.all.len() - 1);
+        self.all.len() - 1
     }
 
     /// The socket an inbound packet goes to. An inbound SYN (without ACK) while a listener (or

@@ -362,7 +362,7 @@ pub struct Ports {
     pub destination: u16,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct TcpPacket {
     /// `encap psp spi N`.
     pub psp_spi: Option<u32>,
@@ -379,6 +379,30 @@ pub struct TcpPacket {
     pub udp_encapsulation: Option<Ports>,
     /// (stackdrill, inbound only) `bad_csum`: the segment carries a wrong TCP checksum.
     pub bad_checksum: bool,
+    /// (MPTCP fork) `addr[caddr1] > addr[saddr1]`: the subflow's named ends.
+    pub subflow: Option<super::mptcp::MptcpTuple>,
+}
+
+/// As derived, but the MPTCP subflow ends only when a packet names them (the AST of a script
+/// without MPTCP reads as it did before they existed).
+impl std::fmt::Debug for TcpPacket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("TcpPacket");
+        s.field("psp_spi", &self.psp_spi)
+            .field("ports", &self.ports);
+        if let Some(subflow) = &self.subflow {
+            s.field("subflow", subflow);
+        }
+        s.field("flags", &self.flags)
+            .field("sequence", &self.sequence)
+            .field("ack", &self.ack)
+            .field("window", &self.window)
+            .field("urgent", &self.urgent)
+            .field("options", &self.options)
+            .field("udp_encapsulation", &self.udp_encapsulation)
+            .field("bad_checksum", &self.bad_checksum)
+            .finish()
+    }
 }
 
 /// TCP header flags as written: `S.`, `P.5`, `SEWA`, `-`.
@@ -455,6 +479,8 @@ pub enum TcpOption {
         experiment_id: Option<u16>,
         data: Vec<u8>,
     },
+    /// (MPTCP fork) Kind 30, RFC 8684.
+    Mptcp(super::mptcp::MptcpOption),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

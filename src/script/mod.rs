@@ -4,6 +4,7 @@
 pub mod ast;
 pub mod defines;
 pub mod error;
+pub mod mptcp;
 pub mod parse;
 
 use std::collections::BTreeMap;

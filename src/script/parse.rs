@@ -21,6 +21,9 @@ struct PacketdrillParser;
 
 type Result<T> = std::result::Result<T, ScriptError>;
 
+#[path = "parse_mptcp.rs"]
+mod mptcp;
+
 /// Largest TCP option space.
 const MAX_TCP_OPTIONS_LEN: usize = 40;
 /// At most 40 bytes of options fit in an IPv4 header (RFC 791); the same bound serves the
@@ -1179,6 +1182,7 @@ impl<'a> Builder<'a> {
             options: TcpOptions::None,
             udp_encapsulation: None,
             bad_checksum: false,
+            subflow: None,
         };
         for part in pair.into_inner() {
             match part.as_rule() {
@@ -1190,6 +1194,7 @@ impl<'a> Builder<'a> {
                     packet.psp_spi = Some(self.integer(&spi, "PSP spi")?);
                 }
                 Rule::port_pair => packet.ports = Some(self.ports(part)?),
+                Rule::mptcp_tuple => packet.subflow = Some(self.mptcp_tuple(part)),
                 Rule::tcp_flags => packet.flags = self.tcp_flags(&part)?,
                 Rule::sequence => packet.sequence = self.sequence(part)?,
                 Rule::tcp_field => {
@@ -1463,6 +1468,7 @@ impl<'a> Builder<'a> {
                     }
                 }
             }
+            Rule::opt_mptcp => TcpOption::Mptcp(self.mptcp_option(whole)?),
             Rule::unsupported_tcp_option => return Err(self.unsupported_option(&whole)),
             other => unreachable!("unexpected {other:?} as TCP option"),
         })
@@ -2003,6 +2009,7 @@ fn tcp_option_len(option: &TcpOption) -> usize {
             data,
             ..
         } => 2 + data.len() + if experiment_id.is_some() { 2 } else { 0 },
+        TcpOption::Mptcp(option) => option.wire_len(),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod checksum;
 pub mod link;
 pub mod link_peer;
+pub mod mptcp;
 
 use std::net::IpAddr;
 

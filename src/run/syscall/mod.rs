@@ -655,15 +655,32 @@ fn sys_socket(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     Ok(done(checked.result, effects))
 }
 
+/// Linux's protocol number of MPTCP sockets (uapi `linux/in.h`).
+const IPPROTO_MPTCP: i32 = 262;
+
 fn sys_bind(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
     cx.check_arg_count(3)?;
-    let (_, live_fd) = cx.fd_arg(0)?;
+    let (script_fd, live_fd) = cx.fd_arg(0)?;
     let (addr, len) = match cx.sockaddr_arg(1)? {
         Some(given) => given,
         None => {
             cx.ellipsis_arg(1)?;
             cx.ellipsis_arg(2)?;
-            sockaddr_for(cx.env.local_ip, cx.env.bind_port, cx.env.socket_domain)
+            // As the MPTCP fork: an MPTCP listener takes every local address, so that a
+            // subflow can join at an address the stack announced (ADD_ADDR).
+            let mptcp = cx
+                .fds
+                .get(i64::from(script_fd))
+                .and_then(|e| e.socket)
+                .is_some_and(|(_, _, protocol)| protocol == IPPROTO_MPTCP);
+            let ip = match mptcp {
+                true if cx.env.socket_domain == libc::AF_INET6 => {
+                    IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                }
+                true => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                false => cx.env.local_ip,
+            };
+            sockaddr_for(ip, cx.env.bind_port, cx.env.socket_domain)
         }
     };
     // SAFETY: `addr` holds `len` bytes of sockaddr.
