@@ -87,6 +87,9 @@ struct RootState {
 /// The whole batch: every script's outcome, and the root namespace around it.
 struct Batch {
     outcomes: Vec<Outcome>,
+    /// The pass/ scripts that failed only on timing beside the others and were run again
+    /// alone, with their first error.
+    retried: Vec<String>,
     before: RootState,
     after: RootState,
     elapsed: Duration,
@@ -114,11 +117,13 @@ fn batch() -> Option<&'static Batch> {
             }
             let before = root_state();
             let start = Instant::now();
-            let outcomes = run_all(&collect_scripts());
+            let mut outcomes = run_all(&collect_scripts());
+            let retried = retry_timing_failures_alone(&mut outcomes);
             let elapsed = start.elapsed();
             let after = root_state();
             Some(Batch {
                 outcomes,
+                retried,
                 before,
                 after,
                 elapsed,
@@ -150,6 +155,21 @@ fn script_flags(text: &str) -> Vec<String> {
         .and_then(|line| line.trim().strip_prefix("// flags:"))
         .map(|rest| rest.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// Runs a pass/ script again, alone, when its run beside the others failed only on timing
+/// (a packet a few ms off, as load on two cores gives), as a suite retries such a run: the
+/// second outcome stands. Returns each retried script with its first failure.
+fn retry_timing_failures_alone(outcomes: &mut [Outcome]) -> Vec<String> {
+    let mut retried = Vec::new();
+    for outcome in outcomes.iter_mut() {
+        let first_error = outcome.stderr.lines().next().unwrap_or("");
+        if outcome.must_pass && outcome.code != Some(0) && first_error.contains("timing error") {
+            retried.push(format!("{}: {first_error}", outcome.rel_path));
+            *outcome = run_script(&outcome.rel_path, true);
+        }
+    }
+    retried
 }
 
 /// Runs the scripts on a few threads; outcomes in script order.
@@ -368,6 +388,9 @@ fn pass_scripts_pass() {
         "{count} pass/ scripts ran (the whole batch took {:.1} s)",
         batch.elapsed.as_secs_f64()
     );
+    for retried in &batch.retried {
+        println!("run again alone after a timing error beside the others: {retried}");
+    }
     assert!(
         failures.is_empty(),
         "{} of {count} pass/ scripts failed:\n\n{}",
