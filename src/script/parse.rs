@@ -13,6 +13,7 @@ use super::ast::*;
 use super::defines::{self, Expanded};
 use super::error::{LineIndex, ScriptError};
 
+mod mptcp;
 mod sctp;
 
 #[derive(pest_derive::Parser)]
@@ -20,9 +21,6 @@ mod sctp;
 struct PacketdrillParser;
 
 type Result<T> = std::result::Result<T, ScriptError>;
-
-#[path = "parse_mptcp.rs"]
-mod mptcp;
 
 /// Largest TCP option space.
 const MAX_TCP_OPTIONS_LEN: usize = 40;
