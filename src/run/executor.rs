@@ -25,7 +25,7 @@ use super::link::{self as link_frames, LinkNames};
 use super::outbound::{
     describe_live, differences, render_differences, script_payload_len, verify, OutboundRules,
 };
-use super::packets::{build_inbound, describe_script_packet, InboundContext};
+use super::packets::{build_inbound, describe_script_packet, sign_expected_md5, InboundContext};
 use super::sockets::{Endpoints, SeenSegment, Sockets, TrackedSocket};
 use super::stack::{CallReply, ScriptCalls};
 use super::syscall::{SocketEffect, SyscallOutcome};
@@ -583,6 +583,7 @@ impl<'a> Executor<'a> {
             remote_ip,
             ipv6: self.addresses.wire_ipv6(),
             tcp_ts_ecr_scaled: self.config.tcp_ts_ecr_scaled,
+            tcp_md5_secret: self.config.tcp_md5_secret.as_deref().map(str::as_bytes),
         };
         let repr = build_inbound(packet, &ctx).map_err(|e| self.packet_failed(line, e))?;
         self.stand_ins
@@ -931,6 +932,9 @@ impl<'a> Executor<'a> {
         } else {
             (packet.clone(), Vec::new())
         };
+        // `md5 valid`: the digest this live segment must carry under --tcp_md5_secret.
+        let checked = sign_expected_md5(checked, &live, self.config.tcp_md5_secret.as_deref())
+            .map_err(|message| self.packet_failed(line, message))?;
         let (script_packet, packet) = (packet, &checked);
         let socket = self.sockets.socket_under_test_mut().expect("checked above");
         if let L4Repr::Tcp(t) = &live.l4 {
@@ -1206,7 +1210,7 @@ impl<'a> Executor<'a> {
             .sockets
             .all
             .iter()
-            .filter_map(|s| reset_for(s, &self.addresses))
+            .filter_map(|s| reset_for(s, &self.addresses, self.config.tcp_md5_secret.as_deref()))
             .collect();
         for reset in resets {
             let _ = self.sut.netdev.send(&wire::encode(&reset), None);
@@ -1252,11 +1256,17 @@ fn seen(t: &TcpRepr, payload_len: usize) -> SeenSegment {
         flags: t.flags,
         window: t.window,
         payload_len: payload_len as u32,
+        md5_signed: wire::tcp_md5::carried(t).is_some(),
     }
 }
 
-/// packetdrill's purge RST for a TCP socket with a known tuple (live space).
-fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr> {
+/// packetdrill's purge RST for a TCP socket with a known tuple (live space); signed with
+/// `--tcp_md5_secret` when the stack's last segment was signed (it would drop an unsigned one).
+fn reset_for(
+    socket: &TrackedSocket,
+    addresses: &Addresses,
+    md5_secret: Option<&str>,
+) -> Option<PacketRepr> {
     if socket.protocol != libc::IPPROTO_TCP {
         return None;
     }
@@ -1272,7 +1282,7 @@ fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr
         (_, Some(out)) => (0, out.seq.wrapping_add(1), 0),
         _ => return None,
     };
-    let tcp = TcpRepr {
+    let mut tcp = TcpRepr {
         src_port: remote.port(),
         dst_port: local.port(),
         seq,
@@ -1285,8 +1295,17 @@ fn reset_for(socket: &TrackedSocket, addresses: &Addresses) -> Option<PacketRepr
         reserved: 0,
         checksum_ok: true,
     };
+    let ip = crate::wire::IpRepr::new(addresses.remote_ip, addresses.local_ip);
+    if let (Some(key), Some(out)) = (md5_secret, socket.last_sent) {
+        if out.md5_signed {
+            // nop, nop, then the option: a 4-byte-aligned header as stacks send it.
+            tcp.options = vec![1, 1, wire::tcp_md5::KIND, 18];
+            tcp.options.extend([0; wire::tcp_md5::DIGEST_LEN]);
+            wire::tcp_md5::sign(ip.src, ip.dst, &mut tcp, &[], key.as_bytes()).ok()?;
+        }
+    }
     Some(PacketRepr {
-        ip: crate::wire::IpRepr::new(addresses.remote_ip, addresses.local_ip),
+        ip,
         l4: L4Repr::Tcp(tcp),
         payload: vec![],
     })

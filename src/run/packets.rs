@@ -86,6 +86,8 @@ pub fn encode_options(
                 (8, data)
             }
             TcpOption::Md5(digest) => (19, digest.clone()),
+            // Filled in once the segment it signs is known (see `wire::tcp_md5`).
+            TcpOption::Md5Valid => (19, vec![0; 16]),
             TcpOption::FastOpen(cookie) => (34, cookie.clone().unwrap_or_default()),
             TcpOption::FastOpenExp(cookie) => {
                 let mut data = vec![0xF9, 0x89];
@@ -130,6 +132,8 @@ pub struct InboundContext<'a> {
     pub remote_ip: IpAddr,
     pub ipv6: bool,
     pub tcp_ts_ecr_scaled: bool,
+    /// `--tcp_md5_secret`: the key `md5 valid` options are signed with.
+    pub tcp_md5_secret: Option<&'a [u8]>,
 }
 
 impl InboundContext<'_> {
@@ -206,7 +210,7 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
                     )?)
                 }
             };
-            let repr = TcpRepr {
+            let mut repr = TcpRepr {
                 src_port,
                 dst_port,
                 seq,
@@ -219,7 +223,12 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
                 reserved: 0,
                 checksum_ok: !tcp.bad_checksum,
             };
-            (L4Repr::Tcp(repr), vec![0u8; usize::from(len)])
+            let payload = vec![0u8; usize::from(len)];
+            if wants_md5_valid(tcp) {
+                let key = md5_key(ctx.tcp_md5_secret)?;
+                crate::wire::tcp_md5::sign(ip.src, ip.dst, &mut repr, &payload, key)?;
+            }
+            (L4Repr::Tcp(repr), payload)
         }
         PacketBody::Udp(udp) => {
             let (src_port, dst_port) = match udp.ports {
@@ -254,6 +263,41 @@ pub fn build_inbound(packet: &Packet, ctx: &InboundContext) -> Result<PacketRepr
         PacketBody::Sctp(_) => return Err("SCTP packets are not supported yet".into()),
     };
     Ok(PacketRepr { ip, l4, payload })
+}
+
+/// Whether the segment's option list has an `md5 valid`.
+fn wants_md5_valid(tcp: &TcpPacket) -> bool {
+    matches!(&tcp.options, TcpOptions::List(list) if list.iter().any(|o| o.value == TcpOption::Md5Valid))
+}
+
+fn md5_key(secret: Option<&[u8]>) -> Result<&[u8], String> {
+    secret.ok_or_else(|| {
+        "'md5 valid' needs --tcp_md5_secret=KEY (the key the segment is signed with)".to_string()
+    })
+}
+
+/// An outbound script packet whose `md5 valid` options read as the digest the `live` segment
+/// must carry: RFC 2385's digest of that segment under `secret`. Other packets unchanged.
+pub fn sign_expected_md5(
+    mut packet: Packet,
+    live: &PacketRepr,
+    secret: Option<&str>,
+) -> Result<Packet, String> {
+    let (PacketBody::Tcp(tcp), L4Repr::Tcp(live_tcp)) = (&mut packet.body, &live.l4) else {
+        return Ok(packet);
+    };
+    if !wants_md5_valid(tcp) {
+        return Ok(packet);
+    }
+    let key = md5_key(secret.map(str::as_bytes))?;
+    let digest =
+        crate::wire::tcp_md5::digest(live.ip.src, live.ip.dst, live_tcp, &live.payload, key);
+    if let TcpOptions::List(list) = &mut tcp.options {
+        for option in list.iter_mut().filter(|o| o.value == TcpOption::Md5Valid) {
+            option.value = TcpOption::Md5(digest.to_vec());
+        }
+    }
+    Ok(packet)
 }
 
 /// Sets what the script's IP info says; the stackdrill extensions (`src`, `dst`,
@@ -543,6 +587,7 @@ fn describe_script_tcp(tcp: &TcpPacket) -> String {
                 .zip(&values)
                 .map(|(raw, value)| match value {
                     TcpOption::Mptcp(option) => option.to_string(),
+                    TcpOption::Md5Valid => "md5 valid".into(),
                     _ => describe_option(raw),
                 })
                 .collect::<Vec<_>>()

@@ -34,6 +34,8 @@ pub struct SeenSegment {
     pub flags: u16,
     pub window: u16,
     pub payload_len: u32,
+    /// Whether it carried a TCP MD5 signature option (RFC 2385).
+    pub md5_signed: bool,
 }
 
 /// One socket of the script.

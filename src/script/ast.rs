@@ -467,6 +467,9 @@ pub enum TcpOption {
         ecr_absolute: bool,
     },
     Md5(Vec<u8>),
+    /// (nplab) `md5 valid`: an RFC 2385 digest computed with `--tcp_md5_secret` (inbound:
+    /// written into the segment; outbound: the digest the live segment must carry).
+    Md5Valid,
     /// Kind 34; `None` is a cookie request.
     FastOpen(Option<Vec<u8>>),
     /// Kind 254 with magic 0xF989.

@@ -1385,6 +1385,9 @@ impl<'a> Builder<'a> {
             }
             Rule::opt_md5 => {
                 let blob = parts.next().unwrap();
+                if blob.as_rule() == Rule::md5_valid {
+                    return Ok(TcpOption::Md5Valid);
+                }
                 let bytes = self.hex_bytes(&blob, "md5 digest")?;
                 if bytes.len() > 16 {
                     return Err(self.error(
@@ -1484,7 +1487,7 @@ impl<'a> Builder<'a> {
             "EXP-FO",
             "exp-tarr",
         ];
-        if known_nplab.contains(&first) || text == "md5 valid" {
+        if known_nplab.contains(&first) {
             return self.error(
                 pair,
                 format!("not supported: TCP option '{text}' (nplab dialect)"),
@@ -1999,6 +2002,7 @@ fn tcp_option_len(option: &TcpOption) -> usize {
         TcpOption::Sack(blocks) => 2 + 8 * blocks.len(),
         TcpOption::Timestamp { .. } => 10,
         TcpOption::Md5(digest) => 2 + digest.len(),
+        TcpOption::Md5Valid => 18,
         TcpOption::FastOpen(cookie) => 2 + cookie.as_ref().map_or(0, Vec::len),
         TcpOption::FastOpenExp(cookie) => 4 + cookie.as_ref().map_or(0, Vec::len),
         TcpOption::AccEcn(counters) => 2 + 3 * counters.len(),
@@ -2017,7 +2021,7 @@ fn option_usage(name: &str) -> &'static str {
         "wscale" => " (expected 'wscale N')",
         "sack" => " (expected 'sack L:R [L:R …]')",
         "TS" => " (expected 'TS val N ecr N')",
-        "md5" => " (expected 'md5 HEX')",
+        "md5" => " (expected 'md5 HEX' or 'md5 valid')",
         "FO" | "FOEXP" => " (expected an even number of hex digits as cookie)",
         "ECN" => " (expected 'ECN e0b N [ceb N [e1b N]]' or 'ECN e1b N …')",
         _ => "",

@@ -6,6 +6,7 @@ pub mod checksum;
 pub mod link;
 pub mod link_peer;
 pub mod mptcp;
+pub mod tcp_md5;
 
 use std::net::IpAddr;
 
