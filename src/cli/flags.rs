@@ -612,7 +612,7 @@ pub const FLAGS: &[Flag<Config>] = &[
             "tcp_md5_secret",
             "SECRET",
             Unset("none"),
-            "(nplab) TCP MD5 signature key",
+            "(nplab) key of the RFC 2385 digests `md5 valid` TCP options carry",
             |c, v| {
                 if v.len() > MAX_TCP_MD5_SECRET_LEN {
                     return Err(format!("longer than {MAX_TCP_MD5_SECRET_LEN} bytes"));

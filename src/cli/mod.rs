@@ -163,7 +163,7 @@ pub struct Config {
     pub local_linklocal_ip: Option<IpAddr>,
     /// (nplab) `--gateway_linklocal_ip`.
     pub gateway_linklocal_ip: Option<IpAddr>,
-    /// (nplab) `--tcp_md5_secret`.
+    /// (nplab) `--tcp_md5_secret`: the key `md5 valid` options are signed and checked with.
     pub tcp_md5_secret: Option<String>,
     /// (nplab) `--udp_encapsulation`.
     pub udp_encapsulation: Option<UdpEncapsulation>,

@@ -15,7 +15,7 @@ use crate::sut::target::{SysResult, Target};
 use crate::verdict::CallMismatch;
 
 use self::msg::{CmsgCheck, Control};
-use self::value::{bad_type, get_int, get_s32, EpollData, Value};
+use self::value::{bad_type, get_int, get_s32, EpollData, TcpMd5SigValue, Value};
 
 /// What the executor knows that system calls need.
 #[derive(Debug, Clone)]
@@ -463,6 +463,24 @@ fn encode_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, socklen_t) {
         }
     };
     (storage, len as socklen_t)
+}
+
+/// Linux's `struct tcp_md5sig` (216 bytes): the peer's sockaddr_storage, flags, prefix length,
+/// key length, ifindex, then the key in 80 bytes.
+fn encode_tcp_md5sig(md5sig: &TcpMd5SigValue) -> Vec<u8> {
+    let (storage, _) = encode_sockaddr(&md5sig.addr);
+    // SAFETY: sockaddr_storage is plain old data of exactly 128 bytes, every byte initialised
+    // (zeroed, then the address written).
+    let addr: [u8; 128] = unsafe { std::mem::transmute(storage) };
+    let mut out = addr.to_vec();
+    out.push(md5sig.flags);
+    out.push(md5sig.prefixlen);
+    out.extend_from_slice(&md5sig.keylen.to_ne_bytes());
+    out.extend_from_slice(&md5sig.ifindex.to_ne_bytes());
+    let mut key = [0u8; 80];
+    key[..md5sig.key.len()].copy_from_slice(&md5sig.key);
+    out.extend_from_slice(&key);
+    out
 }
 
 /// A zeroed sockaddr whose family is the script's integer (e.g. AF_UNSPEC to disconnect).
@@ -1219,6 +1237,7 @@ fn sys_setsockopt(cx: &mut Ctx<'_>) -> Result<SyscallOutcome, CallMismatch> {
             v
         }
         Value::Gre(bytes) => bytes.to_vec(),
+        Value::TcpMd5Sig(md5sig) => encode_tcp_md5sig(md5sig),
         Value::In6Addr(bytes) => bytes.to_vec(),
         Value::Mpls(bytes) => bytes.clone(),
         Value::Str(bytes) => {
@@ -2186,5 +2205,67 @@ mod tests {
             args[3],
             Value::List(vec![Value::Int(u32::from_ne_bytes([1, 2, 3, 4]) as i64)])
         );
+    }
+}
+
+#[cfg(test)]
+mod tcp_md5sig_tests {
+    use super::*;
+
+    /// The argument of a one-call script, evaluated.
+    fn argument(text: &str, index: usize) -> Result<Value, String> {
+        let script = crate::script::parse_source("t.pkt", text, &Default::default())
+            .unwrap_or_else(|e| panic!("parse error: {e:?}"));
+        let crate::script::ast::Action::Syscall(call) = &script.events[0].action else {
+            panic!("not a call")
+        };
+        value::evaluate(&call.args[index])
+    }
+
+    #[test]
+    fn struct_tcp_md5sig_has_linuxs_layout() {
+        let text = "0 setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, {tcpm_addr={sa_family=AF_INET, \
+                    sin_port=htons(0), sin_addr=inet_addr(\"192.0.2.1\")}, tcpm_prefixlen=24, \
+                    tcpm_key=\"secret\"}, 216) = 0\n";
+        let Value::TcpMd5Sig(md5sig) = argument(text, 3).unwrap() else {
+            panic!("not a tcp_md5sig")
+        };
+        let bytes = encode_tcp_md5sig(&md5sig);
+        assert_eq!(bytes.len(), 216);
+        assert_eq!(
+            &bytes[..8],
+            &[
+                libc::AF_INET.to_ne_bytes()[0],
+                libc::AF_INET.to_ne_bytes()[1],
+                0,
+                0,
+                192,
+                0,
+                2,
+                1
+            ]
+        );
+        assert_eq!(bytes[128..130], [0, 24]);
+        assert_eq!(bytes[130..132], 6u16.to_ne_bytes());
+        assert_eq!(bytes[132..136], [0; 4]);
+        assert_eq!(&bytes[136..142], b"secret");
+        assert!(bytes[142..].iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn bad_tcp_md5sig_fields_are_named() {
+        let with = |fields: &str| {
+            argument(
+                &format!(
+                    "0 setsockopt(3, IPPROTO_TCP, TCP_MD5SIG, {{tcpm_addr={{sa_family=AF_INET, \
+                     sin_port=htons(0), sin_addr=inet_addr(\"192.0.2.1\")}}, {fields}}}, 216) = 0\n"
+                ),
+                3,
+            )
+            .unwrap_err()
+        };
+        assert!(with("tcpm_keylen=81").contains("tcpm_keylen out of range: 81"));
+        assert!(with(&format!("tcpm_key=\"{}\"", "k".repeat(81))).contains("at most 80"));
+        assert!(with("tcpm_secret=\"x\"").contains("unknown struct tcp_md5sig field 'tcpm_secret'"));
     }
 }

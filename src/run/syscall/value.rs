@@ -63,6 +63,20 @@ pub(crate) enum Value {
     /// `inet6_addr` for AF_INET6): the address bind() and connect() pass (a stackdrill
     /// extension).
     Sockaddr(std::net::SocketAddr),
+    /// Linux's `struct tcp_md5sig` for TCP_MD5SIG(_EXT): `{tcpm_addr=SOCKADDR, [tcpm_flags=N,]
+    /// [tcpm_prefixlen=N,] [tcpm_keylen=N,] [tcpm_ifindex=N,] tcpm_key="KEY"}` (a stackdrill
+    /// extension: packetdrill has no form for it). `keylen` defaults to the key's length.
+    TcpMd5Sig(Box<TcpMd5SigValue>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TcpMd5SigValue {
+    pub addr: std::net::SocketAddr,
+    pub flags: u8,
+    pub prefixlen: u8,
+    pub keylen: u16,
+    pub ifindex: i32,
+    pub key: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +119,7 @@ impl Value {
             Value::In6Addr(_) => "in6_addr",
             Value::Sockaddr(a) if a.is_ipv4() => "sockaddr_in",
             Value::Sockaddr(_) => "sockaddr_in6",
+            Value::TcpMd5Sig(_) => "tcp_md5sig",
         }
     }
 }
@@ -320,6 +335,7 @@ fn evaluate_struct(items: &[Expr]) -> Result<Value, String> {
             linger: boxed(&items[1])?,
         }),
         ["sa_family", "sin_port", "sin_addr"] => sockaddr(items),
+        ["tcpm_addr", ..] => tcp_md5sig(&names, items),
         _ => Ok(Value::List(evaluate_all(items)?)),
     }
 }
@@ -367,6 +383,60 @@ fn sockaddr(items: &[Expr]) -> Result<Value, String> {
         ));
     }
     Ok(Value::Sockaddr(std::net::SocketAddr::new(ip, port)))
+}
+
+/// Longest key `struct tcp_md5sig` holds (TCP_MD5SIG_MAXKEYLEN).
+const TCP_MD5_MAX_KEY: usize = 80;
+
+/// `{tcpm_addr=…, …, tcpm_key="KEY"}`: see [`Value::TcpMd5Sig`].
+fn tcp_md5sig(names: &[&str], items: &[Expr]) -> Result<Value, String> {
+    let Value::Sockaddr(addr) = field_value(&items[0])? else {
+        return Err("tcpm_addr must be {sa_family=…, sin_port=…, sin_addr=…}".into());
+    };
+    let mut md5sig = TcpMd5SigValue {
+        addr,
+        flags: 0,
+        prefixlen: 0,
+        keylen: 0,
+        ifindex: 0,
+        key: Vec::new(),
+    };
+    let mut keylen = None;
+    for (name, item) in names.iter().zip(items).skip(1) {
+        let value = field_value(item)?;
+        let small = |max: i64| {
+            let n = get_int(&value)?;
+            if (0..=max).contains(&n) {
+                Ok(n)
+            } else {
+                Err(format!("{name} out of range: {n} (0..={max})"))
+            }
+        };
+        match *name {
+            "tcpm_flags" => md5sig.flags = small(255)? as u8,
+            "tcpm_prefixlen" => md5sig.prefixlen = small(128)? as u8,
+            "tcpm_keylen" => keylen = Some(small(TCP_MD5_MAX_KEY as i64)? as u16),
+            "tcpm_ifindex" => md5sig.ifindex = small(i64::from(i32::MAX))? as i32,
+            "tcpm_key" => match value {
+                Value::Str(key) if key.len() <= TCP_MD5_MAX_KEY => md5sig.key = key,
+                Value::Str(key) => {
+                    return Err(format!(
+                        "tcpm_key is {} bytes: at most {TCP_MD5_MAX_KEY}",
+                        key.len()
+                    ))
+                }
+                other => return Err(bad_type(&other, "string")),
+            },
+            other => {
+                return Err(format!(
+                    "unknown struct tcp_md5sig field '{other}' (tcpm_addr, tcpm_flags, \
+                     tcpm_prefixlen, tcpm_keylen, tcpm_ifindex, tcpm_key)"
+                ))
+            }
+        }
+    }
+    md5sig.keylen = keylen.unwrap_or(md5sig.key.len() as u16);
+    Ok(Value::TcpMd5Sig(Box::new(md5sig)))
 }
 
 /// packetdrill's `struct gre`: flags, proto (0), then sum/off in be16[0..2], key in be32[1],
