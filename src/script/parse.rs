@@ -2297,11 +2297,13 @@ mod tests {
     #[test]
     fn nested_fields_that_never_close_fail_in_linear_time() {
         // Found by the parse_script fuzzer (a 703-byte `poll([{fd=4, events=POLLIN|[…` took
-        // over 10 s under ASan, 2.0 s natively): after a field `a=b|…` whose value stopped
-        // at a `|` it could not continue, the enclosing expression tried that `|` again, so
-        // each nesting level doubled the work (1.5 s for 16 levels of `{a=b|`). At 60 levels
-        // this test would never end.
-        for nested in ["{a=b|".repeat(60), "[{fd=4, events=POLLIN|".repeat(60)] {
+        // over 10 s under ASan, 2.0 s natively; then, with fields first in an expression
+        // fixed, 1,120 bytes of `…pLIN|s=P=LLIN|[…` 16.5 s): after a field `a=b|…` whose
+        // value stopped at a `|` it could not continue, the enclosing expression tried that
+        // `|` again, so each nesting level doubled the work (1.5 s for 16 levels of `{a=b|`,
+        // 3.4 s for 16 of `x|s=P|[` in the fuzz build). At 60 levels this test would never end.
+        let shapes = ["{a=b|", "[{fd=4, events=POLLIN|", "x|s=P|[", "x|s=P=L|{"];
+        for nested in shapes.map(|shape| shape.repeat(60)) {
             let e = parse(&format!("0 poll({nested}) = 0\n")).unwrap_err();
             let first = e.to_string().lines().next().unwrap().to_string();
             assert!(first.starts_with("t.pkt:1:"), "{first}");
@@ -2310,6 +2312,13 @@ mod tests {
         let script =
             parse("0 poll([{fd=4, events=POLLIN|POLLOUT, revents=0}], 1, 0) = 0\n").unwrap();
         assert!(format!("{:?}", script.events[0].action).contains("BitOr"));
+        let e = parse("0 poll([{fd=4, events=POLLIN|x=2|3}], 1, 0) = 0\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "t.pkt:1:30: error: only integers and symbolic constants can be combined with |"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
