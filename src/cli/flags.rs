@@ -15,7 +15,7 @@ use Initial::{Unset, Value, ValueMeaning};
 /// Largest `--tcp_ts_tick_usecs`.
 pub const MAX_TCP_TS_TICK_USECS: u32 = 1_000_000;
 /// Longest TCP MD5 key (Linux/BSD `TCP_MD5SIG_MAXKEYLEN`).
-pub const MAX_TCP_MD5_SECRET_LEN: usize = 80;
+pub const MAX_TCP_MD5_SECRET_LEN: usize = crate::wire::tcp_md5::MAX_KEY_LEN;
 
 // ---------------------------------------------------------------------------
 // What a flag is

@@ -1298,9 +1298,7 @@ fn reset_for(
     let ip = crate::wire::IpRepr::new(addresses.remote_ip, addresses.local_ip);
     if let (Some(key), Some(out)) = (md5_secret, socket.last_sent) {
         if out.md5_signed {
-            // nop, nop, then the option: a 4-byte-aligned header as stacks send it.
-            tcp.options = vec![1, 1, wire::tcp_md5::KIND, 18];
-            tcp.options.extend([0; wire::tcp_md5::DIGEST_LEN]);
+            tcp.options = wire::tcp_md5::unsigned_option();
             wire::tcp_md5::sign(ip.src, ip.dst, &mut tcp, &[], key.as_bytes()).ok()?;
         }
     }

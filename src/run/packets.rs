@@ -87,7 +87,7 @@ pub fn encode_options(
             }
             TcpOption::Md5(digest) => (19, digest.clone()),
             // Filled in once the segment it signs is known (see `wire::tcp_md5`).
-            TcpOption::Md5Valid => (19, vec![0; 16]),
+            TcpOption::Md5Valid => (19, vec![0; crate::wire::tcp_md5::DIGEST_LEN]),
             TcpOption::FastOpen(cookie) => (34, cookie.clone().unwrap_or_default()),
             TcpOption::FastOpenExp(cookie) => {
                 let mut data = vec![0xF9, 0x89];

@@ -16,6 +16,16 @@ use super::{split_tcp_options, TcpRepr, PROTO_TCP};
 pub const KIND: u8 = 19;
 /// Bytes of the digest the option carries.
 pub const DIGEST_LEN: usize = 16;
+/// Longest key Linux and FreeBSD take (`TCP_MD5SIG_MAXKEYLEN`).
+pub const MAX_KEY_LEN: usize = 80;
+
+/// An MD5 option with a zero digest after two NOPs (4-byte aligned, the layout Linux sends), for
+/// [`sign`] to fill in.
+pub fn unsigned_option() -> Vec<u8> {
+    let mut option = vec![1, 1, KIND, 2 + DIGEST_LEN as u8];
+    option.extend([0; DIGEST_LEN]);
+    option
+}
 
 /// The RFC 2385 digest of `tcp` + `payload` between `src` and `dst` under `key`.
 pub fn digest(src: IpAddr, dst: IpAddr, tcp: &TcpRepr, payload: &[u8], key: &[u8]) -> [u8; 16] {
@@ -126,20 +136,13 @@ mod tests {
         }
     }
 
-    /// nop, nop, md5 with a zero digest: the layout Linux sends.
-    fn md5_options() -> Vec<u8> {
-        let mut o = vec![1, 1, KIND, 18];
-        o.extend([0; 16]);
-        o
-    }
-
     /// The digest written computed by hand from RFC 2385's list, independent of `digest()`.
     #[test]
     fn signs_as_rfc_2385_lists_the_inputs() {
         let (src, dst): (IpAddr, IpAddr) =
             ("192.168.0.1".parse().unwrap(), "192.0.2.1".parse().unwrap());
         let payload = b"hello";
-        let mut tcp = segment(md5_options());
+        let mut tcp = segment(unsigned_option());
         sign(src, dst, &mut tcp, payload, b"secret").unwrap();
         let mut input = vec![192, 168, 0, 1, 192, 0, 2, 1, 0, 6, 0, 20 + 20 + 5];
         input.extend([0x1f, 0x90, 0x9c, 0x40, 0, 0, 0x03, 0xe8, 0, 0, 0x07, 0xd0]);
@@ -156,7 +159,7 @@ mod tests {
     fn decoded_segments_give_the_digest_they_were_signed_with() {
         for (src, dst) in [("192.168.0.1", "192.0.2.1"), ("fd3d::1", "2001:db8::1")] {
             let (src, dst): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
-            let mut tcp = segment(md5_options());
+            let mut tcp = segment(unsigned_option());
             sign(src, dst, &mut tcp, b"abc", b"key").unwrap();
             let packet = PacketRepr {
                 ip: IpRepr::new(src, dst),

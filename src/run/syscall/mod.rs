@@ -471,13 +471,14 @@ fn encode_tcp_md5sig(md5sig: &TcpMd5SigValue) -> Vec<u8> {
     let (storage, _) = encode_sockaddr(&md5sig.addr);
     // SAFETY: sockaddr_storage is plain old data of exactly 128 bytes, every byte initialised
     // (zeroed, then the address written).
-    let addr: [u8; 128] = unsafe { std::mem::transmute(storage) };
+    let addr: [u8; std::mem::size_of::<libc::sockaddr_storage>()] =
+        unsafe { std::mem::transmute(storage) };
     let mut out = addr.to_vec();
     out.push(md5sig.flags);
     out.push(md5sig.prefixlen);
     out.extend_from_slice(&md5sig.keylen.to_ne_bytes());
     out.extend_from_slice(&md5sig.ifindex.to_ne_bytes());
-    let mut key = [0u8; 80];
+    let mut key = [0u8; crate::wire::tcp_md5::MAX_KEY_LEN];
     key[..md5sig.key.len()].copy_from_slice(&md5sig.key);
     out.extend_from_slice(&key);
     out

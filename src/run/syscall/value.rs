@@ -386,7 +386,7 @@ fn sockaddr(items: &[Expr]) -> Result<Value, String> {
 }
 
 /// Longest key `struct tcp_md5sig` holds (TCP_MD5SIG_MAXKEYLEN).
-const TCP_MD5_MAX_KEY: usize = 80;
+const TCP_MD5_MAX_KEY: usize = crate::wire::tcp_md5::MAX_KEY_LEN;
 
 /// `{tcpm_addr=…, …, tcpm_key="KEY"}`: see [`Value::TcpMd5Sig`].
 fn tcp_md5sig(names: &[&str], items: &[Expr]) -> Result<Value, String> {
